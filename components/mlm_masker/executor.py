@@ -1,0 +1,225 @@
+"""Beam executor of the MlmMasker component.
+
+Reads the Transform output (``features.PACKED_IDS`` per tf.Example), splits it into
+windows and writes BERT-style masked-LM tf.Examples (see ``masking.py``), plus
+per-split statistics in ``mlm_stats.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from typing import Any, Dict, Iterator, List, Tuple
+
+import apache_beam as beam
+import numpy as np
+import tensorflow as tf
+from absl import logging
+from tfx.dsl.components.base import base_beam_executor
+from tfx.types import artifact_utils
+from tfx.utils import io_utils
+
+from components.mlm_masker import masking
+from components.types import VOCAB_FILE
+from models import features
+
+# Keys of input_dict / output_dict / exec_properties.
+EXAMPLES_KEY = "examples"
+VOCABULARY_KEY = "vocabulary"
+MASKED_EXAMPLES_KEY = "masked_examples"
+SEQ_LENGTH_KEY = "seq_length"
+MASK_RATE_KEY = "mask_rate"
+MAX_PREDICTIONS_KEY = "max_predictions"
+DUPE_FACTOR_KEY = "dupe_factor"
+SEED_KEY = "seed"
+
+TRAIN_SPLIT = "train"
+EVAL_SPLIT = "eval"
+STATS_FILE = "mlm_stats.json"
+OUTPUT_FILE_PREFIX = "masked"
+OUTPUT_FILE_SUFFIX = ".tfrecord.gz"
+
+
+def read_vocab_size(vocab_uri: str) -> int:
+    """Number of lines of ``<vocab_uri>/vocab.txt``."""
+    with tf.io.gfile.GFile(os.path.join(vocab_uri, VOCAB_FILE), "r") as f:
+        return sum(1 for _ in f)
+
+
+def window_key(window: np.ndarray, index: int) -> bytes:
+    """The rng key of a window: its int64 little-endian bytes plus its index."""
+    return np.asarray(window, dtype="<i8").tobytes() + struct.pack("<q", index)
+
+
+def _to_tf_example(masked: Dict[str, np.ndarray]) -> bytes:
+    def ints(v):
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=v.tolist()))
+
+    feats = {
+        features.TOKEN_IDS: ints(masked[features.TOKEN_IDS]),
+        features.PADDING_MASK: ints(masked[features.PADDING_MASK]),
+        features.MASK_POSITIONS: ints(masked[features.MASK_POSITIONS]),
+        features.MASK_IDS: ints(masked[features.MASK_IDS]),
+        features.MASK_WEIGHTS: tf.train.Feature(float_list=tf.train.FloatList(
+            value=masked[features.MASK_WEIGHTS].tolist())),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString()
+
+
+class _MaskExampleDoFn(beam.DoFn):
+    """Serialized input tf.Example -> masked examples (main) + window count (tagged)."""
+
+    WINDOWS_TAG = "windows"
+
+    def __init__(self, seq_length: int, vocab_size: int, mask_rate: float,
+                 max_predictions: int, dupes: int, seed: int):
+        self._seq_length = seq_length
+        self._vocab_size = vocab_size
+        self._mask_rate = mask_rate
+        self._max_predictions = max_predictions
+        self._dupes = dupes
+        self._seed = seed
+
+    def process(self, serialized: bytes) -> Iterator[Any]:
+        example = tf.train.Example.FromString(serialized)
+        feature = example.features.feature.get(features.PACKED_IDS)
+        packed = list(feature.int64_list.value) if feature is not None else []
+        windows = masking.split_windows(packed, self._seq_length)
+        yield beam.pvalue.TaggedOutput(self.WINDOWS_TAG, len(windows))
+        for index, window in enumerate(windows):
+            key = window_key(window, index)
+            for dupe in range(self._dupes):
+                masked = masking.mask_window(
+                    window, masking.rng_for(self._seed, key, dupe), self._vocab_size,
+                    self._mask_rate, self._max_predictions)
+                if masked is None:
+                    break  # no candidates: no masking of this window ever succeeds
+                n = int(masked[features.MASK_WEIGHTS].sum())
+                yield (_to_tf_example(masked),
+                       masked[features.MASK_IDS][:n].tolist())
+
+
+def _finish_stats(split: str, windows: int, examples: int, masked_positions: int,
+                  top: List[Tuple[int, int]]) -> Tuple[str, Dict[str, Any]]:
+    if top and masked_positions:
+        token_id, count = top[0]
+        majority_token_id = int(token_id)
+        majority_accuracy = float(count) / float(masked_positions)
+    else:
+        majority_token_id, majority_accuracy = None, 0.0
+    return split, {
+        "windows": int(windows),
+        "examples": int(examples),
+        "masked_positions": int(masked_positions),
+        "majority_token_id": majority_token_id,
+        "majority_accuracy": majority_accuracy,
+    }
+
+
+def _mask_split(pipeline: beam.Pipeline, split: str, input_uri: str, output_uri: str,
+                dupes: int, **kwargs) -> beam.PCollection:
+    """Masks one split, writes it; returns a PCollection of one ``(split, stats)``."""
+    label = f"[{split}]"
+    results = (
+        pipeline
+        | f"ReadExamples{label}" >> beam.io.ReadFromTFRecord(
+            os.path.join(input_uri, f"Split-{split}", "*"))
+        | f"Mask{label}" >> beam.ParDo(_MaskExampleDoFn(dupes=dupes, **kwargs))
+        .with_outputs(_MaskExampleDoFn.WINDOWS_TAG, main="masked"))
+    masked = results.masked
+    _ = (masked
+         | f"Serialized{label}" >> beam.Map(lambda kv: kv[0])
+         | f"Write{label}" >> beam.io.WriteToTFRecord(
+             os.path.join(output_uri, f"Split-{split}", OUTPUT_FILE_PREFIX),
+             file_name_suffix=OUTPUT_FILE_SUFFIX,
+             compression_type=beam.io.filesystem.CompressionTypes.GZIP))
+
+    mask_ids = masked | f"MaskIds{label}" >> beam.FlatMap(lambda kv: kv[1])
+    windows = (results[_MaskExampleDoFn.WINDOWS_TAG]
+               | f"CountWindows{label}" >> beam.CombineGlobally(sum))
+    examples = masked | f"CountExamples{label}" >> beam.combiners.Count.Globally()
+    positions = mask_ids | f"CountPositions{label}" >> beam.combiners.Count.Globally()
+    # Most frequent masked id; ties go to the smallest id (deterministic).
+    top = (mask_ids
+           | f"IdFrequencies{label}" >> beam.combiners.Count.PerElement()
+           | f"MostFrequent{label}" >> beam.combiners.Top.Of(
+               1, key=lambda kv: (kv[1], -kv[0])))
+    return (
+        pipeline
+        | f"StatsSeed{label}" >> beam.Create([split])
+        | f"Stats{label}" >> beam.Map(
+            _finish_stats,
+            windows=beam.pvalue.AsSingleton(windows),
+            examples=beam.pvalue.AsSingleton(examples),
+            masked_positions=beam.pvalue.AsSingleton(positions),
+            top=beam.pvalue.AsSingleton(top)))
+
+
+def _write_stats(stats: Dict[str, Dict[str, Any]], path: str) -> None:
+    io_utils.write_string_file(path, json.dumps(stats, indent=2, sort_keys=True))
+
+
+class Executor(base_beam_executor.BaseBeamExecutor):
+    """Turns packed token windows into BERT-style masked-LM tf.Examples.
+
+    Inputs: ``examples`` (Examples with ``features.PACKED_IDS``), ``vocabulary``
+    (WordPieceVocab). Output: ``masked_examples`` (Examples; ``Split-<name>/
+    masked-*.tfrecord.gz`` plus ``mlm_stats.json``). Exec properties:
+    ``seq_length``, ``mask_rate``, ``max_predictions``, ``dupe_factor``, ``seed``.
+    The ``train`` split gets ``dupe_factor`` maskings per window, other splits one.
+    """
+
+    def Do(self, input_dict: Dict[str, List[Any]], output_dict: Dict[str, List[Any]],
+           exec_properties: Dict[str, Any]) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY])
+        vocab = artifact_utils.get_single_instance(input_dict[VOCABULARY_KEY])
+        output = artifact_utils.get_single_instance(output_dict[MASKED_EXAMPLES_KEY])
+
+        seq_length = int(exec_properties[SEQ_LENGTH_KEY])
+        mask_rate = float(exec_properties.get(MASK_RATE_KEY, 0.15))
+        max_predictions = int(exec_properties.get(MAX_PREDICTIONS_KEY, 20))
+        dupe_factor = int(exec_properties.get(DUPE_FACTOR_KEY, 2))
+        seed = int(exec_properties.get(SEED_KEY, 42))
+        if dupe_factor < 1:
+            raise ValueError(f"dupe_factor must be >= 1, got {dupe_factor}")
+        vocab_size = read_vocab_size(vocab.uri)
+        splits = artifact_utils.decode_split_names(examples.split_names)
+        if not splits:
+            raise ValueError(f"Input examples at {examples.uri} have no split_names")
+        stats_path = os.path.join(output.uri, STATS_FILE)
+
+        with self._make_beam_pipeline() as pipeline:
+            per_split = [
+                _mask_split(pipeline, split, examples.uri, output.uri,
+                            dupes=dupe_factor if split == TRAIN_SPLIT else 1,
+                            seq_length=seq_length, vocab_size=vocab_size,
+                            mask_rate=mask_rate, max_predictions=max_predictions,
+                            seed=seed)
+                for split in splits
+            ]
+            _ = (per_split
+                 | "FlattenStats" >> beam.Flatten()
+                 | "StatsToDict" >> beam.combiners.ToDict()
+                 | "WriteStats" >> beam.Map(_write_stats, stats_path))
+
+        output.split_names = artifact_utils.encode_split_names(splits)
+        with tf.io.gfile.GFile(stats_path, "r") as f:
+            stats = json.load(f)
+        for split in splits:
+            s = stats[split]
+            logging.info(
+                "MlmMasker split %s: %d windows -> %d masked examples, %d masked "
+                "positions, majority id %s (accuracy %.4f)", split, s["windows"],
+                s["examples"], s["masked_positions"], s["majority_token_id"],
+                s["majority_accuracy"])
+        eval_split = EVAL_SPLIT if EVAL_SPLIT in stats else None
+        if eval_split is not None:
+            output.set_float_custom_property(
+                "majority_accuracy", stats[eval_split]["majority_accuracy"])
+            if stats[eval_split]["majority_token_id"] is not None:
+                output.set_int_custom_property(
+                    "majority_token_id", stats[eval_split]["majority_token_id"])
+        for split in splits:
+            output.set_int_custom_property(f"{split}_examples", stats[split]["examples"])

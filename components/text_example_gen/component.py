@@ -1,0 +1,31 @@
+"""TextExampleGen: a FileBasedExampleGen over a directory of plain-text files."""
+
+from tfx.components import FileBasedExampleGen  # not exported by tfx.v1.components in 1.16
+from tfx.dsl.components.base import executor_spec
+from tfx.proto import example_gen_pb2
+
+from components.text_example_gen.executor import Executor
+
+NUM_BUCKETS = 10
+
+
+def TextExampleGen(corpus_dir: str, eval_buckets: int = 1):
+    """Examples (`text`, `source`) from `corpus_dir`, hash-split into `train` and `eval`.
+
+    The split is deterministic: each example's serialized bytes are hashed into 10 buckets;
+    `eval_buckets` of them go to `eval`, the rest to `train`. Call `check_corpus_dir` first
+    to report every bad file before the pipeline starts (the executor checks again).
+    """
+    if not isinstance(eval_buckets, int) or not 1 <= eval_buckets < NUM_BUCKETS:
+        raise ValueError(f"eval_buckets must be an int in 1..{NUM_BUCKETS - 1} (out of "
+                         f"{NUM_BUCKETS} hash buckets); got {eval_buckets!r}")
+    output_config = example_gen_pb2.Output(
+        split_config=example_gen_pb2.SplitConfig(splits=[
+            example_gen_pb2.SplitConfig.Split(name="train",
+                                              hash_buckets=NUM_BUCKETS - eval_buckets),
+            example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=eval_buckets),
+        ]))
+    return FileBasedExampleGen(
+        input_base=corpus_dir,
+        custom_executor_spec=executor_spec.BeamExecutorSpec(Executor),
+        output_config=output_config)

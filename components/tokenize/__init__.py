@@ -1,0 +1,1 @@
+from components.tokenize.component import Tokenize  # noqa: F401

@@ -1,0 +1,79 @@
+"""Tokenize: TFX Transform with a WordPiece vocabulary as an extra input.
+
+Transform takes no artifact besides examples and schema, but our `preprocessing_fn` needs the
+vocabulary that WordPieceVocabGen learned in this same run. This component is Transform with
+one more input channel; its executor passes the vocabulary file to the `preprocessing_fn`
+through `custom_config["vocab_file"]` and then runs the stock Transform executor.
+"""
+
+import json
+from typing import Any, Dict, Optional
+
+import tensorflow as tf
+from tfx import types
+from tfx.components.transform import executor as transform_executor
+from tfx.dsl.components.base import base_beam_component, executor_spec
+from tfx.types import standard_artifacts, standard_component_specs
+from tfx.types.component_spec import ChannelParameter
+from tfx.utils import json_utils
+
+from components import types as lm_types
+
+VOCABULARY_KEY = "vocabulary"
+
+
+class TokenizeSpec(standard_component_specs.TransformSpec):
+    INPUTS = {
+        **standard_component_specs.TransformSpec.INPUTS,
+        VOCABULARY_KEY: ChannelParameter(type=lm_types.WordPieceVocab),
+    }
+
+
+class TokenizeExecutor(transform_executor.Executor):
+    """Adds `vocab_file` to `custom_config`, then runs TFX's Transform executor."""
+
+    def Do(self, input_dict, output_dict, exec_properties):
+        vocabulary = input_dict.pop(VOCABULARY_KEY)[0]
+        custom_config = json.loads(exec_properties.get("custom_config") or "null") or {}
+        custom_config["vocab_file"] = f"{vocabulary.uri}/{lm_types.VOCAB_FILE}"
+        exec_properties = dict(exec_properties, custom_config=json_utils.dumps(custom_config))
+        super().Do(input_dict, output_dict, exec_properties)
+        # The trainer and exporter find the vocabulary beside the graph that embeds it.
+        transform_graph = output_dict[standard_component_specs.TRANSFORM_GRAPH_KEY][0]
+        tf.io.gfile.copy(custom_config["vocab_file"],
+                         f"{transform_graph.uri}/{lm_types.VOCAB_FILE}", overwrite=True)
+
+
+class Tokenize(base_beam_component.BaseBeamComponent):
+    """Transform (analyze train, transform train and eval) with a vocabulary input.
+
+    Example (inside a pipeline definition):
+
+        tokenize = Tokenize(examples=example_gen.outputs["examples"],
+                            schema=schema_importer.outputs["result"],
+                            vocabulary=vocab_gen.outputs["vocabulary"],
+                            preprocessing_fn="models.preprocessing.preprocessing_fn",
+                            custom_config={"seq_length": 128})
+    """
+
+    SPEC_CLASS = TokenizeSpec
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(TokenizeExecutor)
+
+    def __init__(self, examples: types.BaseChannel, schema: types.BaseChannel,
+                 vocabulary: types.BaseChannel, preprocessing_fn: str,
+                 custom_config: Optional[Dict[str, Any]] = None):
+        transformed_examples = types.Channel(type=standard_artifacts.Examples)
+        transformed_examples.matching_channel_name = "examples"
+        spec = TokenizeSpec(
+            examples=examples,
+            schema=schema,
+            vocabulary=vocabulary,
+            preprocessing_fn=preprocessing_fn,
+            force_tf_compat_v1=0,
+            custom_config=json_utils.dumps(custom_config or {}),
+            # Statistics of packed ids would only cost time; the raw text is validated upstream.
+            disable_statistics=1,
+            transform_graph=types.Channel(type=standard_artifacts.TransformGraph),
+            transformed_examples=transformed_examples,
+            updated_analyzer_cache=types.Channel(type=standard_artifacts.TransformCache))
+        super().__init__(spec=spec)

@@ -1,0 +1,16 @@
+"""Artifact types of lmpipe's own components."""
+
+from tfx.types import artifact, standard_artifacts  # noqa: F401  (re-exported for components)
+
+
+class WordPieceVocab(artifact.Artifact):
+    """A WordPiece vocabulary: `vocab.txt` in the artifact's uri, one token per line, id = line.
+
+    The first entries are always `[PAD] [UNK] [CLS] [SEP] [MASK]` (see models/features.py).
+    """
+
+    TYPE_NAME = "WordPieceVocab"
+    PROPERTIES = {"vocab_size": artifact.Property(type=artifact.PropertyType.INT)}
+
+
+VOCAB_FILE = "vocab.txt"

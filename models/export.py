@@ -1,0 +1,107 @@
+"""SavedModel export with `keras.export.ExportArchive`, in the layout TF Serving loads.
+
+Signatures of a pretrained (fill-mask) model:
+
+- `serving_default(text: string[None])`: raw sentences containing `[MASK]`; for each `[MASK]`
+  (up to the sequence length) the top-k wordpieces `tokens` `[batch, masks, k]`, their
+  probabilities `scores` and `mask_count` `[batch]`. Rows with fewer masks are padded with ""/0.
+- `transform_features(examples: string[None])`: serialized raw tf.Examples to the Transform
+  output (the tokenization the model was trained on).
+- `mlm_eval(examples: string[None])`: serialized masked examples (MlmMasker output) to
+  per-example `masked_correct`, `masked_count` and `masked_nll` (summed over masked positions);
+  TFMA's custom metrics in models/mlm_metrics.py add them up.
+
+`tf.saved_model.save` on a Keras 3 model does not load in a TF1 session, which is how TF
+Serving and tfx-bsl (TFMA) load models; ExportArchive does.
+"""
+
+from typing import Sequence
+
+import keras
+import tensorflow as tf
+
+from models import features, mlm_data
+
+
+def _fill_mask_fn(model, tft_layer, vocab: Sequence[str], seq_length: int, top_k: int):
+    vocab_table = tf.constant(list(vocab))
+    # Never suggest [PAD], [CLS], ... as a fill.
+    reserved = tf.one_hot(tf.range(len(features.RESERVED_TOKENS)), len(vocab))
+    reserved_penalty = -1e9 * tf.reduce_sum(reserved, axis=0)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def fill_mask(text):
+        transformed = tft_layer({features.TEXT: tf.reshape(text, [-1, 1])})
+        # Every row holds at least one window; keep the first (longer text is truncated).
+        token_ids = tf.sparse.to_dense(transformed[features.PACKED_IDS])[:, :seq_length]
+        token_ids = tf.cast(token_ids, tf.int32)
+        is_mask = tf.equal(token_ids, features.MASK_ID)
+        mask_count = tf.reduce_sum(tf.cast(is_mask, tf.int32), axis=1)
+        all_positions = tf.broadcast_to(tf.range(seq_length), tf.shape(token_ids))
+        positions = tf.ragged.boolean_mask(all_positions, is_mask).to_tensor(0)
+        # At least one column, so a batch without any [MASK] still has a valid shape.
+        positions = tf.pad(positions, [[0, 0], [0, tf.maximum(1 - tf.shape(positions)[1], 0)]])
+        logits = model({
+            "token_ids": token_ids,
+            "segment_ids": tf.zeros_like(token_ids),
+            "padding_mask": tf.cast(tf.not_equal(token_ids, features.PAD_ID), tf.int32),
+            "mask_positions": positions,
+        }, training=False)
+        probs = tf.nn.softmax(tf.cast(logits, tf.float32) + reserved_penalty)
+        scores, ids = tf.math.top_k(probs, k=top_k)
+        valid = tf.sequence_mask(mask_count, tf.shape(positions)[1])[:, :, tf.newaxis]
+        return {
+            "tokens": tf.where(valid, tf.gather(vocab_table, ids), ""),
+            "scores": tf.where(valid, scores, 0.0),
+            "mask_count": mask_count,
+        }
+
+    return fill_mask
+
+
+def _transform_features_fn(tft_layer, tf_transform_output):
+    raw_spec = tf_transform_output.raw_feature_spec()
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def transform_features(examples):
+        raw = tf.io.parse_example(examples, raw_spec)
+        transformed = tft_layer(raw)
+        return {name: tf.sparse.to_dense(value) if isinstance(value, tf.SparseTensor) else value
+                for name, value in transformed.items()}
+
+    return transform_features
+
+
+def _mlm_eval_fn(model, seq_length: int, max_predictions: int):
+    spec = mlm_data.feature_spec(seq_length, max_predictions)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def mlm_eval(examples):
+        inputs, labels, weights = mlm_data.to_model_inputs(tf.io.parse_example(examples, spec))
+        logits = tf.cast(model(inputs, training=False), tf.float32)
+        nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+        correct = tf.cast(tf.equal(tf.argmax(logits, axis=-1), labels), tf.float32)
+        return {
+            "masked_correct": tf.reduce_sum(correct * weights, axis=1),
+            "masked_count": tf.reduce_sum(weights, axis=1),
+            "masked_nll": tf.reduce_sum(nll * weights, axis=1),
+        }
+
+    return mlm_eval
+
+
+def export_masked_lm(model: keras.Model, tf_transform_output, export_dir: str,
+                     vocab: Sequence[str], seq_length: int, max_predictions: int,
+                     top_k: int = 5) -> str:
+    """Writes the fill-mask SavedModel (signatures above) to `export_dir`."""
+    tft_layer = tf_transform_output.transform_features_layer()
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.track(tft_layer)
+    archive.add_endpoint(features.SERVING_SIGNATURE,
+                         _fill_mask_fn(model, tft_layer, vocab, seq_length, top_k))
+    archive.add_endpoint(features.TRANSFORM_SIGNATURE,
+                         _transform_features_fn(tft_layer, tf_transform_output))
+    archive.add_endpoint(features.EVAL_SIGNATURE, _mlm_eval_fn(model, seq_length, max_predictions))
+    archive.write_out(export_dir)
+    return export_dir

@@ -1,0 +1,31 @@
+"""Feature and label keys shared by every stage of the pipeline.
+
+One place for names means the ExampleGen, Transform, masker, trainer, exporter
+and evaluator cannot drift apart.
+"""
+
+# Raw corpus examples (TextExampleGen output).
+TEXT = "text"
+SOURCE = "source"
+
+# Transform output: per document, the wordpiece ids packed into consecutive
+# fixed-length windows `[CLS] ... [SEP] [PAD]...`, flattened (length is a
+# multiple of the sequence length).
+PACKED_IDS = "packed_ids"
+
+# Masked MLM training examples (MlmMasker output), one per window and masking.
+TOKEN_IDS = "token_ids"          # int64 [seq_length], after masking
+PADDING_MASK = "padding_mask"    # int64 [seq_length], 1 for real tokens
+MASK_POSITIONS = "mask_positions"  # int64 [max_predictions], 0-padded
+MASK_IDS = "mask_ids"            # int64 [max_predictions], original ids
+MASK_WEIGHTS = "mask_weights"    # float [max_predictions], 1.0 real, 0.0 pad
+
+# Reserved vocabulary entries, in this order at the top of every vocabulary.
+PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
+RESERVED_TOKENS = (PAD, UNK, CLS, SEP, MASK)
+PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID = range(len(RESERVED_TOKENS))
+
+# Serving signature names.
+SERVING_SIGNATURE = "serving_default"
+TRANSFORM_SIGNATURE = "transform_features"
+EVAL_SIGNATURE = "mlm_eval"

@@ -1,0 +1,119 @@
+"""`lmpipe` command line.
+
+    lmpipe pretrain --corpus data/corpus --run-dir runs/demo --train-steps 1000
+
+Every PretrainConfig field is a flag (`--vocab-size`, `--seq-length`, `--model-size`, ...).
+Bad input fails before any pipeline work starts, with a message that names the file or setting.
+"""
+
+import argparse
+import dataclasses
+import logging as py_logging
+import os
+import sys
+import time
+import typing
+
+from pipeline.config import ConfigError, PretrainConfig
+
+EXIT_BAD_INPUT = 2
+EXIT_PIPELINE_FAILED = 1
+
+
+def _add_config_flags(parser: argparse.ArgumentParser, config_cls) -> None:
+    for field in dataclasses.fields(config_cls):
+        flag = "--" + field.name.replace("_", "-")
+        if field.name == "corpus_dir":
+            parser.add_argument("--corpus", dest="corpus_dir", required=True,
+                                help="directory of UTF-8 text files; documents are separated "
+                                     "by blank lines")
+        elif field.name == "beam_args":
+            parser.add_argument("--beam-arg", dest="beam_args", action="append",
+                                help="a Beam pipeline option, e.g. --beam-arg=--runner=DirectRunner "
+                                     "(repeatable; replaces the defaults)")
+        else:
+            kind = typing.get_args(field.type)[0] if typing.get_origin(field.type) else field.type
+            parser.add_argument(flag, dest=field.name, type=kind, default=None,
+                                help=f"default: {field.default}")
+
+
+def _config_from_args(args, config_cls):
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_cls)
+              if getattr(args, f.name, None) is not None}
+    return config_cls(**values)
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__
+    return error
+
+
+def _fail(code: int, message: str) -> int:
+    print(f"lmpipe: error: {message}", file=sys.stderr)
+    print("lmpipe: nothing was pushed.", file=sys.stderr)
+    return code
+
+
+def pretrain(args) -> int:
+    from components.text_example_gen import CorpusError, check_corpus_dir
+
+    try:
+        cfg = _config_from_args(args, PretrainConfig)
+        check_corpus_dir(cfg.corpus_dir)
+    except (ConfigError, CorpusError) as e:
+        return _fail(EXIT_BAD_INPUT, str(e))
+
+    from pipeline import pretrain as pretrain_pipeline, runners
+
+    started = time.time()
+    try:
+        runners.run_local(pretrain_pipeline.create_pipeline(cfg))
+    except Exception as e:  # noqa: BLE001  (report the cause, exit non-zero)
+        cause = _root_cause(e)
+        return _fail(EXIT_PIPELINE_FAILED,
+                     f"the pretraining pipeline failed: {type(cause).__name__}: {cause}")
+    summary = runners.pretrain_summary(cfg)
+    summary["wall_seconds"] = round(time.time() - started, 1)
+    summary_path = args.summary or os.path.join(cfg.run_dir, "summary.json")
+    runners.write_summary(summary_path, "pretrain", summary)
+    _print_summary(summary, summary_path)
+    if not summary["pushed"]:
+        print("lmpipe: the model was not blessed (see eval_metrics vs --min-masked-accuracy); "
+              "nothing was pushed.", file=sys.stderr)
+        return EXIT_PIPELINE_FAILED
+    return 0
+
+
+def _print_summary(summary: dict, path: str) -> None:
+    metrics = summary["eval_metrics"]
+    lines = [
+        "",
+        "== lmpipe pretrain: summary ==",
+        f"pipeline root     {summary['pipeline_root']}",
+        f"ML Metadata       {summary['metadata_path']}",
+        f"vocabulary size   {summary['vocab_size']}",
+        f"masked accuracy   {metrics.get('masked_accuracy', float('nan')):.4f} "
+        f"(always the most frequent token: {summary['majority_token_accuracy']:.4f})",
+        f"perplexity        {metrics.get('perplexity', float('nan')):.1f}",
+        f"blessed           {summary['blessed']}",
+        f"pushed model      {summary['pushed_model']}",
+        f"wall time         {summary['wall_seconds']} s",
+        f"summary           {path}",
+    ]
+    print("\n".join(lines))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="lmpipe", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("pretrain", help="run the MLM pretraining pipeline locally")
+    _add_config_flags(p, PretrainConfig)
+    p.add_argument("--summary", default=None, help="summary JSON (default: RUN_DIR/summary.json)")
+    args = parser.parse_args(argv)
+    py_logging.getLogger("absl").setLevel(py_logging.INFO)
+    return {"pretrain": pretrain}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""One validated configuration object per job, flowing from the CLI to every component.
+
+Example:
+
+>>> cfg = PretrainConfig(corpus_dir="data/corpus", run_dir="runs/demo")
+>>> cfg.model_size, cfg.seq_length
+('tiny', 128)
+>>> cfg.replace(seq_length=2)
+Traceback (most recent call last):
+...
+pipeline.config.ConfigError: seq_length=2 is too short: a sequence needs [CLS], at least one token and [SEP] (3). Use --seq-length 3 or more (128 is the default).
+"""
+
+import dataclasses
+import json
+import os
+from typing import Optional, Tuple
+
+from models import features
+
+# BERT sizes (Turc et al. 2019, "Well-Read Students Learn Better"): layers, hidden, heads.
+MODEL_SIZES = {
+    "tiny": dict(num_layers=2, hidden_dim=128, num_heads=2),
+    "mini": dict(num_layers=4, hidden_dim=256, num_heads=4),
+    "small": dict(num_layers=4, hidden_dim=512, num_heads=8),
+    "medium": dict(num_layers=8, hidden_dim=512, num_heads=8),
+    "base": dict(num_layers=12, hidden_dim=768, num_heads=12),
+}
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+
+
+class ConfigError(ValueError):
+    """A setting is invalid; the message names it and says what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainConfig:
+    """Everything the MLM pretraining pipeline needs to know."""
+
+    corpus_dir: str
+    run_dir: str = "runs/pretrain"
+    pipeline_name: str = "lmpipe-pretrain"
+    model_name: str = "mlm"
+    serving_dir: Optional[str] = None  # default: <run_dir>/serving
+
+    # Data.
+    eval_buckets: int = 1  # hash buckets for eval, out of 10 (the rest is train)
+
+    # Vocabulary and tokenization.
+    vocab_size: int = 8000
+    lower_thresh: int = 2  # minimum word count the WordPiece learner considers
+    seq_length: int = 128
+
+    # Masking (BERT paper defaults).
+    mask_rate: float = 0.15
+    max_predictions: int = 20
+    dupe_factor: int = 2
+    seed: int = 42
+
+    # Model and training.
+    model_size: str = "tiny"
+    batch_size: int = 32
+    train_steps: int = 1000
+    eval_steps: int = 50
+    learning_rate: float = 1e-3
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    clip_norm: float = 1.0
+    dropout: float = 0.1
+    strategy: str = "default"
+    mixed_precision: Optional[str] = None  # e.g. "mixed_bfloat16"
+    checkpoint_every: int = 500
+
+    # Blessing: absolute floor, and the most a retrain may fall below the last blessed model.
+    min_masked_accuracy: float = 0.1
+    max_regression: float = 0.01
+
+    top_k: int = 5
+    beam_args: Tuple[str, ...] = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+
+    def __post_init__(self):
+        object.__setattr__(self, "beam_args", tuple(self.beam_args))
+        self.validate()
+
+    # -- derived paths ------------------------------------------------------
+    @property
+    def pipeline_root(self) -> str:
+        return os.path.join(self.run_dir, "pipeline")
+
+    @property
+    def metadata_path(self) -> str:
+        return os.path.join(self.run_dir, "metadata.sqlite")
+
+    @property
+    def serving_model_dir(self) -> str:
+        return os.path.join(self.serving_dir or os.path.join(self.run_dir, "serving"), self.model_name)
+
+    @property
+    def model_dims(self) -> dict:
+        dims = dict(MODEL_SIZES[self.model_size])
+        dims["intermediate_dim"] = 4 * dims["hidden_dim"]
+        return dims
+
+    def replace(self, **changes) -> "PretrainConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "PretrainConfig":
+        return cls(**json.loads(text))
+
+    # -- validation ---------------------------------------------------------
+    def validate(self):
+        reserved = len(features.RESERVED_TOKENS)
+        if self.vocab_size <= reserved:
+            raise ConfigError(
+                f"vocab_size={self.vocab_size} leaves no room for word pieces: {reserved} entries "
+                f"are reserved for {' '.join(features.RESERVED_TOKENS)}. "
+                f"Use --vocab-size {reserved + 100} or more (8000 is the default).")
+        if self.seq_length < 3:
+            raise ConfigError(
+                f"seq_length={self.seq_length} is too short: a sequence needs [CLS], at least one "
+                f"token and [SEP] (3). Use --seq-length 3 or more (128 is the default).")
+        if self.model_size not in MODEL_SIZES:
+            raise ConfigError(f"model_size={self.model_size!r} is unknown; choose one of "
+                              f"{', '.join(MODEL_SIZES)}.")
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"strategy={self.strategy!r} is unknown; choose one of "
+                              f"{', '.join(STRATEGIES)}.")
+        if not 0.0 < self.mask_rate < 1.0:
+            raise ConfigError(f"mask_rate={self.mask_rate} must be between 0 and 1 (0.15 is BERT's).")
+        if not 1 <= self.max_predictions <= self.seq_length - 2:
+            raise ConfigError(
+                f"max_predictions={self.max_predictions} must be between 1 and seq_length - 2 "
+                f"({self.seq_length - 2}).")
+        if not 1 <= self.eval_buckets <= 9:
+            raise ConfigError(f"eval_buckets={self.eval_buckets} must be 1..9 (out of 10 hash buckets).")
+        for name in ("dupe_factor", "batch_size", "train_steps", "eval_steps", "top_k",
+                     "checkpoint_every", "lower_thresh"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)} must be a positive integer.")
+        if self.learning_rate <= 0 or self.clip_norm <= 0:
+            raise ConfigError("learning_rate and clip_norm must be positive.")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ConfigError(f"warmup_ratio={self.warmup_ratio} must be in [0, 1).")
+        if self.mixed_precision not in (None, "mixed_float16", "mixed_bfloat16"):
+            raise ConfigError(f"mixed_precision={self.mixed_precision!r}: use mixed_float16, "
+                              "mixed_bfloat16 or leave it unset.")
+        if not self.model_name.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError(f"model_name={self.model_name!r}: use letters, digits, '-' and '_'.")

@@ -1,0 +1,31 @@
+"""lmpipe: raw text corpus to a served language model, on TFX, Beam, Keras 3 and TF Serving."""
+
+from setuptools import find_packages, setup
+
+# Exact versions live in constraints.txt (install with `pip install -c constraints.txt -e .`).
+REQUIRES = [
+    "tfx==1.16.0",
+    "tensorflow==2.16.2",
+    "keras==3.12.4",
+    "keras-hub==0.25.1",
+    "tensorflow-text==2.16.1",
+    "tensorflow-transform==1.16.0",
+    "tensorflow-model-analysis==0.47.1",
+    "tensorflow-serving-api==2.16.1",
+    "apache-beam==2.74.0",
+    "dill==0.3.1.1",  # Beam made dill optional; tf.Transform and tfx-bsl import it.
+    "protobuf==3.20.3",
+    "numpy==1.26.4",
+]
+
+setup(
+    name="lmpipe",
+    version="0.1.0",
+    description=__doc__,
+    python_requires=">=3.10,<3.11",
+    packages=find_packages(include=["pipeline*", "components*", "models*", "serving*"]),
+    package_data={"": ["*.pbtxt"]},
+    install_requires=REQUIRES,
+    extras_require={"test": ["pytest==8.3.3"]},
+    entry_points={"console_scripts": ["lmpipe=pipeline.cli:main"]},
+)

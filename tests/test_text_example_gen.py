@@ -1,0 +1,143 @@
+"""TextExampleGen: corpus reader/validation and the real executor on a tiny corpus."""
+
+import glob
+import os
+
+import pytest
+import tensorflow as tf
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.utils import proto_utils
+
+from components.text_example_gen import (CorpusError, TextExampleGen, check_corpus_dir,
+                                         read_documents)
+from components.text_example_gen.executor import Executor
+from models import features
+
+
+def _write(path, data):
+    mode = "wb" if isinstance(data, bytes) else "w"
+    with open(path, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as f:
+        f.write(data)
+    return str(path)
+
+
+def test_read_documents_splits_blank_line_blocks(tmp_path):
+    path = _write(tmp_path / "a.txt",
+                  "\n\n  First doc, line one.\nline two  \n\n\n \t\nSecond doc.\n  \nThird — naïve.")
+    assert read_documents(path) == ["First doc, line one.\nline two", "Second doc.",
+                                    "Third — naïve."]
+
+
+def test_read_documents_crlf_and_bom(tmp_path):
+    path = _write(tmp_path / "w.txt", "\ufeffOne\r\n\r\nTwo\r\n".encode("utf-8"))
+    assert read_documents(path) == ["One", "Two"]
+
+
+def test_missing_dir(tmp_path):
+    with pytest.raises(CorpusError, match="does not exist"):
+        check_corpus_dir(str(tmp_path / "nope"))
+
+
+def test_not_a_dir(tmp_path):
+    path = _write(tmp_path / "a.txt", "text")
+    with pytest.raises(CorpusError, match="not a directory"):
+        check_corpus_dir(path)
+
+
+def test_empty_dir_and_hidden_files_ignored(tmp_path):
+    _write(tmp_path / ".hidden", "text")
+    os.mkdir(tmp_path / "sub")
+    with pytest.raises(CorpusError, match="has no files"):
+        check_corpus_dir(str(tmp_path))
+
+
+def test_binary_file(tmp_path):
+    path = _write(tmp_path / "img.bin", b"GIF89a\x00\x01\x02")
+    with pytest.raises(CorpusError, match="binary") as e:
+        read_documents(path)
+    assert "img.bin" in str(e.value)
+
+
+def test_non_utf8_names_file_and_offset(tmp_path):
+    path = _write(tmp_path / "latin1.txt", "café au lait".encode("latin-1"))
+    with pytest.raises(CorpusError) as e:
+        read_documents(path)
+    msg = str(e.value)
+    assert "latin1.txt" in msg and "offset 3" in msg and "convert it to UTF-8" in msg
+
+
+def test_whitespace_only_file(tmp_path):
+    path = _write(tmp_path / "blank.txt", " \n\n\t \n")
+    with pytest.raises(CorpusError, match="no documents"):
+        read_documents(path)
+
+
+def test_check_corpus_dir_reports_every_bad_file(tmp_path):
+    good = _write(tmp_path / "b_good.txt", "Hello.\n\nWorld.")
+    _write(tmp_path / "a_bad.txt", b"\xff\xfe bad")
+    _write(tmp_path / "c_empty.txt", "")
+    with pytest.raises(CorpusError) as e:
+        check_corpus_dir(str(tmp_path))
+    msg = str(e.value)
+    assert "2 bad file(s)" in msg and "a_bad.txt" in msg and "c_empty.txt" in msg
+    assert "b_good.txt" not in msg
+    os.remove(tmp_path / "a_bad.txt")
+    os.remove(tmp_path / "c_empty.txt")
+    assert check_corpus_dir(str(tmp_path)) == [good]
+
+
+def test_component_split_config(tmp_path):
+    gen = TextExampleGen(str(tmp_path), eval_buckets=2)
+    output_config = example_gen_pb2.Output()
+    proto_utils.json_to_proto(gen.exec_properties["output_config"], output_config)
+    splits = {s.name: s.hash_buckets for s in output_config.split_config.splits}
+    assert splits == {"train": 8, "eval": 2}
+    assert gen.exec_properties["input_base"] == str(tmp_path)
+    with pytest.raises(ValueError, match="eval_buckets"):
+        TextExampleGen(str(tmp_path), eval_buckets=10)
+
+
+def _run_executor(corpus, out_dir):
+    examples = standard_artifacts.Examples()
+    examples.uri = str(out_dir)
+    gen = TextExampleGen(str(corpus))
+    exec_properties = {
+        "input_base": str(corpus),
+        "input_config": gen.exec_properties["input_config"],
+        "output_config": gen.exec_properties["output_config"],
+        "output_data_format": example_gen_pb2.FORMAT_TF_EXAMPLE,
+    }
+    Executor().Do({}, {"examples": [examples]}, exec_properties)
+    return examples
+
+
+def test_executor_writes_examples(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    docs_a = [f"Document {i} of file a.\nIt has two lines." for i in range(20)]
+    _write(corpus / "a.txt", "\n\n".join(docs_a) + "\n")
+    _write(corpus / "b.txt", "Only one document in b, ünïcödé.\n")
+    _write(corpus / ".DS_Store", b"\x00\x00binary junk")  # hidden: ignored
+    examples = _run_executor(corpus, tmp_path / "out")
+
+    assert artifact_utils.decode_split_names(examples.split_names) == ["train", "eval"]
+    got = []
+    for split in ("train", "eval"):
+        files = glob.glob(str(tmp_path / "out" / f"Split-{split}" / "*.gz"))
+        assert files, split
+        for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+            ex = tf.train.Example.FromString(record.numpy())
+            got.append((ex.features.feature[features.TEXT].bytes_list.value[0].decode(),
+                        ex.features.feature[features.SOURCE].bytes_list.value[0].decode()))
+    expected = [(d, "a.txt") for d in docs_a] + [("Only one document in b, ünïcödé.", "b.txt")]
+    assert sorted(got) == sorted(expected)
+
+
+def test_executor_rejects_bad_file(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    _write(corpus / "a.txt", "Fine.\n")
+    _write(corpus / "bad.txt", "ok then \xe9".encode("latin-1"))
+    with pytest.raises(CorpusError, match="bad.txt"):
+        _run_executor(corpus, tmp_path / "out")
