@@ -2,7 +2,7 @@
 # Both create .venv/ with the pinned stack on first use and reuse it afterwards.
 
 VENV := .venv
-STAMP := $(VENV)/.installed-$(shell cat setup.py constraints.txt | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat setup.py pyproject.toml constraints.txt | cksum | cut -d" " -f1)
 DEMO_DIR := runs/demo
 PYTEST_ARGS ?=
 
@@ -10,10 +10,10 @@ PYTEST_ARGS ?=
 
 venv: $(STAMP)
 
-$(STAMP): setup.py constraints.txt
+$(STAMP): setup.py pyproject.toml constraints.txt
 	@PY="$$(PYTHON="$(PYTHON)" .ci/find_python.sh)" || exit 1; \
 	if [ ! -x $(VENV)/bin/python ]; then echo "Creating $(VENV) with $$PY"; "$$PY" -m venv $(VENV); fi
-	$(VENV)/bin/pip install --quiet --upgrade "pip<25"
+	$(VENV)/bin/pip install --quiet "pip==24.3.1"
 	$(VENV)/bin/pip install --quiet -c constraints.txt -e ".[test]"
 	rm -f $(VENV)/.installed-*; touch $@
 

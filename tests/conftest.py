@@ -1,6 +1,56 @@
+"""Shared fixtures. `pretrain_run` runs the whole pretraining pipeline once per test session
+(through the `lmpipe` command, on a tiny slice of the bundled corpus) for every e2e test."""
+
+import json
 import os
+import subprocess
 import sys
+
+import pytest
 
 # Quieter TensorFlow logs in test output.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+LMPIPE = os.path.join(os.path.dirname(sys.executable), "lmpipe")
+TINY_PRETRAIN_FLAGS = [
+    "--vocab-size", "800", "--lower-thresh", "1", "--seq-length", "64", "--max-predictions", "8",
+    "--batch-size", "16", "--train-steps", "300", "--checkpoint-every", "150", "--eval-steps", "10",
+    "--learning-rate", "2e-3", "--min-masked-accuracy", "0.05", "--top-k", "3",
+]
+
+
+def tiny_corpus(path, chars_per_file=30_000):
+    """The first `chars_per_file` characters (whole documents) of each bundled corpus file."""
+    os.makedirs(path, exist_ok=True)
+    corpus = os.path.join(REPO, "data", "corpus")
+    for name in sorted(os.listdir(corpus)):
+        with open(os.path.join(corpus, name), encoding="utf-8") as f:
+            documents = f.read().split("\n\n")
+        kept, size = [], 0
+        for document in documents:
+            kept.append(document[:chars_per_file])
+            size += len(kept[-1])
+            if size >= chars_per_file:
+                break
+        with open(os.path.join(path, name), "w", encoding="utf-8") as f:
+            f.write("\n\n".join(kept) + "\n")
+    return path
+
+
+def run_lmpipe(*args, timeout=1200):
+    """Runs the installed `lmpipe` command; returns the CompletedProcess (output captured)."""
+    return subprocess.run([LMPIPE, *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def pretrain_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pretrain")
+    corpus = tiny_corpus(str(root / "corpus"))
+    run_dir = str(root / "run")
+    result = run_lmpipe("pretrain", "--corpus", corpus, "--run-dir", run_dir, *TINY_PRETRAIN_FLAGS)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    with open(os.path.join(run_dir, "summary.json")) as f:
+        summary = json.load(f)["pretrain"]
+    return {"run_dir": run_dir, "corpus": corpus, "summary": summary, "stdout": result.stdout}

@@ -1,0 +1,150 @@
+"""End to end: one real pipeline run (LocalDagRunner, SQLite ML Metadata, DirectRunner) shared by
+all assertions, then the pushed SavedModel queried the way TF Serving loads it."""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import ml_metadata as mlmd
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  (registers CaseFoldUTF8 & co. before loading the model)
+from tfx import v1 as tfx
+
+from tests.conftest import TINY_PRETRAIN_FLAGS, run_lmpipe
+
+pytestmark = pytest.mark.e2e
+
+
+def pushed_model(pretrain_run):
+    return pretrain_run["summary"]["pushed_model"]
+
+
+def test_summary_records_run_metrics_blessing_and_push(pretrain_run):
+    summary = pretrain_run["summary"]
+    assert os.path.isdir(summary["pipeline_root"])
+    assert os.path.isfile(summary["metadata_path"])
+    assert 400 <= summary["vocab_size"] <= 800
+    metrics = summary["eval_metrics"]
+    assert set(metrics) >= {"masked_accuracy", "masked_loss", "perplexity"}
+    assert metrics["perplexity"] == pytest.approx(np.exp(metrics["masked_loss"]), rel=1e-4)
+    assert summary["blessed"] and summary["pushed"]
+    # TF Serving layout: <serving_dir>/<model_name>/<numeric version>/saved_model.pb
+    version_dir = summary["pushed_model"]
+    assert os.path.dirname(version_dir) == os.path.join(pretrain_run["run_dir"], "serving", "mlm")
+    assert os.path.basename(version_dir).isdigit()
+    assert os.path.isfile(os.path.join(version_dir, "saved_model.pb"))
+    assert "== lmpipe pretrain: summary ==" in pretrain_run["stdout"]
+
+
+def test_model_beats_always_predicting_the_most_frequent_token(pretrain_run):
+    summary = pretrain_run["summary"]
+    assert 0 < summary["majority_token_accuracy"] < summary["eval_metrics"]["masked_accuracy"]
+
+
+def _load_tf1(path):
+    graph = tf.Graph()
+    session = tf.compat.v1.Session(graph=graph)
+    meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], path)
+    return session, meta.signature_def
+
+
+def test_pushed_model_fills_masks_in_a_tf1_session(pretrain_run):
+    session, signatures = _load_tf1(pushed_model(pretrain_run))
+    assert {"serving_default", "transform_features", "mlm_eval"} <= set(signatures)
+    sig = signatures["serving_default"]
+    assert list(sig.inputs) == ["text"]
+    assert sig.inputs["text"].dtype == tf.string.as_datatype_enum
+    assert [d.size for d in sig.inputs["text"].tensor_shape.dim] == [-1]
+    texts = ["The [MASK] of the city said that the government would [MASK] the plan.",
+             "A sentence without any mask.",
+             "He went to the [MASK] ."]
+    fetches = {name: info.name for name, info in sig.outputs.items()}
+    out = session.run(fetches, {sig.inputs["text"].name: texts})
+    k = 3
+    assert out["mask_count"].tolist() == [2, 0, 1]
+    assert out["tokens"].shape == (3, 2, k) and out["scores"].shape == (3, 2, k)
+    filled = out["tokens"][0].tolist() + out["tokens"][2][:1].tolist()
+    for candidates, scores in zip(filled, [out["scores"][0][0], out["scores"][0][1], out["scores"][2][0]]):
+        assert all(token and not token.startswith(b"[") for token in candidates)  # no [PAD] etc.
+        assert np.all(np.diff(scores) <= 0) and 0 < scores.sum() <= 1.0 + 1e-5
+    assert (out["tokens"][1] == b"").all() and (out["scores"][1] == 0).all()
+    assert (out["tokens"][2][1] == b"").all()
+
+
+def test_transform_features_signature_tokenizes_raw_examples(pretrain_run):
+    session, signatures = _load_tf1(pushed_model(pretrain_run))
+    sig = signatures["transform_features"]
+    example = tf.train.Example(features=tf.train.Features(feature={
+        "text": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"the [MASK] sat ."])),
+        "source": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"x.txt"]))}))
+    out = session.run(sig.outputs["packed_ids"].name,
+                      {sig.inputs["examples"].name: [example.SerializeToString()]})
+    assert out.shape == (1, 64)
+    assert out[0, 0] == 2 and out[0, 2] == 4  # [CLS] the [MASK] ...
+    assert 3 in out[0].tolist()  # [SEP]
+
+
+def test_saved_model_cli_runs_serving_default(pretrain_run):
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    show = subprocess.run([cli, "show", "--dir", pushed_model(pretrain_run), "--all"],
+                          capture_output=True, text=True, check=True)
+    assert "signature_def['serving_default']" in show.stdout
+    run = subprocess.run(
+        [cli, "run", "--dir", pushed_model(pretrain_run), "--tag_set", "serve",
+         "--signature_def", "serving_default", "--input_exprs", "text=['the [MASK] was good .']"],
+        capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "mask_count" in run.stdout and "[1]" in run.stdout
+
+
+def test_every_component_ran_and_lineage_is_recorded(pretrain_run):
+    summary = pretrain_run["summary"]
+    store = mlmd.MetadataStore(
+        tfx.orchestration.metadata.sqlite_metadata_connection_config(summary["metadata_path"]))
+    ran = {store.get_execution_types_by_id([e.type_id])[0].name.rsplit(".", 1)[-1]
+           for e in store.get_executions()}
+    assert {"FileBasedExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
+            "WordPieceVocabGen", "Tokenize", "MlmMasker", "Trainer", "Evaluator", "Pusher"} <= ran
+    # The pushed model traces back to the vocabulary through the Trainer's transform graph.
+    vocab, = store.get_artifacts_by_type("WordPieceVocab")
+    graph, = store.get_artifacts_by_type("TransformGraph")
+    with open(os.path.join(vocab.uri, "vocab.txt")) as a, open(os.path.join(graph.uri, "vocab.txt")) as b:
+        assert a.read() == b.read()
+
+
+def test_tensorboard_logs_and_checkpoints(pretrain_run):
+    run_dirs = glob.glob(os.path.join(pretrain_run["summary"]["pipeline_root"], "Trainer",
+                                      "model_run", "*"))
+    assert len(run_dirs) == 1
+    tags = set()
+    for event_file in glob.glob(os.path.join(run_dirs[0], "**", "events.out.tfevents.*"),
+                                recursive=True):
+        for event in tf.compat.v1.train.summary_iterator(event_file):
+            tags.update(v.tag for v in event.summary.value)
+    assert {"epoch_loss", "epoch_masked_accuracy", "learning_rate", "tokens_per_second"} <= tags
+    assert len(glob.glob(os.path.join(run_dirs[0], "checkpoints", "*.weights.h5"))) == 2
+    training = pretrain_run["summary"]["training"]
+    assert training["steps"] == 300 and training["tokens_per_second"] > 0
+
+
+def test_a_regressing_retrain_is_not_pushed(pretrain_run):
+    """Same run directory, far fewer steps: the Evaluator compares against the blessed model."""
+    serving = os.path.dirname(pushed_model(pretrain_run))
+    before = sorted(os.listdir(serving))
+    flags = list(TINY_PRETRAIN_FLAGS)
+    flags[flags.index("--train-steps") + 1] = "4"
+    flags[flags.index("--checkpoint-every") + 1] = "4"
+    result = run_lmpipe("pretrain", "--corpus", pretrain_run["corpus"],
+                        "--run-dir", pretrain_run["run_dir"], *flags, "--max-regression", "0.0")
+    assert result.returncode != 0
+    assert "not blessed" in result.stderr
+    assert sorted(os.listdir(serving)) == before
+    with open(os.path.join(pretrain_run["run_dir"], "summary.json")) as f:
+        retrain = json.load(f)["pretrain"]
+    assert not retrain["blessed"] and not retrain["pushed"]
+    assert retrain["eval_metrics"]["masked_accuracy"] < \
+        pretrain_run["summary"]["eval_metrics"]["masked_accuracy"]
