@@ -101,3 +101,10 @@ def run_fn(fn_args):
                             fn_args.model_run_dir)
     export.export_masked_lm(model, tf_transform_output, fn_args.serving_model_dir, vocab,
                             cfg.seq_length, cfg.max_predictions, cfg.top_k)
+    # Beside the SavedModel, the encoder as a keras-hub preset, for fine-tuning to start from.
+    model.backbone.save_to_preset(encoder_dir(fn_args.serving_model_dir))
+
+
+def encoder_dir(serving_model_dir: str) -> str:
+    """`<model artifact>/encoder`: the pretrained BertBackbone as a local keras-hub preset."""
+    return os.path.join(os.path.dirname(serving_model_dir.rstrip("/")), "encoder")

@@ -88,13 +88,18 @@ def test_transform_features_signature_tokenizes_raw_examples(pretrain_run):
     assert 3 in out[0].tolist()  # [SEP]
 
 
+# saved_model_cli with the tensorflow-text ops registered first (TF Serving links them in).
+SAVED_MODEL_CLI = [sys.executable, "-c",
+                   "import sys, tensorflow_text; from tensorflow.python.tools import saved_model_cli; "
+                   "sys.argv[0] = 'saved_model_cli'; saved_model_cli.main()"]
+
+
 def test_saved_model_cli_runs_serving_default(pretrain_run):
-    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
-    show = subprocess.run([cli, "show", "--dir", pushed_model(pretrain_run), "--all"],
+    show = subprocess.run([*SAVED_MODEL_CLI, "show", "--dir", pushed_model(pretrain_run), "--all"],
                           capture_output=True, text=True, check=True)
     assert "signature_def['serving_default']" in show.stdout
     run = subprocess.run(
-        [cli, "run", "--dir", pushed_model(pretrain_run), "--tag_set", "serve",
+        [*SAVED_MODEL_CLI, "run", "--dir", pushed_model(pretrain_run), "--tag_set", "serve",
          "--signature_def", "serving_default", "--input_exprs", "text=['the [MASK] was good .']"],
         capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -148,3 +153,14 @@ def test_a_regressing_retrain_is_not_pushed(pretrain_run):
     assert not retrain["blessed"] and not retrain["pushed"]
     assert retrain["eval_metrics"]["masked_accuracy"] < \
         pretrain_run["summary"]["eval_metrics"]["masked_accuracy"]
+
+
+def test_encoder_is_saved_as_a_keras_hub_preset_for_fine_tuning(pretrain_run):
+    import keras_hub
+
+    store = mlmd.MetadataStore(tfx.orchestration.metadata.sqlite_metadata_connection_config(
+        pretrain_run["summary"]["metadata_path"]))
+    model_artifact = min(store.get_artifacts_by_type("Model"), key=lambda a: a.id)
+    backbone = keras_hub.models.BertBackbone.from_preset(os.path.join(model_artifact.uri, "encoder"))
+    assert backbone.vocabulary_size == pretrain_run["summary"]["vocab_size"]
+    assert backbone.num_layers == 2 and backbone.hidden_dim == 128
