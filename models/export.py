@@ -15,12 +15,15 @@ Signatures of a pretrained (fill-mask) model:
 Serving and tfx-bsl (TFMA) load models; ExportArchive does.
 """
 
+import os
 from typing import Sequence
 
 import keras
 import tensorflow as tf
 
-from models import features, mlm_data
+from models import classifier_data, features, mlm_data
+
+PREDICT_EXAMPLES_SIGNATURE = "predict_examples"
 
 
 def _fill_mask_fn(model, tft_layer, vocab: Sequence[str], seq_length: int, top_k: int):
@@ -104,4 +107,77 @@ def export_masked_lm(model: keras.Model, tf_transform_output, export_dir: str,
                          _transform_features_fn(tft_layer, tf_transform_output))
     archive.add_endpoint(features.EVAL_SIGNATURE, _mlm_eval_fn(model, seq_length, max_predictions))
     archive.write_out(export_dir)
+    return export_dir
+
+
+def _classify_fn(model, tft_layer, labels: Sequence[str], seq_length: int):
+    label_names = tf.constant(list(labels))
+
+    def classify(text):
+        transformed = tft_layer({features.TEXT: tf.reshape(text, [-1, 1])})
+        token_ids = tf.reshape(transformed[features.TOKEN_IDS], [-1, seq_length])
+        logits = model(classifier_data.to_model_inputs(token_ids), training=False)
+        probabilities = tf.nn.softmax(tf.cast(logits, tf.float32))
+        best = tf.argmax(probabilities, axis=-1)
+        return {
+            "probabilities": probabilities,
+            "label": tf.gather(label_names, best),
+            "score": tf.reduce_max(probabilities, axis=-1),
+        }
+
+    serving_default = tf.function(
+        classify, input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def predict_examples(examples):
+        """Serialized raw tf.Examples (as TFMA feeds them) to the same outputs."""
+        parsed = tf.io.parse_example(examples, {features.TEXT: tf.io.FixedLenFeature([], tf.string)})
+        return classify(parsed[features.TEXT])
+
+    return serving_default, predict_examples
+
+
+def write_warmup_requests(export_dir: str, model_name: str, texts: Sequence[str]) -> str:
+    """TF Serving warmup: `assets.extra/tf_serving_warmup_requests`, PredictionLogs that
+    TF Serving replays at load time so the first real request is not slow."""
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    path = os.path.join(export_dir, "assets.extra", "tf_serving_warmup_requests")
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.TFRecordWriter(path) as writer:
+        for batch in ([texts[0]], list(texts)):
+            request = predict_pb2.PredictRequest(
+                model_spec=model_pb2.ModelSpec(name=model_name,
+                                               signature_name=features.SERVING_SIGNATURE))
+            request.inputs["text"].CopyFrom(tf.make_tensor_proto(batch, dtype=tf.string))
+            log = prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request))
+            writer.write(log.SerializeToString())
+    return path
+
+
+WARMUP_TEXTS = ("A gripping, beautifully acted film.", "Dull and far too long.", "")
+
+
+def export_classifier(model: keras.Model, tf_transform_output, export_dir: str,
+                      labels: Sequence[str], seq_length: int, model_name: str) -> str:
+    """Writes the classifier SavedModel:
+
+    - `serving_default(text: string[None])` → `probabilities` `[batch, classes]` (in `labels`
+      order), `label` (the class name) and `score` (its probability);
+    - `predict_examples(examples)`: the same from serialized raw tf.Examples (TFMA);
+    - `transform_features(examples)`: the Transform output (TFMA's preprocessing function);
+    plus TF Serving warmup requests.
+    """
+    tft_layer = tf_transform_output.transform_features_layer()
+    serving_default, predict_examples = _classify_fn(model, tft_layer, labels, seq_length)
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.track(tft_layer)
+    archive.add_endpoint(features.SERVING_SIGNATURE, serving_default)
+    archive.add_endpoint(PREDICT_EXAMPLES_SIGNATURE, predict_examples)
+    archive.add_endpoint(features.TRANSFORM_SIGNATURE,
+                         _transform_features_fn(tft_layer, tf_transform_output))
+    archive.write_out(export_dir)
+    write_warmup_requests(export_dir, model_name, WARMUP_TEXTS)
     return export_dir

@@ -8,10 +8,19 @@ and evaluator cannot drift apart.
 TEXT = "text"
 SOURCE = "source"
 
+# Labelled examples (LabelledExampleGen output): the text and its class name, whatever the
+# columns were called in the input file.
+LABEL = "label"
+
 # Transform output: per document, the wordpiece ids packed into consecutive
 # fixed-length windows `[CLS] ... [SEP] [PAD]...`, flattened (length is a
 # multiple of the sequence length).
 PACKED_IDS = "packed_ids"
+
+# Transform output for classification: `[CLS] text [SEP] [PAD]...`, the class index and a
+# text-length bucket to slice evaluation by.
+LABEL_ID = "label_id"
+LENGTH_BUCKET = "length_bucket"
 
 # Masked MLM training examples (MlmMasker output), one per window and masking.
 TOKEN_IDS = "token_ids"          # int64 [seq_length], after masking

@@ -21,3 +21,33 @@ def preprocessing_fn(inputs, custom_config):
     ids = tokenizer.tokenize(texts)
     packed = tokenization.frame_windows(ids, int(custom_config["seq_length"]))
     return {features.PACKED_IDS: packed.to_sparse()}
+
+
+# Text-length buckets (in wordpieces) that evaluation is sliced by.
+LENGTH_BOUNDARIES = (16, 32, 64)
+
+
+def classifier_preprocessing_fn(inputs, custom_config):
+    """`[CLS] text [SEP]` padded/truncated to `seq_length`, the class index, a length bucket.
+
+    `custom_config`: `vocab_file` (the pretraining run's vocabulary, set by Tokenize),
+    `seq_length` and `labels` (class names; index = class id). A label outside `labels` maps
+    to -1 (ExampleValidator stops such data before it gets here).
+    """
+    vocab = tokenization.read_vocab(custom_config["vocab_file"])
+    tokenizer = tokenization.WordpieceTokenizer(vocab)
+    seq_length = int(custom_config["seq_length"])
+    ids = tokenizer.tokenize(tf.reshape(inputs[features.TEXT], [-1]))
+    first_window = tokenization.frame_windows(ids, seq_length)[:, :seq_length]
+    outputs = {
+        features.TOKEN_IDS: first_window.to_tensor(shape=[None, seq_length]),
+        features.LENGTH_BUCKET: tf.searchsorted(
+            tf.constant(LENGTH_BOUNDARIES, tf.int64), ids.row_lengths(), side="right"),
+    }
+    if features.LABEL in inputs:  # absent at serving time
+        labels = list(custom_config["labels"])
+        table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(labels, tf.range(len(labels), dtype=tf.int64)),
+            default_value=-1)
+        outputs[features.LABEL_ID] = table.lookup(tf.reshape(inputs[features.LABEL], [-1]))
+    return outputs

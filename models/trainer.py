@@ -101,8 +101,12 @@ def run_fn(fn_args):
                             fn_args.model_run_dir)
     export.export_masked_lm(model, tf_transform_output, fn_args.serving_model_dir, vocab,
                             cfg.seq_length, cfg.max_predictions, cfg.top_k)
-    # Beside the SavedModel, the encoder as a keras-hub preset, for fine-tuning to start from.
-    model.backbone.save_to_preset(encoder_dir(fn_args.serving_model_dir))
+    # Beside the SavedModel, the encoder as a keras-hub preset with its vocabulary, for
+    # fine-tuning to start from.
+    encoder = encoder_dir(fn_args.serving_model_dir)
+    model.backbone.save_to_preset(encoder)
+    tf.io.gfile.copy(os.path.join(fn_args.transform_output, lm_types.VOCAB_FILE),
+                     os.path.join(encoder, lm_types.VOCAB_FILE), overwrite=True)
 
 
 def encoder_dir(serving_model_dir: str) -> str:

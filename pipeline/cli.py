@@ -14,7 +14,7 @@ import sys
 import time
 import typing
 
-from pipeline.config import ConfigError, PretrainConfig
+from pipeline.config import ConfigError, FinetuneConfig, PretrainConfig
 
 EXIT_BAD_INPUT = 2
 EXIT_PIPELINE_FAILED = 1
@@ -27,6 +27,17 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_cls) -> None:
             parser.add_argument("--corpus", dest="corpus_dir", required=True,
                                 help="directory of UTF-8 text files; documents are separated "
                                      "by blank lines")
+        elif field.name == "data":
+            parser.add_argument("--data", dest="data", required=True,
+                                help="a CSV, TSV or JSONL file of labelled text, or a directory "
+                                     "of them (train.*, eval.*, test.* give the splits)")
+        elif field.type is bool:
+            parser.add_argument(flag, dest=field.name, action="store_const", const=True,
+                                default=None, help=f"default: {field.default}")
+        elif field.name == "split_buckets":
+            parser.add_argument(flag, dest=field.name, default=None,
+                                type=lambda text: tuple(int(x) for x in text.split(",")),
+                                help="train,eval,test hash buckets (default: 8,1,1)")
         elif field.name == "beam_args":
             parser.add_argument("--beam-arg", dest="beam_args", action="append",
                                 help="a Beam pipeline option, e.g. --beam-arg=--runner=DirectRunner "
@@ -85,6 +96,67 @@ def pretrain(args) -> int:
     return 0
 
 
+def finetune(args) -> int:
+    from components.labelled_example_gen import LabelledDataError, check_labelled_data
+    from pipeline import finetune as finetune_pipeline, pretrained as pretrained_lib
+
+    try:
+        cfg = _config_from_args(args, FinetuneConfig)
+        labels = finetune_pipeline.schema_labels(finetune_pipeline.schema_path(cfg))
+        pretrained = pretrained_lib.resolve(cfg.pretrained)
+        pretrained_lib.check_vocabulary_matches(pretrained)
+        counts = check_labelled_data(cfg.data, cfg.text_column, cfg.label_column, labels)
+    except (ConfigError, LabelledDataError, pretrained_lib.PretrainedError) as e:
+        return _fail(EXIT_BAD_INPUT, str(e))
+    except (OSError, ValueError) as e:  # e.g. an unreadable schema file
+        return _fail(EXIT_BAD_INPUT, f"{type(e).__name__}: {e}")
+    print(f"lmpipe: {sum(counts.values())} labelled examples: "
+          + ", ".join(f"{label} {n}" for label, n in counts.items()))
+
+    from pipeline import runners
+
+    started = time.time()
+    try:
+        runners.run_local(finetune_pipeline.create_pipeline(cfg, labels, pretrained))
+    except Exception as e:  # noqa: BLE001  (report the cause, exit non-zero)
+        cause = _root_cause(e)
+        return _fail(EXIT_PIPELINE_FAILED,
+                     f"the fine-tuning pipeline failed: {type(cause).__name__}: {cause}")
+    summary = runners.finetune_summary(cfg, labels, pretrained)
+    summary["wall_seconds"] = round(time.time() - started, 1)
+    summary_path = args.summary or os.path.join(cfg.run_dir, "summary.json")
+    runners.write_summary(summary_path, "finetune", summary)
+    metrics = summary["eval_metrics"]
+    print("\n".join([
+        "",
+        "== lmpipe finetune: summary ==",
+        f"pipeline root     {summary['pipeline_root']}",
+        f"pretrained        {summary['pretrained_model']}"
+        + (" (architecture only: --from-scratch)" if cfg.from_scratch else ""),
+        f"classes           {', '.join(labels)}",
+        f"eval accuracy     {metrics.get('accuracy', float('nan')):.4f}",
+        f"eval macro F1     {_macro(metrics, 'f1_score'):.4f}",
+        f"blessed           {summary['blessed']}",
+        f"pushed model      {summary['pushed_model']}",
+        f"wall time         {summary['wall_seconds']} s",
+        f"summary           {summary_path}",
+    ]))
+    if not summary["pushed"]:
+        print("lmpipe: the classifier was not blessed (below --min-accuracy, or more than "
+              "--max-regression below the latest blessed model); nothing was pushed.",
+              file=sys.stderr)
+        return EXIT_PIPELINE_FAILED
+    return 0
+
+
+def _macro(metrics: dict, name: str) -> float:
+    """TFMA names macro-averaged metrics with a `macro_` prefix."""
+    for key, value in metrics.items():
+        if key.startswith("macro_") and key.endswith(name) and "/" not in key:
+            return value
+    return float("nan")
+
+
 def _print_summary(summary: dict, path: str) -> None:
     metrics = summary["eval_metrics"]
     lines = [
@@ -110,9 +182,12 @@ def main(argv=None) -> int:
     p = sub.add_parser("pretrain", help="run the MLM pretraining pipeline locally")
     _add_config_flags(p, PretrainConfig)
     p.add_argument("--summary", default=None, help="summary JSON (default: RUN_DIR/summary.json)")
+    p = sub.add_parser("finetune", help="fine-tune a pretrained encoder into a text classifier")
+    _add_config_flags(p, FinetuneConfig)
+    p.add_argument("--summary", default=None, help="summary JSON (default: RUN_DIR/summary.json)")
     args = parser.parse_args(argv)
     py_logging.getLogger("absl").setLevel(py_logging.INFO)
-    return {"pretrain": pretrain}[args.command](args)
+    return {"pretrain": pretrain, "finetune": finetune}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -33,31 +33,16 @@ class ConfigError(ValueError):
     """A setting is invalid; the message names it and says what to do."""
 
 
-@dataclasses.dataclass(frozen=True)
-class PretrainConfig:
-    """Everything the MLM pretraining pipeline needs to know."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrainingConfig:
+    """What pretraining and fine-tuning share: run layout, model training, blessing, Beam."""
 
-    corpus_dir: str
     run_dir: str = "runs/pretrain"
     pipeline_name: str = "lmpipe-pretrain"
     model_name: str = "mlm"
     serving_dir: Optional[str] = None  # default: <run_dir>/serving
 
-    # Data.
-    eval_buckets: int = 1  # hash buckets for eval, out of 10 (the rest is train)
-
-    # Vocabulary and tokenization.
-    vocab_size: int = 8000
-    lower_thresh: int = 2  # minimum word count the WordPiece learner considers
     seq_length: int = 128
-
-    # Masking (BERT paper defaults).
-    mask_rate: float = 0.15
-    max_predictions: int = 20
-    dupe_factor: int = 2
-    seed: int = 42
-
-    # Model and training.
     model_size: str = "tiny"
     batch_size: int = 32
     train_steps: int = 1000
@@ -70,12 +55,10 @@ class PretrainConfig:
     strategy: str = "default"
     mixed_precision: Optional[str] = None  # e.g. "mixed_bfloat16"
     checkpoint_every: int = 500
+    seed: int = 42
 
-    # Blessing: absolute floor, and the most a retrain may fall below the last blessed model.
-    min_masked_accuracy: float = 0.1
+    # Blessing: the most a retrain may fall below the last blessed model (absolute).
     max_regression: float = 0.01
-
-    top_k: int = 5
     beam_args: Tuple[str, ...] = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
 
     def __post_init__(self):
@@ -101,24 +84,18 @@ class PretrainConfig:
         dims["intermediate_dim"] = 4 * dims["hidden_dim"]
         return dims
 
-    def replace(self, **changes) -> "PretrainConfig":
+    def replace(self, **changes):
         return dataclasses.replace(self, **changes)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "PretrainConfig":
+    def from_json(cls, text: str):
         return cls(**json.loads(text))
 
     # -- validation ---------------------------------------------------------
     def validate(self):
-        reserved = len(features.RESERVED_TOKENS)
-        if self.vocab_size <= reserved:
-            raise ConfigError(
-                f"vocab_size={self.vocab_size} leaves no room for word pieces: {reserved} entries "
-                f"are reserved for {' '.join(features.RESERVED_TOKENS)}. "
-                f"Use --vocab-size {reserved + 100} or more (8000 is the default).")
         if self.seq_length < 3:
             raise ConfigError(
                 f"seq_length={self.seq_length} is too short: a sequence needs [CLS], at least one "
@@ -129,16 +106,7 @@ class PretrainConfig:
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"strategy={self.strategy!r} is unknown; choose one of "
                               f"{', '.join(STRATEGIES)}.")
-        if not 0.0 < self.mask_rate < 1.0:
-            raise ConfigError(f"mask_rate={self.mask_rate} must be between 0 and 1 (0.15 is BERT's).")
-        if not 1 <= self.max_predictions <= self.seq_length - 2:
-            raise ConfigError(
-                f"max_predictions={self.max_predictions} must be between 1 and seq_length - 2 "
-                f"({self.seq_length - 2}).")
-        if not 1 <= self.eval_buckets <= 9:
-            raise ConfigError(f"eval_buckets={self.eval_buckets} must be 1..9 (out of 10 hash buckets).")
-        for name in ("dupe_factor", "batch_size", "train_steps", "eval_steps", "top_k",
-                     "checkpoint_every", "lower_thresh"):
+        for name in ("batch_size", "train_steps", "eval_steps", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)} must be a positive integer.")
         if self.learning_rate <= 0 or self.clip_norm <= 0:
@@ -150,3 +118,94 @@ class PretrainConfig:
                               "mixed_bfloat16 or leave it unset.")
         if not self.model_name.replace("-", "").replace("_", "").isalnum():
             raise ConfigError(f"model_name={self.model_name!r}: use letters, digits, '-' and '_'.")
+        if self.max_regression < 0:
+            raise ConfigError(f"max_regression={self.max_regression} must be >= 0.")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PretrainConfig(TrainingConfig):
+    """Everything the MLM pretraining pipeline needs to know."""
+
+    corpus_dir: str
+    eval_buckets: int = 1  # hash buckets for eval, out of 10 (the rest is train)
+
+    # Vocabulary.
+    vocab_size: int = 8000
+    lower_thresh: int = 2  # minimum word count the WordPiece learner considers
+
+    # Masking (BERT paper defaults).
+    mask_rate: float = 0.15
+    max_predictions: int = 20
+    dupe_factor: int = 2
+
+    min_masked_accuracy: float = 0.1  # blessing floor
+    top_k: int = 5  # fills returned per [MASK] by the served model
+
+    def validate(self):
+        super().validate()
+        reserved = len(features.RESERVED_TOKENS)
+        if self.vocab_size <= reserved:
+            raise ConfigError(
+                f"vocab_size={self.vocab_size} leaves no room for word pieces: {reserved} entries "
+                f"are reserved for {' '.join(features.RESERVED_TOKENS)}. "
+                f"Use --vocab-size {reserved + 100} or more (8000 is the default).")
+        if not 0.0 < self.mask_rate < 1.0:
+            raise ConfigError(f"mask_rate={self.mask_rate} must be between 0 and 1 (0.15 is BERT's).")
+        if not 1 <= self.max_predictions <= self.seq_length - 2:
+            raise ConfigError(
+                f"max_predictions={self.max_predictions} must be between 1 and seq_length - 2 "
+                f"({self.seq_length - 2}).")
+        if not 1 <= self.eval_buckets <= 9:
+            raise ConfigError(f"eval_buckets={self.eval_buckets} must be 1..9 (out of 10 hash buckets).")
+        for name in ("dupe_factor", "top_k", "lower_thresh"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)} must be a positive integer.")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FinetuneConfig(TrainingConfig):
+    """Everything the fine-tuning (text classification) pipeline needs to know."""
+
+    data: str  # a CSV/TSV/JSONL file, or a directory of them (train.*/eval.*/test.* = given splits)
+    pretrained: Optional[str] = None  # a pretraining run dir, or a pretrained model/encoder dir
+    from_scratch: bool = False  # same architecture and vocabulary, random weights (a baseline)
+
+    run_dir: str = "runs/finetune"
+    pipeline_name: str = "lmpipe-finetune"
+    model_name: str = "classifier"
+    text_column: str = "text"
+    label_column: str = "label"
+    schema_file: Optional[str] = None  # default: schemas/labelled.pbtxt; its label domain = classes
+    split_buckets: Tuple[int, int, int] = (8, 1, 1)  # train/eval/test hash buckets
+
+    seq_length: int = 128
+    learning_rate: float = 1e-4
+    train_steps: int = 500
+    eval_steps: int = 20
+    checkpoint_every: int = 100
+    freeze_embeddings: bool = False
+    freeze_layers: int = 0  # the lowest N transformer layers keep their pretrained weights
+    class_weights: str = "none"  # or "balanced"
+    early_stopping_patience: int = 0  # in checkpoints (epochs); 0 = off
+
+    min_accuracy: float = 0.6  # blessing floor on eval accuracy
+
+    def __post_init__(self):
+        object.__setattr__(self, "split_buckets", tuple(self.split_buckets))
+        super().__post_init__()
+
+    def validate(self):
+        super().validate()
+        if not self.pretrained:
+            raise ConfigError("say which pretraining to start from: --pretrained RUN_DIR (a "
+                              "pretraining run) or a pretrained model directory. Its vocabulary "
+                              "is used even with --from-scratch (random encoder weights).")
+        if self.class_weights not in ("none", "balanced"):
+            raise ConfigError(f"class_weights={self.class_weights!r}: use none or balanced.")
+        if self.freeze_layers < 0 or self.early_stopping_patience < 0:
+            raise ConfigError("freeze_layers and early_stopping_patience must be >= 0.")
+        if len(self.split_buckets) != 3 or min(self.split_buckets) < 1:
+            raise ConfigError(f"split_buckets={self.split_buckets}: three positive bucket counts "
+                              "for train, eval and test (e.g. 8,1,1).")
+        if not 0.0 <= self.min_accuracy <= 1.0:
+            raise ConfigError(f"min_accuracy={self.min_accuracy} must be in [0, 1].")

@@ -9,7 +9,6 @@ import ml_metadata as mlmd
 from absl import logging
 from tfx import v1 as tfx
 
-from pipeline.config import PretrainConfig
 
 
 def run_local(pipeline) -> None:
@@ -28,7 +27,8 @@ def _custom(artifact, name: str):
     return value.WhichOneof("value") and getattr(value, value.WhichOneof("value"))
 
 
-def _eval_metrics(uri: str) -> dict:
+def _eval_metrics(uri: str, labels=None) -> dict:
+    """Overall-slice metrics by name; per-class ones as `name/<class>` (TFMA's `classId:N`)."""
     import tensorflow_model_analysis as tfma
 
     result = tfma.load_eval_result(uri)
@@ -37,43 +37,63 @@ def _eval_metrics(uri: str) -> dict:
         if slice_key:  # overall slice only
             continue
         for per_output in slice_metrics.values():
-            for per_sub_key in per_output.values():
+            for sub_key, per_sub_key in per_output.items():
+                suffix = ""
+                if sub_key:
+                    class_id = int(sub_key.split(":")[-1]) if sub_key.startswith("classId") else None
+                    suffix = "/" + (labels[class_id] if labels and class_id is not None else sub_key)
                 for name, value in per_sub_key.items():
                     if "doubleValue" in value:
-                        metrics[name] = value["doubleValue"]
+                        metrics[name + suffix] = value["doubleValue"]
     return metrics
 
 
-def pretrain_summary(cfg: PretrainConfig) -> dict:
-    """The latest run's vocabulary, metrics, blessing and pushed model, from ML Metadata."""
-    connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(
-        os.path.abspath(cfg.metadata_path))
-    store = mlmd.MetadataStore(connection)
-    vocab = _latest(store, "WordPieceVocab")
+def _store(cfg) -> mlmd.MetadataStore:
+    return mlmd.MetadataStore(tfx.orchestration.metadata.sqlite_metadata_connection_config(
+        os.path.abspath(cfg.metadata_path)))
+
+
+def _common_summary(store, cfg, labels=None) -> dict:
+    """Run layout, metrics, blessing and push, from ML Metadata."""
     evaluation = _latest(store, "ModelEvaluation")
     blessing = _latest(store, "ModelBlessing")
     pushed = _latest(store, "PushedModel")
+    is_pushed = bool(_custom(pushed, "pushed"))
+    summary = {
+        "pipeline_root": os.path.abspath(cfg.pipeline_root),
+        "metadata_path": os.path.abspath(cfg.metadata_path),
+        "eval_metrics": _eval_metrics(evaluation.uri, labels) if evaluation else {},
+        "blessed": bool(_custom(blessing, "blessed")),
+        "pushed": is_pushed,
+        "pushed_model": _custom(pushed, "pushed_destination") if is_pushed else None,
+        "config": json.loads(cfg.to_json()),
+    }
+    training = _train_summary(store)
+    if training:
+        summary["training"] = training
+    return summary
+
+
+def finetune_summary(cfg, labels, pretrained) -> dict:
+    summary = _common_summary(_store(cfg), cfg, labels)
+    summary.update(labels=list(labels), pretrained_model=pretrained.model_uri)
+    return summary
+
+
+def pretrain_summary(cfg) -> dict:
+    """The latest run's vocabulary, metrics, blessing and pushed model, from ML Metadata."""
+    store = _store(cfg)
+    vocab = _latest(store, "WordPieceVocab")
     masked = _latest(store, "Examples")  # the masker's output is the newest Examples
     stats_path = os.path.join(masked.uri, "mlm_stats.json") if masked else None
     mlm_stats = {}
     if stats_path and os.path.exists(stats_path):
         with open(stats_path) as f:
             mlm_stats = json.load(f)
-    is_pushed = bool(_custom(pushed, "pushed"))
-    summary = {
-        "pipeline_root": os.path.abspath(cfg.pipeline_root),
-        "metadata_path": os.path.abspath(cfg.metadata_path),
-        "vocab_size": vocab.properties["vocab_size"].int_value if vocab else None,
-        "eval_metrics": _eval_metrics(evaluation.uri) if evaluation else {},
-        "majority_token_accuracy": mlm_stats.get("eval", {}).get("majority_accuracy"),
-        "blessed": bool(_custom(blessing, "blessed")),
-        "pushed": is_pushed,
-        "pushed_model": _custom(pushed, "pushed_destination") if is_pushed else None,
-        "config": json.loads(cfg.to_json()),
-    }
-    train_summary = _train_summary(store)
-    if train_summary:
-        summary["training"] = train_summary
+    summary = _common_summary(store, cfg)
+    summary.update(
+        vocab_size=vocab.properties["vocab_size"].int_value if vocab else None,
+        majority_token_accuracy=mlm_stats.get("eval", {}).get("majority_accuracy"))
     return summary
 
 

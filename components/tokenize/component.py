@@ -1,4 +1,4 @@
-"""Tokenize: TFX Transform with a WordPiece vocabulary as an extra input.
+"""Tokenize: TFX Transform with a WordPiece vocabulary (and optionally anomalies) as inputs.
 
 Transform takes no artifact besides examples and schema, but our `preprocessing_fn` needs the
 vocabulary that WordPieceVocabGen learned in this same run. This component is Transform with
@@ -18,21 +18,39 @@ from tfx.types.component_spec import ChannelParameter
 from tfx.utils import json_utils
 
 from components import types as lm_types
+from components.anomalies import raise_if_anomalous
 
 VOCABULARY_KEY = "vocabulary"
+ANOMALIES_KEY = "anomalies"
+REQUIRED_SPLITS = ("train", "eval")
 
 
 class TokenizeSpec(standard_component_specs.TransformSpec):
     INPUTS = {
         **standard_component_specs.TransformSpec.INPUTS,
         VOCABULARY_KEY: ChannelParameter(type=lm_types.WordPieceVocab),
+        ANOMALIES_KEY: ChannelParameter(type=standard_artifacts.ExampleAnomalies, optional=True),
     }
 
 
+def _check_splits_not_empty(examples) -> None:
+    for split in REQUIRED_SPLITS:
+        pattern = f"{examples.uri}/Split-{split}/*"
+        files = tf.io.gfile.glob(pattern)
+        if not files or not any(True for _ in tf.data.TFRecordDataset(files, "GZIP").take(1)):
+            raise ValueError(
+                f"the '{split}' split has no examples ({pattern}). The hash split puts about one "
+                f"example in ten there: give more data, or give the splits yourself.")
+
+
 class TokenizeExecutor(transform_executor.Executor):
-    """Adds `vocab_file` to `custom_config`, then runs TFX's Transform executor."""
+    """Refuses anomalous or empty data, adds `vocab_file` to `custom_config`, then runs TFX's
+    Transform executor."""
 
     def Do(self, input_dict, output_dict, exec_properties):
+        for anomalies in input_dict.pop(ANOMALIES_KEY, None) or []:
+            raise_if_anomalous(anomalies)
+        _check_splits_not_empty(input_dict[standard_component_specs.EXAMPLES_KEY][0])
         vocabulary = input_dict.pop(VOCABULARY_KEY)[0]
         custom_config = json.loads(exec_properties.get("custom_config") or "null") or {}
         custom_config["vocab_file"] = f"{vocabulary.uri}/{lm_types.VOCAB_FILE}"
@@ -61,13 +79,15 @@ class Tokenize(base_beam_component.BaseBeamComponent):
 
     def __init__(self, examples: types.BaseChannel, schema: types.BaseChannel,
                  vocabulary: types.BaseChannel, preprocessing_fn: str,
-                 custom_config: Optional[Dict[str, Any]] = None):
+                 custom_config: Optional[Dict[str, Any]] = None,
+                 anomalies: Optional[types.BaseChannel] = None):
         transformed_examples = types.Channel(type=standard_artifacts.Examples)
         transformed_examples.matching_channel_name = "examples"
         spec = TokenizeSpec(
             examples=examples,
             schema=schema,
             vocabulary=vocabulary,
+            anomalies=anomalies,
             preprocessing_fn=preprocessing_fn,
             force_tf_compat_v1=0,
             custom_config=json_utils.dumps(custom_config or {}),

@@ -1,0 +1,103 @@
+"""LabelledExampleGen executor: labelled text rows (CSV, TSV, JSONL) to tf.train.Examples.
+
+Each row becomes one example with bytes features `text` (features.TEXT) and `label`
+(features.LABEL), whatever the input columns are called. The column names come from
+`exec_properties["custom_config"]` (keys `text_column`, `label_column`; see component.py).
+"""
+
+import json
+import os
+from typing import Any, Dict, Tuple
+
+from absl import logging
+import apache_beam as beam
+from google.protobuf import json_format, struct_pb2
+import tensorflow as tf
+from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
+from tfx.dsl.io import fileio
+from tfx.proto import example_gen_pb2
+from tfx.types import standard_component_specs
+
+from components.labelled_example_gen import reader
+from models import features
+
+DEFAULT_TEXT_COLUMN = "text"
+DEFAULT_LABEL_COLUMN = "label"
+
+
+def _bytes_feature(value: str) -> tf.train.Feature:
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode("utf-8")]))
+
+
+def columns(exec_properties: Dict[str, Any]) -> Tuple[str, str]:
+    """(text column, label column) from the custom config; defaults "text" and "label".
+
+    FileBasedExampleGen stores `custom_config` (an example_gen_pb2.CustomConfig whose Any packs
+    a google.protobuf.Struct) in exec_properties as its JSON string. A plain dict, or the JSON
+    of one, is accepted too (e.g. in tests).
+    """
+    config = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
+    if isinstance(config, example_gen_pb2.CustomConfig):
+        config = json_format.MessageToDict(config)
+    if isinstance(config, str):
+        config = json.loads(config) if config.strip() else None
+    config = dict(config or {})
+    if "custom_config" in config:  # CustomConfig JSON: {"custom_config": {"@type", "value"}}
+        packed = config["custom_config"] or {}
+        config = packed.get("value", packed) if isinstance(packed, dict) else {}
+        if not isinstance(config, dict):
+            config = {}
+    text_column = config.get("text_column") or DEFAULT_TEXT_COLUMN
+    label_column = config.get("label_column") or DEFAULT_LABEL_COLUMN
+    return str(text_column), str(label_column)
+
+
+def custom_config(text_column: str, label_column: str) -> example_gen_pb2.CustomConfig:
+    """The CustomConfig that carries the column names to the executor."""
+    struct = struct_pb2.Struct()
+    struct.update({"text_column": text_column, "label_column": label_column})
+    config = example_gen_pb2.CustomConfig()
+    config.custom_config.Pack(struct)
+    return config
+
+
+def _to_examples(path: str, text_column: str, label_column: str):
+    for _, text, label in reader.read_labelled(path, text_column, label_column):
+        yield tf.train.Example(features=tf.train.Features(feature={
+            features.TEXT: _bytes_feature(text),
+            features.LABEL: _bytes_feature(label),
+        }))
+
+
+@beam.ptransform_fn
+@beam.typehints.with_input_types(beam.Pipeline)
+@beam.typehints.with_output_types(tf.train.Example)
+def _LabelledToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
+                       split_pattern: str) -> beam.pvalue.PCollection:
+    """Reads the data files matching `input_base/split_pattern`; one example per row."""
+    input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+    text_column, label_column = columns(exec_properties)
+    pattern = os.path.join(input_base, split_pattern)
+    files = sorted(f for f in fileio.glob(pattern) if reader.is_data_file(f))
+    if not files:
+        raise reader.LabelledDataError(
+            f"split pattern {pattern} matches no data files (non-hidden "
+            f"{', '.join(reader.DATA_EXTENSIONS)} files); add some or fix the pattern")
+    # Validate every file before building the graph: all bad rows reported at once. The class
+    # checks (schema domain, two or more classes) belong to check_labelled_data, run before the
+    # pipeline: one split of user-split data may legitimately be small.
+    reader.check_files(files, text_column, label_column, labels=None, what=pattern,
+                       min_classes=0)
+    logging.info("LabelledExampleGen: reading %d file(s) matching %s (text column %r, label "
+                 "column %r)", len(files), pattern, text_column, label_column)
+    return (pipeline
+            | "CreateFilenames" >> beam.Create(files)
+            | "Reshuffle" >> beam.Reshuffle()
+            | "ReadRows" >> beam.FlatMap(_to_examples, text_column, label_column))
+
+
+class Executor(BaseExampleGenExecutor):
+    """ExampleGen executor for labelled text (CSV, TSV, JSONL) with a text and a label column."""
+
+    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
+        return _LabelledToExample

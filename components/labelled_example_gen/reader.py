@@ -1,0 +1,315 @@
+"""Reading and validating labelled text (CSV, TSV, JSONL) for fine-tuning a classifier.
+
+Formats, chosen by the file extension:
+
+* `.tsv`: tab-separated, first row is the header. Read with `csv.QUOTE_NONE`: quote characters
+  are ordinary text (review snippets are full of stray `"`), so a field cannot hold a tab or a
+  newline.
+* `.csv`: comma-separated with standard CSV quoting (`"a, b"`, `""` for a quote), first row is
+  the header.
+* `.jsonl`: one JSON object per line; blank lines are skipped.
+
+Every row gives (line number, text, label), both stripped of surrounding whitespace; the
+columns are named by `text_column` / `label_column` (the `--text-column` / `--label-column`
+flags). Whatever the input calls them, the examples always use `features.TEXT` and
+`features.LABEL`.
+
+`read_labelled` raises a `LabelledDataError` at the first problem of a file;
+`check_labelled_data` reads every file and reports *all* problems in one error (bad rows,
+labels outside the schema's domain, a single class) so that the data is fixed in one go,
+before any pipeline work starts. The LabelledExampleGen executor runs the same row checks.
+"""
+
+import collections
+import csv
+import io
+import json
+import os
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from tfx.dsl.io import fileio
+
+DATA_EXTENSIONS = (".csv", ".tsv", ".jsonl")
+SPLIT_NAMES = ("train", "eval", "test")
+MAX_LISTED_PROBLEMS = 20
+
+Row = Tuple[int, str, str]
+
+
+class LabelledDataError(ValueError):
+    """A labelled data file (or directory) cannot be used to fine-tune a classifier."""
+
+
+def _is_hidden(path: str) -> bool:
+    return os.path.basename(path.rstrip("/")).startswith(".")
+
+
+def _extension(path: str) -> str:
+    return os.path.splitext(path)[1].lower()
+
+
+def is_data_file(path: str) -> bool:
+    """True for a non-hidden regular file with a .csv/.tsv/.jsonl extension."""
+    return (not _is_hidden(path) and _extension(path) in DATA_EXTENSIONS
+            and not fileio.isdir(path))
+
+
+def _flag(column_kind: str) -> str:
+    return "--text-column" if column_kind == "text" else "--label-column"
+
+
+def _read_text(path: str) -> str:
+    try:
+        with fileio.open(path, "rb") as f:
+            data = f.read()
+    except Exception as e:  # NotFoundError, PermissionError, IsADirectoryError, ...
+        raise LabelledDataError(f"file {path}: cannot read the file ({e}); "
+                                "check that it exists and is readable") from e
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise LabelledDataError(
+            f"file {path}: not valid UTF-8 (first bad byte 0x{data[e.start]:02x} at byte offset "
+            f"{e.start}, line {line}); convert the file to UTF-8") from None
+    if text.startswith("\ufeff"):  # a UTF-8 byte order mark is not part of the header
+        text = text[1:]
+    return text
+
+
+class _Problems:
+    """Collects row problems (check mode) or raises at the first one (read mode)."""
+
+    def __init__(self, collect: bool):
+        self.collect = collect
+        self.messages: List[str] = []
+
+    def add(self, message: str) -> None:
+        if not self.collect:
+            raise LabelledDataError(message)
+        self.messages.append(message)
+
+
+def _field(path: str, line: int, kind: str, column: str, value, problems: _Problems
+           ) -> Optional[str]:
+    """The stripped string value of a cell; records a problem and returns None if unusable."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)  # JSON numbers, e.g. 0/1 labels
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        problems.add(f"file {path} line {line}: {kind} column '{column}' holds a JSON "
+                     f"{type(value).__name__}, not a string; write the {kind} as a string")
+        return None
+    value = value.strip()
+    if not value:
+        problems.add(f"file {path} line {line}: {kind} column '{column}' is empty; fill it in "
+                     "or remove the row")
+        return None
+    return value
+
+
+def _missing_column(path: str, kind: str, column: str, existing: Sequence[str],
+                    line: Optional[int] = None) -> str:
+    where = f"file {path}" + (f" line {line}" if line is not None else "")
+    have = ", ".join(f"'{c}'" for c in existing) or "none"
+    noun = "key" if line is not None else "column"
+    return (f"{where}: no {kind} {noun} '{column}' ({noun}s: {have}); set {_flag(kind)} to the "
+            f"{noun} that holds the {kind}")
+
+
+def _rows_delimited(path: str, text: str, delimiter: str, text_column: str,
+                    label_column: str, problems: _Problems) -> List[Row]:
+    if delimiter == "\t":
+        rows = csv.reader(io.StringIO(text, newline=""), delimiter="\t",
+                          quoting=csv.QUOTE_NONE)
+        fix = "a tab inside a field? TSV fields cannot hold tabs or newlines"
+    else:
+        rows = csv.reader(io.StringIO(text, newline=""))
+        fix = "an unquoted comma inside a field? quote the field: \"a, b\""
+    out: List[Row] = []
+    header = None
+    end = 0
+    try:
+        for fields in rows:
+            start, end = end + 1, rows.line_num  # a quoted CSV field may span lines
+            if not any(f.strip() for f in fields):
+                continue  # blank line
+            if header is None:
+                header = [f.strip() for f in fields]
+                index = {}
+                for kind, column in (("text", text_column), ("label", label_column)):
+                    if column not in header:
+                        raise LabelledDataError(_missing_column(path, kind, column, header))
+                    index[kind] = header.index(column)
+                continue
+            if len(fields) != len(header):
+                problems.add(f"file {path} line {start}: {len(fields)} field(s), but the header "
+                             f"has {len(header)} ({fix}); fix or remove the row")
+                continue
+            text_value = _field(path, start, "text", text_column, fields[index["text"]],
+                                problems)
+            label = _field(path, start, "label", label_column, fields[index["label"]],
+                           problems)
+            if text_value is not None and label is not None:
+                out.append((start, text_value, label))
+    except csv.Error as e:
+        raise LabelledDataError(f"file {path} line {rows.line_num}: malformed CSV ({e}); check "
+                                "the quoting of that row") from None
+    if header is None:
+        raise LabelledDataError(f"file {path}: is empty (no header row); add a header naming "
+                                f"the '{text_column}' and '{label_column}' columns and rows")
+    return out
+
+
+def _rows_jsonl(path: str, text: str, text_column: str, label_column: str,
+                problems: _Problems) -> List[Row]:
+    out: List[Row] = []
+    for line, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as e:
+            problems.add(f"file {path} line {line}: malformed JSON ({e.msg} at column "
+                         f"{e.colno}); each line must be one JSON object")
+            continue
+        if not isinstance(obj, dict):
+            problems.add(f"file {path} line {line}: a JSON {type(obj).__name__}, not an object; "
+                         f"each line must be one JSON object like "
+                         f'{{"{text_column}": "...", "{label_column}": "..."}}')
+            continue
+        values = {}
+        for kind, column in (("text", text_column), ("label", label_column)):
+            if column not in obj:
+                problems.add(_missing_column(path, kind, column, list(obj), line=line))
+                values[kind] = None
+            else:
+                values[kind] = _field(path, line, kind, column, obj[column], problems)
+        if values["text"] is not None and values["label"] is not None:
+            out.append((line, values["text"], values["label"]))
+    return out
+
+
+def _parse(path: str, text_column: str, label_column: str, problems: _Problems) -> List[Row]:
+    ext = _extension(path)
+    if ext not in DATA_EXTENSIONS:
+        raise LabelledDataError(
+            f"file {path}: unsupported extension '{ext or '(none)'}'; labelled data must be "
+            f"{', '.join(DATA_EXTENSIONS)}: rename or convert the file")
+    text = _read_text(path)
+    if ext == ".jsonl":
+        rows = _rows_jsonl(path, text, text_column, label_column, problems)
+    else:
+        rows = _rows_delimited(path, text, "\t" if ext == ".tsv" else ",", text_column,
+                               label_column, problems)
+    if not rows and not problems.messages:
+        raise LabelledDataError(f"file {path}: has no data rows; add labelled rows or remove "
+                                "the file")
+    return rows
+
+
+def read_labelled(path: str, text_column: str = "text", label_column: str = "label"
+                  ) -> List[Row]:
+    """(line number, text, label) for every row of one file; raises at the first problem."""
+    return _parse(path, text_column, label_column, _Problems(collect=False))
+
+
+def list_data_files(path: str) -> List[str]:
+    """`path` itself if it is a file, else the directory's top-level data files (sorted).
+
+    Data files are non-hidden .csv/.tsv/.jsonl files; other files and subdirectories are
+    ignored. The content is not checked here.
+    """
+    if not fileio.exists(path):
+        raise LabelledDataError(f"data path {path} does not exist; fix the path")
+    if not fileio.isdir(path):
+        return [path]
+    files = []
+    for name in sorted(fileio.listdir(path)):
+        name = name.rstrip("/")  # some filesystems mark directories with a trailing slash
+        full = os.path.join(path, name)
+        if is_data_file(full):
+            files.append(full)
+    if not files:
+        raise LabelledDataError(
+            f"data directory {path} has no data files (non-hidden {', '.join(DATA_EXTENSIONS)} "
+            "files at its top level); add some or pass the file itself")
+    return files
+
+
+def _format_problems(problems: List[str]) -> str:
+    listed = problems[:MAX_LISTED_PROBLEMS]
+    text = "\n  - " + "\n  - ".join(listed)
+    if len(problems) > len(listed):
+        text += f"\n  ... and {len(problems) - len(listed)} more"
+    return text
+
+
+def check_files(files: Sequence[str], text_column: str, label_column: str,
+                labels: Optional[Sequence[str]] = None, what: str = "the data",
+                min_classes: int = 2) -> Dict[str, int]:
+    """Reads every file; returns counts per label or raises one error listing every problem.
+
+    `labels`: the allowed labels (the schema's domain); None to accept any. `min_classes`: the
+    fewest distinct labels over all files (0 to skip that check).
+    """
+    problems: List[str] = []
+    counts: Dict[str, int] = collections.Counter()
+    allowed = set(labels) if labels is not None else None
+    domain = ", ".join(labels) if labels is not None else ""
+    for path in files:
+        collector = _Problems(collect=True)
+        try:
+            rows = _parse(path, text_column, label_column, collector)
+        except LabelledDataError as e:
+            problems.append(str(e))
+            continue
+        problems.extend(collector.messages)
+        for line, _, label in rows:
+            if allowed is not None and label not in allowed:
+                problems.append(
+                    f"file {path} line {line}: label column '{label_column}' has '{label}', "
+                    f"which is not one of {domain} (the schema's domain); fix the data or use "
+                    "a schema that lists it")
+            counts[label] += 1
+    if not problems and min_classes and len(counts) < min_classes:
+        found = ", ".join(f"'{c}'" for c in sorted(counts)) or "none"
+        problems.append(
+            f"only {'one class' if len(counts) == 1 else f'{len(counts)} classes'} ({found}) in "
+            f"{what}; fine-tuning needs {'two' if min_classes == 2 else min_classes} or more")
+    if problems:
+        raise LabelledDataError(f"{len(problems)} problem(s) in {what}:"
+                                + _format_problems(problems))
+    return dict(sorted(counts.items()))
+
+
+def check_labelled_data(path: str, text_column: str = "text", label_column: str = "label",
+                        labels: Optional[Sequence[str]] = None) -> Dict[str, int]:
+    """Validates a data file or directory; returns the number of rows per label.
+
+    Raises one LabelledDataError listing every problem (up to 20, then "and N more"): files that
+    cannot be read or parsed, missing columns, bad rows, labels outside `labels` (the schema's
+    string domain; None accepts any) and fewer than two distinct labels overall.
+    """
+    files = list_data_files(path)
+    return check_files(files, text_column, label_column, labels, what=path)
+
+
+def user_splits(path: str) -> Optional[Dict[str, str]]:
+    """{split: glob pattern relative to `path`} if the data is already split, else None.
+
+    The data is already split when `path` is a directory whose data files are all named
+    `train.*`, `eval.*` and optionally `test.*` (e.g. train.tsv, eval.tsv), with both train
+    and eval present. Any other data file name means the directory is one pool to hash-split.
+    """
+    if not fileio.exists(path) or not fileio.isdir(path):
+        return None
+    try:
+        files = list_data_files(path)
+    except LabelledDataError:
+        return None
+    stems = {os.path.basename(f).split(".", 1)[0] for f in files}
+    if not stems <= set(SPLIT_NAMES) or not {"train", "eval"} <= stems:
+        return None
+    return {split: f"{split}.*" for split in SPLIT_NAMES if split in stems}
