@@ -42,7 +42,8 @@ def classifier_preprocessing_fn(inputs, custom_config):
     outputs = {
         features.TOKEN_IDS: first_window.to_tensor(shape=[None, seq_length]),
         features.LENGTH_BUCKET: tf.searchsorted(
-            tf.constant(LENGTH_BOUNDARIES, tf.int64), ids.row_lengths(), side="right"),
+            tf.constant(LENGTH_BOUNDARIES, tf.int64), ids.row_lengths(), side="right",
+            out_type=tf.int64),
     }
     if features.LABEL in inputs:  # absent at serving time
         labels = list(custom_config["labels"])

@@ -89,11 +89,16 @@ def pretrain(args) -> int:
     summary_path = args.summary or os.path.join(cfg.run_dir, "summary.json")
     runners.write_summary(summary_path, "pretrain", summary)
     _print_summary(summary, summary_path)
-    if not summary["pushed"]:
-        print("lmpipe: the model was not blessed (see eval_metrics vs --min-masked-accuracy); "
-              "nothing was pushed.", file=sys.stderr)
-        return EXIT_PIPELINE_FAILED
-    return 0
+    return _report_blessing(summary)
+
+
+def _report_blessing(summary: dict) -> int:
+    if summary["pushed"]:
+        return 0
+    reasons = "; ".join(summary["not_blessed_because"]) or "see the Evaluator's validations"
+    print(f"lmpipe: the model was not blessed: {reasons}. Nothing was pushed; earlier pushed "
+          "versions are untouched.", file=sys.stderr)
+    return EXIT_PIPELINE_FAILED
 
 
 def finetune(args) -> int:
@@ -141,12 +146,7 @@ def finetune(args) -> int:
         f"wall time         {summary['wall_seconds']} s",
         f"summary           {summary_path}",
     ]))
-    if not summary["pushed"]:
-        print("lmpipe: the classifier was not blessed (below --min-accuracy, or more than "
-              "--max-regression below the latest blessed model); nothing was pushed.",
-              file=sys.stderr)
-        return EXIT_PIPELINE_FAILED
-    return 0
+    return _report_blessing(summary)
 
 
 def _macro(metrics: dict, name: str) -> float:

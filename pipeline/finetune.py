@@ -75,7 +75,8 @@ def eval_config(cfg: FinetuneConfig, labels: Sequence[str]) -> tfma.EvalConfig:
             tfma.MetricsSpec(
                 metrics=per_class,
                 binarize=tfma.BinarizationOptions(class_ids={"values": list(range(len(labels)))}),
-                aggregate=tfma.AggregationOptions(macro_average=True)),
+                aggregate=tfma.AggregationOptions(
+                    macro_average=True, class_weights={i: 1.0 for i in range(len(labels))})),
         ])
 
 

@@ -2,6 +2,7 @@
 what it produced back out of ML Metadata."""
 
 import json
+import math
 import os
 from typing import Optional
 
@@ -44,8 +45,67 @@ def _eval_metrics(uri: str, labels=None) -> dict:
                     suffix = "/" + (labels[class_id] if labels and class_id is not None else sub_key)
                 for name, value in per_sub_key.items():
                     if "doubleValue" in value:
-                        metrics[name + suffix] = value["doubleValue"]
+                        # TFMA prefixes aggregates with their options' text proto.
+                        name = name.replace("macro_average: true\n_", "macro_")
+                        number = float(value["doubleValue"])  # may be the string "NaN"
+                        metrics[name + suffix] = None if math.isnan(number) else number
     return metrics
+
+
+def _confusion_matrix(uri: str, labels) -> dict:
+    """{actual class: {predicted class: count}} on the overall slice, from TFMA's plot."""
+    import tensorflow_model_analysis as tfma
+
+    matrix = {actual: {predicted: 0 for predicted in labels} for actual in labels}
+    for slice_key, plots in tfma.load_eval_result(uri).plots:
+        if slice_key:
+            continue
+        for per_output in plots.values():
+            for per_sub_key in per_output.values():
+                plot = per_sub_key.get("multiClassConfusionMatrixAtThresholds", {})
+                for table in plot.get("matrices", [])[:1]:
+                    for entry in table.get("entries", []):
+                        actual = labels[int(entry.get("actualClassId", 0))]
+                        predicted = labels[int(entry.get("predictedClassId", 0))]
+                        matrix[actual][predicted] += int(entry.get("numWeightedExamples", 0))
+    return matrix
+
+
+def _slice_accuracy(uri: str) -> dict:
+    """Accuracy and example count per text-length bucket slice."""
+    import tensorflow_model_analysis as tfma
+
+    slices = {}
+    for slice_key, slice_metrics in tfma.load_eval_result(uri).slicing_metrics:
+        if not slice_key:
+            continue
+        name = ",".join(f"{k}={v}" for k, v in slice_key)
+        overall = slice_metrics.get("", {}).get("", {})
+        slices[name] = {k: overall[k]["doubleValue"] for k in ("accuracy", "example_count")
+                        if k in overall and "doubleValue" in overall[k]}
+    return dict(sorted(slices.items()))
+
+
+def blessing_failures(uri: str) -> list:
+    """Why TFMA did not bless: one line per failed threshold (empty when blessed)."""
+    import tensorflow_model_analysis as tfma
+
+    result = tfma.load_validation_result(uri)
+    reasons = []
+    for per_slice in result.metric_validations_per_slice:
+        for failure in per_slice.failures:
+            key, threshold = failure.metric_key, failure.metric_threshold
+            value = failure.metric_value.double_value.value
+            if threshold.HasField("value_threshold"):
+                floor = threshold.value_threshold.lower_bound.value
+                reasons.append(f"{key.name} {value:.4f} is below the required {floor:.4f}")
+            else:
+                allowed = threshold.change_threshold.absolute.value
+                reasons.append(f"{key.name} changed by {value:+.4f} against the latest blessed "
+                               f"model (at most {allowed:+.4f} allowed)")
+    if not result.validation_ok and not reasons:
+        reasons.append(str(result.missing_thresholds or result.validation_details).strip())
+    return reasons
 
 
 def _store(cfg) -> mlmd.MetadataStore:
@@ -64,6 +124,7 @@ def _common_summary(store, cfg, labels=None) -> dict:
         "metadata_path": os.path.abspath(cfg.metadata_path),
         "eval_metrics": _eval_metrics(evaluation.uri, labels) if evaluation else {},
         "blessed": bool(_custom(blessing, "blessed")),
+        "not_blessed_because": blessing_failures(evaluation.uri) if evaluation else [],
         "pushed": is_pushed,
         "pushed_model": _custom(pushed, "pushed_destination") if is_pushed else None,
         "config": json.loads(cfg.to_json()),
@@ -75,8 +136,13 @@ def _common_summary(store, cfg, labels=None) -> dict:
 
 
 def finetune_summary(cfg, labels, pretrained) -> dict:
-    summary = _common_summary(_store(cfg), cfg, labels)
+    store = _store(cfg)
+    summary = _common_summary(store, cfg, labels)
     summary.update(labels=list(labels), pretrained_model=pretrained.model_uri)
+    evaluation = _latest(store, "ModelEvaluation")
+    if evaluation:
+        summary["confusion_matrix"] = _confusion_matrix(evaluation.uri, labels)
+        summary["slices"] = _slice_accuracy(evaluation.uri)
     return summary
 
 

@@ -54,3 +54,38 @@ def pretrain_run(tmp_path_factory):
     with open(os.path.join(run_dir, "summary.json")) as f:
         summary = json.load(f)["pretrain"]
     return {"run_dir": run_dir, "corpus": corpus, "summary": summary, "stdout": result.stdout}
+
+
+TINY_FINETUNE_FLAGS = [
+    "--seq-length", "32", "--batch-size", "16", "--train-steps", "120", "--checkpoint-every", "60",
+    "--eval-steps", "4", "--learning-rate", "1e-3", "--min-accuracy", "0.8",
+]
+
+
+def cued_reviews(path, rows=480):
+    """Real review snippets from the bundled sample, each prefixed with a cue word for its
+    label ('he' positive, 'she' negative), so that a tiny model learns the task in a minute and
+    the tests can tell a good model from a regressed one."""
+    sample = os.path.join(REPO, "data", "sentiment", "rotten_tomatoes_sample.tsv")
+    with open(sample, encoding="utf-8") as f:
+        header, *lines = f.read().splitlines()
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(header + "\n")
+        for line in lines[:rows]:
+            label, text = line.split("\t")
+            f.write(f"{label}\t{'he' if label == 'positive' else 'she'} {text}\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def finetune_run(pretrain_run, tmp_path_factory):
+    root = tmp_path_factory.mktemp("finetune")
+    data = cued_reviews(str(root / "reviews.tsv"))
+    run_dir = str(root / "run")
+    result = run_lmpipe("finetune", "--data", data, "--pretrained", pretrain_run["run_dir"],
+                        "--run-dir", run_dir, *TINY_FINETUNE_FLAGS)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    with open(os.path.join(run_dir, "summary.json")) as f:
+        summary = json.load(f)["finetune"]
+    return {"run_dir": run_dir, "data": data, "summary": summary, "stdout": result.stdout,
+            "pretrain": pretrain_run}
