@@ -18,8 +18,14 @@ $(STAMP): setup.py pyproject.toml constraints.txt
 	rm -f $(VENV)/.installed-*; touch $@
 
 demo: $(STAMP)
-	$(VENV)/bin/lmpipe pretrain --corpus data/corpus --run-dir $(DEMO_DIR) \
+	$(VENV)/bin/lmpipe pretrain --corpus data/corpus --run-dir $(DEMO_DIR)/pretrain \
+	    --summary $(DEMO_DIR)/summary.json \
 	    --vocab-size 4000 --seq-length 128 --model-size tiny --train-steps 1500 --batch-size 32
+	$(VENV)/bin/lmpipe finetune --data data/sentiment/rotten_tomatoes_sample.tsv \
+	    --pretrained $(DEMO_DIR)/pretrain --run-dir $(DEMO_DIR)/finetune \
+	    --summary $(DEMO_DIR)/summary.json \
+	    --seq-length 64 --train-steps 600 --checkpoint-every 200 --batch-size 32 \
+	    --learning-rate 2e-4 --min-accuracy 0.6
 
 test: $(STAMP)
 	$(VENV)/bin/pytest -v $(PYTEST_ARGS)

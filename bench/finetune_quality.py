@@ -23,7 +23,6 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -131,6 +130,7 @@ def main():
         "train_examples": len(train[0]),
         "command": command,
         "pretraining": {
+            "command": pretrain_command(pretrain["config"]),
             "corpus_words": corpus_words,
             "steps": pretrain["training"]["steps"],
             "batch_size": pretrain["config"]["batch_size"],
@@ -147,6 +147,20 @@ def main():
         json.dump(report, f, indent=2)
     write_markdown(report)
     print(json.dumps(report, indent=2))
+
+
+def pretrain_command(config: dict) -> str:
+    """The `lmpipe pretrain` command line that reproduces the pretraining run's config."""
+    flags = ["corpus_dir", "run_dir", "vocab_size", "seq_length", "model_size", "train_steps",
+             "checkpoint_every", "batch_size", "dupe_factor", "learning_rate", "seed"]
+    parts = [".venv/bin/lmpipe pretrain"]
+    for name in flags:
+        flag = "--corpus" if name == "corpus_dir" else "--" + name.replace("_", "-")
+        value = config[name]
+        if name in ("corpus_dir", "run_dir") and os.path.isabs(value):
+            value = os.path.relpath(value, REPO)
+        parts.append(f"{flag} {value}")
+    return " ".join(parts)
 
 
 def write_markdown(r: dict) -> None:
@@ -180,9 +194,10 @@ def write_markdown(r: dict) -> None:
             "bag-of-n-grams baseline on short review snippets." if vs_tfidf < 0 else
             "ahead of the bag-of-n-grams baseline."),
         "",
-        "Command:",
+        "Commands (pretraining, then this benchmark):",
         "",
         "```bash",
+        p["command"],
         r["command"],
         "```",
         "",

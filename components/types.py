@@ -1,6 +1,6 @@
 """Artifact types of lmpipe's own components."""
 
-from tfx.types import artifact, standard_artifacts  # noqa: F401  (re-exported for components)
+from tfx.types import artifact
 
 
 class WordPieceVocab(artifact.Artifact):

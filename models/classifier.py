@@ -12,7 +12,6 @@ Example:
 import json
 import os
 
-import keras
 import keras_hub
 
 

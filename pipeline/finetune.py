@@ -20,6 +20,7 @@ from components.tokenize import Tokenize
 from components.types import WordPieceVocab
 from models import features
 from models.export import PREDICT_EXAMPLES_SIGNATURE
+from pipeline.common import evaluate_and_push, higher_is_better_threshold, local_pipeline
 from pipeline.config import FinetuneConfig
 from pipeline.pretrain import SCHEMA_DIR
 from pipeline.pretrained import Pretrained
@@ -50,11 +51,7 @@ def schema_labels(path: str) -> list:
 def eval_config(cfg: FinetuneConfig, labels: Sequence[str]) -> tfma.EvalConfig:
     """Accuracy (gates the blessing), per-class and macro precision/recall/F1, AUC for two
     classes, a confusion matrix; overall and by text-length bucket."""
-    accuracy_threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": cfg.min_accuracy}),
-        change_threshold=tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-            absolute={"value": -cfg.max_regression}))
+    accuracy_threshold = higher_is_better_threshold(cfg.min_accuracy, cfg.max_regression)
     per_class = [tfma.MetricConfig(class_name=name) for name in ("Precision", "Recall", "F1Score")]
     if len(labels) == 2:
         per_class.append(tfma.MetricConfig(class_name="AUC"))
@@ -107,27 +104,7 @@ def create_pipeline(cfg: FinetuneConfig, labels: Sequence[str],
         train_args=tfx.proto.TrainArgs(num_steps=cfg.train_steps),
         eval_args=tfx.proto.EvalArgs(num_steps=cfg.eval_steps),
         custom_config={"config": dataclasses.asdict(cfg), "labels": list(labels)})
-    latest_blessed = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
-    evaluator = tfx.components.Evaluator(
-        examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
-        baseline_model=latest_blessed.outputs["model"], eval_config=eval_config(cfg, labels),
-        example_splits=["eval"])
-    pusher = tfx.components.Pusher(
-        model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(
-                base_directory=os.path.abspath(cfg.serving_model_dir))))
-
-    return tfx.dsl.Pipeline(
-        pipeline_name=cfg.pipeline_name,
-        pipeline_root=os.path.abspath(cfg.pipeline_root),
-        components=[example_gen, statistics_gen, schema_gen, example_validator, vocabulary,
-                    pretrained_model, tokenize, trainer, latest_blessed, evaluator, pusher],
-        enable_cache=True,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            os.path.abspath(cfg.metadata_path)),
-        beam_pipeline_args=list(cfg.beam_args))
+    gate_and_push = evaluate_and_push(cfg, example_gen.outputs["examples"],
+                                      trainer.outputs["model"], eval_config(cfg, labels))
+    return local_pipeline(cfg, [example_gen, statistics_gen, schema_gen, example_validator,
+                                vocabulary, pretrained_model, tokenize, trainer, *gate_and_push])

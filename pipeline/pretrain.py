@@ -16,6 +16,7 @@ from components.text_example_gen import TextExampleGen
 from components.tokenize import Tokenize
 from components.vocab_gen import WordPieceVocabGen
 from models import mlm_metrics
+from pipeline.common import evaluate_and_push, higher_is_better_threshold, local_pipeline
 from pipeline.config import PretrainConfig
 
 SCHEMA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schemas")
@@ -24,11 +25,7 @@ CORPUS_SCHEMA = os.path.join(SCHEMA_DIR, "corpus.pbtxt")
 
 def eval_config(cfg: PretrainConfig) -> tfma.EvalConfig:
     """Masked-token accuracy, loss and perplexity on eval; accuracy gates the blessing."""
-    accuracy_threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": cfg.min_masked_accuracy}),
-        change_threshold=tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-            absolute={"value": -cfg.max_regression}))
+    accuracy_threshold = higher_is_better_threshold(cfg.min_masked_accuracy, cfg.max_regression)
 
     def metric(class_name, threshold=None):
         return tfma.MetricConfig(class_name=class_name, module=mlm_metrics.__name__,
@@ -71,27 +68,7 @@ def create_pipeline(cfg: PretrainConfig) -> tfx.dsl.Pipeline:
         train_args=tfx.proto.TrainArgs(num_steps=cfg.train_steps),
         eval_args=tfx.proto.EvalArgs(num_steps=cfg.eval_steps),
         custom_config={"config": dataclasses.asdict(cfg)})
-    latest_blessed = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
-    evaluator = tfx.components.Evaluator(
-        examples=masker.outputs["masked_examples"], model=trainer.outputs["model"],
-        baseline_model=latest_blessed.outputs["model"], eval_config=eval_config(cfg),
-        example_splits=["eval"])
-    pusher = tfx.components.Pusher(
-        model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(
-                base_directory=os.path.abspath(cfg.serving_model_dir))))
-
-    return tfx.dsl.Pipeline(
-        pipeline_name=cfg.pipeline_name,
-        pipeline_root=os.path.abspath(cfg.pipeline_root),
-        components=[example_gen, statistics_gen, schema_gen, example_validator, vocab_gen,
-                    tokenize, masker, trainer, latest_blessed, evaluator, pusher],
-        enable_cache=True,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            os.path.abspath(cfg.metadata_path)),
-        beam_pipeline_args=list(cfg.beam_args))
+    gate_and_push = evaluate_and_push(cfg, masker.outputs["masked_examples"],
+                                      trainer.outputs["model"], eval_config(cfg))
+    return local_pipeline(cfg, [example_gen, statistics_gen, schema_gen, example_validator,
+                                vocab_gen, tokenize, masker, trainer, *gate_and_push])

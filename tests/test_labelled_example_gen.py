@@ -2,7 +2,6 @@
 the real executor (user splits and deterministic hash splits) on tiny files."""
 
 import glob
-import json
 import os
 
 import pytest

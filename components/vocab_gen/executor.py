@@ -4,7 +4,6 @@ Counting is distributed (per-batch counts, then CombinePerKey(sum)); only the (w
 table is gathered into one worker, where tensorflow-text's learner runs.
 """
 
-import collections
 import json
 import os
 from typing import Any, Dict, List

@@ -1,0 +1,48 @@
+"""Pipeline pieces that pretraining and fine-tuning share: the blessing gate and the wrapper."""
+
+import os
+from typing import List
+
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+
+from pipeline.config import TrainingConfig
+
+
+def higher_is_better_threshold(floor: float, max_regression: float) -> tfma.MetricThreshold:
+    """At least `floor`, and at most `max_regression` below the latest blessed model."""
+    return tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": floor}),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -max_regression}))
+
+
+def evaluate_and_push(cfg: TrainingConfig, examples, model, eval_config: tfma.EvalConfig) -> List:
+    """Resolver (latest blessed model) → Evaluator on the eval split → Pusher (blessed only)."""
+    latest_blessed = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+    evaluator = tfx.components.Evaluator(
+        examples=examples, model=model, baseline_model=latest_blessed.outputs["model"],
+        eval_config=eval_config, example_splits=["eval"])
+    pusher = tfx.components.Pusher(
+        model=model, model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(
+                base_directory=os.path.abspath(cfg.serving_model_dir))))
+    return [latest_blessed, evaluator, pusher]
+
+
+def local_pipeline(cfg: TrainingConfig, components: List) -> tfx.dsl.Pipeline:
+    """The pipeline under `cfg.run_dir`: artifacts in pipeline/, SQLite ML Metadata, caching."""
+    return tfx.dsl.Pipeline(
+        pipeline_name=cfg.pipeline_name,
+        pipeline_root=os.path.abspath(cfg.pipeline_root),
+        components=components,
+        enable_cache=True,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            os.path.abspath(cfg.metadata_path)),
+        beam_pipeline_args=list(cfg.beam_args))
