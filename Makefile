@@ -24,8 +24,8 @@ demo: $(STAMP)
 	$(VENV)/bin/lmpipe finetune --data data/sentiment/rotten_tomatoes_sample.tsv \
 	    --pretrained $(DEMO_DIR)/pretrain --run-dir $(DEMO_DIR)/finetune \
 	    --summary $(DEMO_DIR)/summary.json \
-	    --seq-length 64 --train-steps 600 --checkpoint-every 200 --batch-size 32 \
-	    --learning-rate 2e-4 --min-accuracy 0.6
+	    --seq-length 64 --train-steps 600 --checkpoint-every 100 --batch-size 32 \
+	    --learning-rate 1e-4 --early-stopping-patience 2 --min-accuracy 0.6
 
 test: $(STAMP)
 	$(VENV)/bin/pytest -v $(PYTEST_ARGS)

@@ -9,13 +9,17 @@ from tfx import v1 as tfx
 from pipeline.config import TrainingConfig
 
 
-def higher_is_better_threshold(floor: float, max_regression: float) -> tfma.MetricThreshold:
-    """At least `floor`, and at most `max_regression` below the latest blessed model."""
-    return tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": floor}),
-        change_threshold=tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-            absolute={"value": -max_regression}))
+def overall_threshold(floor: float, max_regression: float) -> list:
+    """At least `floor`, and at most `max_regression` below the latest blessed model, on the
+    whole eval split (a `MetricConfig.per_slice_thresholds` value): small slices such as a
+    text-length bucket are reported, but do not decide the blessing."""
+    return [tfma.PerSliceMetricThreshold(
+        slicing_specs=[tfma.SlicingSpec()],
+        threshold=tfma.MetricThreshold(
+            value_threshold=tfma.GenericValueThreshold(lower_bound={"value": floor}),
+            change_threshold=tfma.GenericChangeThreshold(
+                direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                absolute={"value": -max_regression})))]
 
 
 def evaluate_and_push(cfg: TrainingConfig, examples, model, eval_config: tfma.EvalConfig) -> List:

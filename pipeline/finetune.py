@@ -20,7 +20,7 @@ from components.tokenize import Tokenize
 from components.types import WordPieceVocab
 from models import features
 from models.export import PREDICT_EXAMPLES_SIGNATURE
-from pipeline.common import evaluate_and_push, higher_is_better_threshold, local_pipeline
+from pipeline.common import evaluate_and_push, overall_threshold, local_pipeline
 from pipeline.config import FinetuneConfig
 from pipeline.pretrain import SCHEMA_DIR
 from pipeline.pretrained import Pretrained
@@ -51,7 +51,7 @@ def schema_labels(path: str) -> list:
 def eval_config(cfg: FinetuneConfig, labels: Sequence[str]) -> tfma.EvalConfig:
     """Accuracy (gates the blessing), per-class and macro precision/recall/F1, AUC for two
     classes, a confusion matrix; overall and by text-length bucket."""
-    accuracy_threshold = higher_is_better_threshold(cfg.min_accuracy, cfg.max_regression)
+    accuracy_thresholds = overall_threshold(cfg.min_accuracy, cfg.max_regression)
     per_class = [tfma.MetricConfig(class_name=name) for name in ("Precision", "Recall", "F1Score")]
     if len(labels) == 2:
         per_class.append(tfma.MetricConfig(class_name="AUC"))
@@ -66,7 +66,8 @@ def eval_config(cfg: FinetuneConfig, labels: Sequence[str]) -> tfma.EvalConfig:
             tfma.MetricsSpec(metrics=[
                 tfma.MetricConfig(class_name="ExampleCount"),
                 tfma.MetricConfig(class_name="SparseCategoricalAccuracy",
-                                  config='{"name": "accuracy"}', threshold=accuracy_threshold),
+                                  config='{"name": "accuracy"}',
+                                  per_slice_thresholds=accuracy_thresholds),
                 tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
             ]),
             tfma.MetricsSpec(

@@ -16,7 +16,7 @@ from components.text_example_gen import TextExampleGen
 from components.tokenize import Tokenize
 from components.vocab_gen import WordPieceVocabGen
 from models import mlm_metrics
-from pipeline.common import evaluate_and_push, higher_is_better_threshold, local_pipeline
+from pipeline.common import evaluate_and_push, overall_threshold, local_pipeline
 from pipeline.config import PretrainConfig
 
 SCHEMA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schemas")
@@ -25,18 +25,18 @@ CORPUS_SCHEMA = os.path.join(SCHEMA_DIR, "corpus.pbtxt")
 
 def eval_config(cfg: PretrainConfig) -> tfma.EvalConfig:
     """Masked-token accuracy, loss and perplexity on eval; accuracy gates the blessing."""
-    accuracy_threshold = higher_is_better_threshold(cfg.min_masked_accuracy, cfg.max_regression)
+    accuracy_thresholds = overall_threshold(cfg.min_masked_accuracy, cfg.max_regression)
 
-    def metric(class_name, threshold=None):
+    def metric(class_name, per_slice_thresholds=()):
         return tfma.MetricConfig(class_name=class_name, module=mlm_metrics.__name__,
-                                 threshold=threshold)
+                                 per_slice_thresholds=list(per_slice_thresholds))
 
     return tfma.EvalConfig(
         # Keras 3 models load in TFMA only as generic SavedModels with a named signature.
         model_specs=[tfma.ModelSpec(signature_name="mlm_eval", model_type="tf_generic")],
         slicing_specs=[tfma.SlicingSpec()],
         metrics_specs=[tfma.MetricsSpec(metrics=[
-            metric("MaskedLMAccuracy", accuracy_threshold),
+            metric("MaskedLMAccuracy", accuracy_thresholds),
             metric("MaskedLMLoss"),
             metric("MaskedLMPerplexity"),
         ])])

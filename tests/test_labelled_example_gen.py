@@ -64,9 +64,9 @@ def test_read_jsonl_skips_blank_lines_and_bom(tmp_path):
 
 def test_bundled_sample():
     rows = read_labelled(SAMPLE)
-    assert len(rows) == 2000 and rows[0][0] == 2
+    assert len(rows) == 5000 and rows[0][0] == 2
     assert check_labelled_data(SAMPLE, labels=["negative", "positive"]) == {
-        "negative": 836, "positive": 1164}
+        "negative": 2086, "positive": 2914}
 
 
 # --- reader: errors --------------------------------------------------------------------------
