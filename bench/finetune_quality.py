@@ -35,7 +35,8 @@ def finetune(args, run_dir: str, from_scratch: bool) -> dict:
                "--run-dir", run_dir, "--seq-length", str(args.seq_length),
                "--train-steps", str(args.steps), "--checkpoint-every", str(args.checkpoint_every),
                "--batch-size", str(args.batch_size), "--learning-rate", str(args.learning_rate),
-               "--eval-steps", "20", "--min-accuracy", "0.0"]
+               "--eval-steps", "20", "--min-accuracy", "0.0",
+               "--early-stopping-patience", str(args.early_stopping_patience)]
     if from_scratch:
         command.append("--from-scratch")
     print("+", " ".join(command), flush=True)
@@ -99,6 +100,8 @@ def main():
     parser.add_argument("--checkpoint-every", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=2e-4)
+    parser.add_argument("--early-stopping-patience", type=int, default=0,
+                        help="in checkpoints, on eval accuracy; the best weights are kept")
     args = parser.parse_args()
 
     runs = {}
@@ -141,7 +144,9 @@ def main():
             "majority_token_accuracy": pretrain["majority_token_accuracy"],
         },
         "finetuning": {"steps": args.steps, "batch_size": args.batch_size,
-                       "seq_length": args.seq_length, "learning_rate": args.learning_rate},
+                       "seq_length": args.seq_length, "learning_rate": args.learning_rate,
+                       "early_stopping_patience": args.early_stopping_patience,
+                       "steps_run": {name: run["training"]["steps"] for name, run in runs.items()}},
     }
     with open(os.path.join(HERE, "finetune_quality.json"), "w") as f:
         json.dump(report, f, indent=2)
@@ -185,7 +190,9 @@ def write_markdown(r: dict) -> None:
         f"(most-frequent-token baseline {p['majority_token_accuracy']:.3f}).",
         f"Fine-tuning (a) and (b): {r['finetuning']['steps']} steps, batch "
         f"{r['finetuning']['batch_size']}, sequence length {r['finetuning']['seq_length']}, "
-        f"learning rate {r['finetuning']['learning_rate']}.",
+        f"learning rate {r['finetuning']['learning_rate']}, early stopping patience "
+        f"{r['finetuning']['early_stopping_patience']} checkpoints on eval accuracy "
+        f"(steps run: {r['finetuning']['steps_run']}).",
         "",
         f"Pretraining gains {gain:+.2f} accuracy points over random initialisation "
         f"({'meets' if gain >= 2 else 'misses'} the +2 target). Against TF-IDF + logistic "

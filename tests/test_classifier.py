@@ -117,3 +117,45 @@ def test_vocabulary_mismatch_is_refused(tmp_path):
     model = _fake_pretrained(tmp_path, 10, 12)
     with pytest.raises(pretrained_lib.PretrainedError, match="has 10 tokens but .* 12 token embeddings"):
         pretrained_lib.check_vocabulary_matches(pretrained_lib.resolve(model))
+
+
+def _write_classifier_records(path, rows):
+    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+        for token_ids, label in rows:
+            feature = {
+                features.TOKEN_IDS: tf.train.Feature(int64_list=tf.train.Int64List(value=token_ids)),
+                features.LABEL_ID: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+            }
+            writer.write(tf.train.Example(
+                features=tf.train.Features(feature=feature)).SerializeToString())
+
+
+def test_fine_tuning_with_class_weights_and_early_stopping(tmp_path):
+    """A learnable toy task (the class is the first word), unbalanced 3:1."""
+    from models import classifier_data, classifier_trainer
+    from pipeline.config import FinetuneConfig
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(200):
+        label = int(i % 4 == 0)
+        body = rng.integers(7, 40, 6).tolist()
+        rows.append(([2, 5 + label] + body + [3] + [0] * 7, label))
+    _write_classifier_records(str(tmp_path / "train.gz"), rows[:160])
+    _write_classifier_records(str(tmp_path / "eval.gz"), rows[160:])
+    assert classifier_data.label_counts([str(tmp_path / "train.gz")], 16, 2) == [120, 40]
+
+    cfg = FinetuneConfig(data="unused", pretrained="unused", seq_length=16, batch_size=16,
+                         train_steps=100, checkpoint_every=10, eval_steps=2, learning_rate=3e-3,
+                         class_weights="balanced", early_stopping_patience=2, dropout=0.0)
+    log_dir = str(tmp_path / "logs")
+    model = classifier_trainer.train_classifier(
+        cfg, lambda: bert.build_backbone(40, 16), ["negative", "positive"],
+        [str(tmp_path / "train.gz")], [str(tmp_path / "eval.gz")], log_dir)
+    with open(os.path.join(log_dir, "train_summary.json")) as f:
+        summary = json.load(f)
+    assert summary["best_val_accuracy"] == 1.0
+    assert summary["steps"] < 100, "early stopping ends training once eval accuracy stops rising"
+    x, y = next(iter(classifier_data.classifier_dataset([str(tmp_path / "eval.gz")], 16, 40,
+                                                        shuffle=False, repeat=False)))
+    assert (np.argmax(model.predict(x, verbose=0), axis=-1) == y.numpy()).all()
