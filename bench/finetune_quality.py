@@ -25,6 +25,7 @@ import sys
 
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+RUNS_LOG = os.path.join(HERE, "finetune_quality_runs.jsonl")
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
 
@@ -150,6 +151,8 @@ def main():
     }
     with open(os.path.join(HERE, "finetune_quality.json"), "w") as f:
         json.dump(report, f, indent=2)
+    with open(RUNS_LOG, "a") as f:  # every run, so that no result is silently replaced
+        f.write(json.dumps(report) + "\n")
     write_markdown(report)
     print(json.dumps(report, indent=2))
 
@@ -166,6 +169,19 @@ def pretrain_command(config: dict) -> str:
             value = os.path.relpath(value, REPO)
         parts.append(f"{flag} {value}")
     return " ".join(parts)
+
+
+def noise_points(accuracy_percent: float, n: int) -> float:
+    """1.96 x the standard error of the difference of two independent accuracies, in points."""
+    p = accuracy_percent / 100
+    return 100 * 1.96 * (2 * p * (1 - p) / n) ** 0.5
+
+
+def all_runs() -> list:
+    if not os.path.exists(RUNS_LOG):
+        return []
+    with open(RUNS_LOG) as f:
+        return [json.loads(line) for line in f if line.strip()]
 
 
 def write_markdown(r: dict) -> None:
@@ -200,6 +216,23 @@ def write_markdown(r: dict) -> None:
             "a tiny BERT pretrained on 1.5M words on two CPU cores does not yet beat a strong "
             "bag-of-n-grams baseline on short review snippets." if vs_tfidf < 0 else
             "ahead of the bag-of-n-grams baseline."),
+        "",
+        f"With {r['test_examples']} test examples, the 95% interval of an accuracy difference "
+        f"between two models near {r['scratch_accuracy']:.0f}% is about "
+        f"±{noise_points(r['scratch_accuracy'], r['test_examples']):.1f} points, so a gap "
+        "smaller than that, or one whose sign flips with the fine-tuning settings (below), is "
+        "not a measurable effect of pretraining.",
+        "",
+        "All runs of this benchmark so far (`bench/finetune_quality_runs.jsonl`), same "
+        "pretrained encoder and test split:",
+        "",
+        "| fine-tuning lr | early stopping | (a) pretrained | (b) scratch | (a) - (b) | (c) TF-IDF |",
+        "|---|---|---|---|---|---|",
+        *[f"| {run['finetuning']['learning_rate']} | "
+          f"{run['finetuning'].get('early_stopping_patience', 0) or 'off'} | "
+          f"{run['pretrained_accuracy']} | {run['scratch_accuracy']} | "
+          f"{run['pretrained_accuracy'] - run['scratch_accuracy']:+.2f} | {run['tfidf_accuracy']} |"
+          for run in all_runs()],
         "",
         "Commands (pretraining, then this benchmark):",
         "",

@@ -16,7 +16,7 @@ from tfx.utils import io_utils
 # tfx/components/example_validator/executor.py: DEFAULT_FILE_NAME
 ANOMALIES_FILE = "SchemaDiff.pb"
 _SPLIT_PREFIX = "Split-"
-_FIX = "fix the data or update schemas/corpus.pbtxt"
+_FIX = "fix the data, or the schema if the data is right (schemas/)"
 
 
 class DataValidationError(RuntimeError):

@@ -119,3 +119,22 @@ def test_a_model_below_the_threshold_is_not_pushed(finetune_run):
     assert result.returncode != 0
     assert not summary["pushed"]
     assert any("is below the required 0.9500" in r for r in summary["not_blessed_because"])
+
+
+def test_data_anomalies_stop_the_run_before_tokenizing(finetune_run, tmp_path):
+    """A schema the data breaks (a required feature the files do not have): ExampleValidator
+    finds it, the run stops at Tokenize's door with the anomaly named, nothing is pushed."""
+    schema = tmp_path / "strict.pbtxt"
+    with open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "schemas",
+                           "labelled.pbtxt")) as f:
+        schema.write_text(f.read() + 'feature { name: "review_id" type: INT '
+                          'presence { min_fraction: 1.0 min_count: 1 } }\n')
+    run_dir = tmp_path / "run"
+    result = run_lmpipe("finetune", "--data", finetune_run["data"],
+                        "--pretrained", finetune_run["pretrain"]["run_dir"],
+                        "--run-dir", str(run_dir), "--schema-file", str(schema),
+                        *TINY_FINETUNE_FLAGS)
+    assert result.returncode != 0
+    assert "ExampleValidator found" in result.stderr and "review_id" in result.stderr
+    assert not glob.glob(os.path.join(run_dir, "pipeline", "Trainer", "*", "*"))
+    assert not os.path.exists(os.path.join(run_dir, "serving"))

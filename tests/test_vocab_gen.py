@@ -129,7 +129,7 @@ def test_anomalies_gate(tmp_path):
         raise_if_anomalous(_anomalies_artifact(str(tmp_path / "bad"), anomalous=True))
     msg = str(e.value)
     assert "split 'eval'" in msg and "'text'" in msg and "Column dropped" in msg
-    assert "fewer examples" in msg and "schemas/corpus.pbtxt" in msg
+    assert "fewer examples" in msg and "schema" in msg
     assert "split 'train'" not in msg
 
 
