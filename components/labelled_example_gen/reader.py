@@ -29,6 +29,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from tfx.dsl.io import fileio
 
+from components import text_files
+
 DATA_EXTENSIONS = (".csv", ".tsv", ".jsonl")
 SPLIT_NAMES = ("train", "eval", "test")
 MAX_LISTED_PROBLEMS = 20
@@ -59,22 +61,7 @@ def _flag(column_kind: str) -> str:
 
 
 def _read_text(path: str) -> str:
-    try:
-        with fileio.open(path, "rb") as f:
-            data = f.read()
-    except Exception as e:  # NotFoundError, PermissionError, IsADirectoryError, ...
-        raise LabelledDataError(f"file {path}: cannot read the file ({e}); "
-                                "check that it exists and is readable") from e
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        raise LabelledDataError(
-            f"file {path}: not valid UTF-8 (first bad byte 0x{data[e.start]:02x} at byte offset "
-            f"{e.start}, line {line}); convert the file to UTF-8") from None
-    if text.startswith("\ufeff"):  # a UTF-8 byte order mark is not part of the header
-        text = text[1:]
-    return text
+    return text_files.read_utf8(path, LabelledDataError, "convert the file to UTF-8")
 
 
 class _Problems:

@@ -15,6 +15,8 @@ from typing import List
 
 from tfx.dsl.io import fileio
 
+from components import text_files
+
 
 class CorpusError(ValueError):
     """The corpus directory or one of its files cannot be used as training text."""
@@ -41,25 +43,8 @@ def split_documents(text: str) -> List[str]:
 
 def read_documents(path: str) -> List[str]:
     """Returns the documents of one UTF-8 text file; raises CorpusError if it has none."""
-    try:
-        with fileio.open(path, "rb") as f:
-            data = f.read()
-    except Exception as e:  # NotFoundError, PermissionError, IsADirectoryError, ...
-        raise CorpusError(f"{path}: cannot read the file ({e}); "
-                          "check that it exists and is readable") from e
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        raise CorpusError(
-            f"{path}: looks like a binary file (NUL byte at offset {nul}); the corpus must be "
-            "UTF-8 plain text: remove the file from the corpus directory")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise CorpusError(
-            f"{path}: not valid UTF-8 (first bad byte 0x{data[e.start]:02x} at byte offset "
-            f"{e.start}); convert it to UTF-8 or remove it from the corpus directory") from None
-    if text.startswith("\ufeff"):  # a UTF-8 byte order mark is not text
-        text = text[1:]
+    text = text_files.read_utf8(path, CorpusError, reject_binary=True, what_to_do=(
+        "convert it to UTF-8 or remove it from the corpus directory"))
     documents = split_documents(text)
     if not documents:
         raise CorpusError(
