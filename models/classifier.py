@@ -12,6 +12,7 @@ Example:
 import json
 import os
 
+import keras
 import keras_hub
 
 
@@ -39,15 +40,41 @@ def freeze(backbone: keras_hub.models.BertBackbone, embeddings: bool, lowest_lay
         layer.trainable = False
 
 
+POOLINGS = ("mean", "cls")
+
+
+@keras.saving.register_keras_serializable(package="lmpipe")
+class MaskedMeanPooling(keras.layers.Layer):
+    """Mean of the token outputs over real (non-padding) positions."""
+
+    def call(self, sequence, padding_mask):
+        weights = keras.ops.cast(padding_mask, sequence.dtype)[:, :, None]
+        total = keras.ops.sum(sequence * weights, axis=1)
+        return total / keras.ops.maximum(keras.ops.sum(weights, axis=1), 1.0)
+
+
 def build_classifier(backbone, num_classes: int, dropout: float = 0.1,
-                     freeze_embeddings: bool = False, freeze_layers: int = 0
-                     ) -> keras_hub.models.BertTextClassifier:
-    """BertTextClassifier: the pooled `[CLS]` output → dropout → dense logits over classes."""
+                     freeze_embeddings: bool = False, freeze_layers: int = 0,
+                     pooling: str = "mean") -> keras.Model:
+    """Encoder → pooled text vector → dropout → dense logits over classes.
+
+    `pooling="mean"` averages the token outputs, which MLM pretraining trains (lmpipe pretrains
+    without next-sentence prediction, so the `[CLS]` output and the pooler get no pretraining
+    signal); `pooling="cls"` is keras-hub's BertTextClassifier (pooled `[CLS]`)."""
     if num_classes < 2:
         raise ValueError(f"num_classes={num_classes}: a classifier needs two or more classes")
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling={pooling!r}: use one of {', '.join(POOLINGS)}")
     freeze(backbone, freeze_embeddings, freeze_layers)
-    return keras_hub.models.BertTextClassifier(
-        backbone=backbone, num_classes=num_classes, preprocessor=None, dropout=dropout)
+    if pooling == "cls":
+        return keras_hub.models.BertTextClassifier(
+            backbone=backbone, num_classes=num_classes, preprocessor=None, dropout=dropout)
+    inputs = dict(backbone.input)
+    sequence = backbone(inputs)["sequence_output"]
+    pooled = MaskedMeanPooling(name="mean_pooling")(sequence, inputs["padding_mask"])
+    pooled = keras.layers.Dropout(dropout, name="head_dropout")(pooled)
+    logits = keras.layers.Dense(num_classes, name="logits", dtype="float32")(pooled)
+    return keras.Model(inputs, logits, name="bert_mean_pool_classifier")
 
 
 def balanced_class_weights(counts) -> dict:

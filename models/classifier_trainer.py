@@ -39,7 +39,7 @@ def train_classifier(cfg: FinetuneConfig, backbone, labels, train_files, eval_fi
     total_steps = epochs * steps_per_epoch
     with strategy.scope():
         model = classifier.build_classifier(backbone(), len(labels), cfg.dropout,
-                                            cfg.freeze_embeddings, cfg.freeze_layers)
+                                            cfg.freeze_embeddings, cfg.freeze_layers, cfg.pooling)
         model.compile(
             optimizer=optim.make_optimizer(cfg.learning_rate, total_steps, cfg.warmup_ratio,
                                            cfg.weight_decay, cfg.clip_norm),

@@ -183,6 +183,7 @@ class FinetuneConfig(TrainingConfig):
     train_steps: int = 500
     eval_steps: int = 20
     checkpoint_every: int = 100
+    pooling: str = "mean"  # "mean" over token outputs, or "cls" (keras-hub BertTextClassifier)
     freeze_embeddings: bool = False
     freeze_layers: int = 0  # the lowest N transformer layers keep their pretrained weights
     class_weights: str = "none"  # or "balanced"
@@ -200,6 +201,8 @@ class FinetuneConfig(TrainingConfig):
             raise ConfigError("say which pretraining to start from: --pretrained RUN_DIR (a "
                               "pretraining run) or a pretrained model directory. Its vocabulary "
                               "is used even with --from-scratch (random encoder weights).")
+        if self.pooling not in ("mean", "cls"):
+            raise ConfigError(f"pooling={self.pooling!r}: use mean or cls.")
         if self.class_weights not in ("none", "balanced"):
             raise ConfigError(f"class_weights={self.class_weights!r}: use none or balanced.")
         if self.freeze_layers < 0 or self.early_stopping_patience < 0:

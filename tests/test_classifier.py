@@ -159,3 +159,15 @@ def test_fine_tuning_with_class_weights_and_early_stopping(tmp_path):
     x, y = next(iter(classifier_data.classifier_dataset([str(tmp_path / "eval.gz")], 16, 40,
                                                         shuffle=False, repeat=False)))
     assert (np.argmax(model.predict(x, verbose=0), axis=-1) == y.numpy()).all()
+
+
+def test_mean_pooling_ignores_padding_and_cls_pooling_is_keras_hubs():
+    sequence = np.array([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])
+    pooled = classifier.MaskedMeanPooling()(sequence, np.array([[1, 1, 0]]))
+    np.testing.assert_allclose(pooled, [[2.0, 3.0]])
+    import keras_hub
+
+    cls_model = classifier.build_classifier(bert.build_backbone(len(VOCAB), 16), 2, pooling="cls")
+    assert isinstance(cls_model, keras_hub.models.BertTextClassifier)
+    with pytest.raises(ValueError, match="pooling='max'"):
+        classifier.build_classifier(bert.build_backbone(len(VOCAB), 16), 2, pooling="max")
