@@ -37,7 +37,8 @@ def finetune(args, run_dir: str, from_scratch: bool) -> dict:
                "--train-steps", str(args.steps), "--checkpoint-every", str(args.checkpoint_every),
                "--batch-size", str(args.batch_size), "--learning-rate", str(args.learning_rate),
                "--eval-steps", "20", "--min-accuracy", "0.0",
-               "--early-stopping-patience", str(args.early_stopping_patience)]
+               "--early-stopping-patience", str(args.early_stopping_patience),
+               "--pooling", args.pooling]
     if from_scratch:
         command.append("--from-scratch")
     print("+", " ".join(command), flush=True)
@@ -101,6 +102,7 @@ def main():
     parser.add_argument("--checkpoint-every", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=2e-4)
+    parser.add_argument("--pooling", default="mean", choices=("mean", "cls"))
     parser.add_argument("--early-stopping-patience", type=int, default=0,
                         help="in checkpoints, on eval accuracy; the best weights are kept")
     args = parser.parse_args()
@@ -147,6 +149,7 @@ def main():
         "finetuning": {"steps": args.steps, "batch_size": args.batch_size,
                        "seq_length": args.seq_length, "learning_rate": args.learning_rate,
                        "early_stopping_patience": args.early_stopping_patience,
+                       "pooling": args.pooling,
                        "steps_run": {name: run["training"]["steps"] for name, run in runs.items()}},
     }
     with open(os.path.join(HERE, "finetune_quality.json"), "w") as f:
@@ -206,6 +209,7 @@ def write_markdown(r: dict) -> None:
         f"(most-frequent-token baseline {p['majority_token_accuracy']:.3f}).",
         f"Fine-tuning (a) and (b): {r['finetuning']['steps']} steps, batch "
         f"{r['finetuning']['batch_size']}, sequence length {r['finetuning']['seq_length']}, "
+        f"{r['finetuning'].get('pooling', 'cls')} pooling of the encoder output, "
         f"learning rate {r['finetuning']['learning_rate']}, early stopping patience "
         f"{r['finetuning']['early_stopping_patience']} checkpoints on eval accuracy "
         f"(steps run: {r['finetuning']['steps_run']}).",
@@ -226,9 +230,9 @@ def write_markdown(r: dict) -> None:
         "All runs of this benchmark so far (`bench/finetune_quality_runs.jsonl`), same "
         "pretrained encoder and test split:",
         "",
-        "| fine-tuning lr | early stopping | (a) pretrained | (b) scratch | (a) - (b) | (c) TF-IDF |",
-        "|---|---|---|---|---|---|",
-        *[f"| {run['finetuning']['learning_rate']} | "
+        "| pooling | fine-tuning lr | early stopping | (a) pretrained | (b) scratch | (a) - (b) | (c) TF-IDF |",
+        "|---|---|---|---|---|---|---|",
+        *[f"| {run['finetuning'].get('pooling', 'cls')} | {run['finetuning']['learning_rate']} | "
           f"{run['finetuning'].get('early_stopping_patience', 0) or 'off'} | "
           f"{run['pretrained_accuracy']} | {run['scratch_accuracy']} | "
           f"{run['pretrained_accuracy'] - run['scratch_accuracy']:+.2f} | {run['tfidf_accuracy']} |"
