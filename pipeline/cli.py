@@ -77,18 +77,27 @@ def pretrain(args) -> int:
 
     from pipeline import pretrain as pretrain_pipeline, runners
 
+    return _run_local("pretrain", cfg, args, lambda: pretrain_pipeline.create_pipeline(cfg),
+                      lambda: runners.pretrain_summary(cfg), _print_summary)
+
+
+def _run_local(job: str, cfg, args, build_pipeline, summarize, print_summary) -> int:
+    """Runs the pipeline, writes `{job: summary}` to the summary file, prints it, and returns
+    the exit code: 0 only if a blessed model was pushed."""
+    from pipeline import runners
+
     started = time.time()
     try:
-        runners.run_local(pretrain_pipeline.create_pipeline(cfg))
+        runners.run_local(build_pipeline())
     except Exception as e:  # noqa: BLE001  (report the cause, exit non-zero)
         cause = _root_cause(e)
         return _fail(EXIT_PIPELINE_FAILED,
-                     f"the pretraining pipeline failed: {type(cause).__name__}: {cause}")
-    summary = runners.pretrain_summary(cfg)
+                     f"the {job} pipeline failed: {type(cause).__name__}: {cause}")
+    summary = summarize()
     summary["wall_seconds"] = round(time.time() - started, 1)
     summary_path = args.summary or os.path.join(cfg.run_dir, "summary.json")
-    runners.write_summary(summary_path, "pretrain", summary)
-    _print_summary(summary, summary_path)
+    runners.write_summary(summary_path, job, summary)
+    print_summary(summary, summary_path)
     return _report_blessing(summary)
 
 
@@ -120,33 +129,26 @@ def finetune(args) -> int:
 
     from pipeline import runners
 
-    started = time.time()
-    try:
-        runners.run_local(finetune_pipeline.create_pipeline(cfg, labels, pretrained))
-    except Exception as e:  # noqa: BLE001  (report the cause, exit non-zero)
-        cause = _root_cause(e)
-        return _fail(EXIT_PIPELINE_FAILED,
-                     f"the fine-tuning pipeline failed: {type(cause).__name__}: {cause}")
-    summary = runners.finetune_summary(cfg, labels, pretrained)
-    summary["wall_seconds"] = round(time.time() - started, 1)
-    summary_path = args.summary or os.path.join(cfg.run_dir, "summary.json")
-    runners.write_summary(summary_path, "finetune", summary)
-    metrics = summary["eval_metrics"]
-    print("\n".join([
-        "",
-        "== lmpipe finetune: summary ==",
-        f"pipeline root     {summary['pipeline_root']}",
-        f"pretrained        {summary['pretrained_model']}"
-        + (" (architecture only: --from-scratch)" if cfg.from_scratch else ""),
-        f"classes           {', '.join(labels)}",
-        f"eval accuracy     {metrics.get('accuracy', float('nan')):.4f}",
-        f"eval macro F1     {_macro(metrics, 'f1_score'):.4f}",
-        f"blessed           {summary['blessed']}",
-        f"pushed model      {summary['pushed_model']}",
-        f"wall time         {summary['wall_seconds']} s",
-        f"summary           {summary_path}",
-    ]))
-    return _report_blessing(summary)
+    def print_summary(summary, path):
+        metrics = summary["eval_metrics"]
+        print("\n".join([
+            "",
+            "== lmpipe finetune: summary ==",
+            f"pipeline root     {summary['pipeline_root']}",
+            f"pretrained        {summary['pretrained_model']}"
+            + (" (architecture only: --from-scratch)" if cfg.from_scratch else ""),
+            f"classes           {', '.join(labels)}",
+            f"eval accuracy     {metrics.get('accuracy', float('nan')):.4f}",
+            f"eval macro F1     {_macro(metrics, 'f1_score'):.4f}",
+            f"blessed           {summary['blessed']}",
+            f"pushed model      {summary['pushed_model']}",
+            f"wall time         {summary['wall_seconds']} s",
+            f"summary           {path}",
+        ]))
+
+    return _run_local("finetune", cfg, args,
+                      lambda: finetune_pipeline.create_pipeline(cfg, labels, pretrained),
+                      lambda: runners.finetune_summary(cfg, labels, pretrained), print_summary)
 
 
 def _macro(metrics: dict, name: str) -> float:
