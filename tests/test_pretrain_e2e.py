@@ -14,6 +14,7 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers CaseFoldUTF8 & co. before loading the model)
 from tfx import v1 as tfx
 
+from models import features
 from tests.conftest import TINY_PRETRAIN_FLAGS, run_lmpipe
 
 pytestmark = pytest.mark.e2e
@@ -68,8 +69,9 @@ def test_pushed_model_fills_masks_in_a_tf1_session(pretrain_run):
     assert out["mask_count"].tolist() == [2, 0, 1]
     assert out["tokens"].shape == (3, 2, k) and out["scores"].shape == (3, 2, k)
     filled = out["tokens"][0].tolist() + out["tokens"][2][:1].tolist()
+    reserved = {t.encode() for t in features.RESERVED_TOKENS}
     for candidates, scores in zip(filled, [out["scores"][0][0], out["scores"][0][1], out["scores"][2][0]]):
-        assert all(token and not token.startswith(b"[") for token in candidates)  # no [PAD] etc.
+        assert all(token and token not in reserved for token in candidates)  # never [PAD] etc.
         assert np.all(np.diff(scores) <= 0) and 0 < scores.sum() <= 1.0 + 1e-5
     assert (out["tokens"][1] == b"").all() and (out["scores"][1] == 0).all()
     assert (out["tokens"][2][1] == b"").all()
