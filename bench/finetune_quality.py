@@ -162,7 +162,7 @@ def main():
 
 def pretrain_command(config: dict) -> str:
     """The `lmpipe pretrain` command line that reproduces the pretraining run's config."""
-    flags = ["corpus_dir", "run_dir", "vocab_size", "seq_length", "model_size", "train_steps",
+    flags = ["corpus_dir", "run_dir", "vocab_size", "seq_length", "max_predictions", "model_size", "train_steps",
              "checkpoint_every", "batch_size", "dupe_factor", "learning_rate", "seed"]
     parts = [".venv/bin/lmpipe pretrain"]
     for name in flags:
@@ -178,6 +178,12 @@ def noise_points(accuracy_percent: float, n: int) -> float:
     """1.96 x the standard error of the difference of two independent accuracies, in points."""
     p = accuracy_percent / 100
     return 100 * 1.96 * (2 * p * (1 - p) / n) ** 0.5
+
+
+def pretraining_label(run: dict) -> str:
+    p = run["pretraining"]
+    lr = p["command"].split("--learning-rate ")[1].split()[0] if "--learning-rate" in p.get("command", "") else "?"
+    return f"{p['steps']} x {p['batch_size']} x {p['seq_length']}, {lr}"
 
 
 def all_runs() -> list:
@@ -227,12 +233,13 @@ def write_markdown(r: dict) -> None:
         "smaller than that, or one whose sign flips with the fine-tuning settings (below), is "
         "not a measurable effect of pretraining.",
         "",
-        "All runs of this benchmark so far (`bench/finetune_quality_runs.jsonl`), same "
-        "pretrained encoder and test split:",
+        "All runs of this benchmark so far (`bench/finetune_quality_runs.jsonl`), same test "
+        "split; pretraining given as steps x batch x sequence length, learning rate:",
         "",
-        "| pooling | fine-tuning lr | early stopping | (a) pretrained | (b) scratch | (a) - (b) | (c) TF-IDF |",
-        "|---|---|---|---|---|---|---|",
-        *[f"| {run['finetuning'].get('pooling', 'cls')} | {run['finetuning']['learning_rate']} | "
+        "| pretraining | pooling | fine-tuning lr | early stopping | (a) pretrained | (b) scratch | (a) - (b) | (c) TF-IDF |",
+        "|---|---|---|---|---|---|---|---|",
+        *[f"| {pretraining_label(run)} | "
+          f"{run['finetuning'].get('pooling', 'cls')} | {run['finetuning']['learning_rate']} | "
           f"{run['finetuning'].get('early_stopping_patience', 0) or 'off'} | "
           f"{run['pretrained_accuracy']} | {run['scratch_accuracy']} | "
           f"{run['pretrained_accuracy'] - run['scratch_accuracy']:+.2f} | {run['tfidf_accuracy']} |"
