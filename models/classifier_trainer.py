@@ -5,25 +5,20 @@ freezing) under a tf.distribute strategy → the same AdamW/warmup/clipping as p
 class weights, early stopping → TensorBoard, checkpoints → ExportArchive (raw text in).
 """
 
-import json
 import os
 
 import keras
-import tensorflow as tf
 from absl import logging
 
 from components import types as lm_types
-from models import classifier, classifier_data, distribute, export, optim, tokenization
-from models.trainer import ThroughputAndLearningRate, encoder_dir
+from models import classifier, classifier_data, export, optim, tokenization
+from models.trainer import encoder_dir, epoch_plan, fit_and_log, prepare
 from pipeline.config import FinetuneConfig
 
 
 def train_classifier(cfg: FinetuneConfig, backbone, labels, train_files, eval_files,
                      log_dir: str) -> keras.Model:
-    keras.utils.set_random_seed(cfg.seed)
-    if cfg.mixed_precision:
-        keras.mixed_precision.set_dtype_policy(cfg.mixed_precision)
-    strategy = distribute.make_strategy(cfg.strategy)
+    strategy = prepare(cfg)
     train_ds = classifier_data.classifier_dataset(
         train_files, cfg.seq_length, cfg.batch_size, seed=cfg.seed)
     eval_ds = classifier_data.classifier_dataset(eval_files, cfg.seq_length, cfg.batch_size,
@@ -34,9 +29,7 @@ def train_classifier(cfg: FinetuneConfig, backbone, labels, train_files, eval_fi
         class_weight = classifier.balanced_class_weights(counts)
         logging.info("Class weights for %s (counts %s): %s", labels, counts, class_weight)
 
-    steps_per_epoch = min(cfg.checkpoint_every, cfg.train_steps)
-    epochs = max(1, cfg.train_steps // steps_per_epoch)
-    total_steps = epochs * steps_per_epoch
+    total_steps = epoch_plan(cfg)[2]
     with strategy.scope():
         model = classifier.build_classifier(backbone(), len(labels), cfg.dropout,
                                             cfg.freeze_embeddings, cfg.freeze_layers, cfg.pooling)
@@ -47,28 +40,13 @@ def train_classifier(cfg: FinetuneConfig, backbone, labels, train_files, eval_fi
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
     model.summary(print_fn=logging.info)
 
-    speed = ThroughputAndLearningRate(log_dir, cfg.batch_size * cfg.seq_length)
-    callbacks = [
-        keras.callbacks.TensorBoard(log_dir=log_dir, update_freq=50),
-        keras.callbacks.ModelCheckpoint(
-            os.path.join(log_dir, "checkpoints", "epoch-{epoch:03d}.weights.h5"),
-            save_weights_only=True),
-        speed,
-    ]
+    early_stopping = []
     if cfg.early_stopping_patience:
-        callbacks.append(keras.callbacks.EarlyStopping(
+        early_stopping.append(keras.callbacks.EarlyStopping(
             monitor="val_accuracy", mode="max", patience=cfg.early_stopping_patience,
             restore_best_weights=True))
-    history = model.fit(train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                        validation_data=eval_ds, validation_steps=cfg.eval_steps,
-                        class_weight=class_weight, callbacks=callbacks, verbose=2)
-    summary = {name: float(values[-1]) for name, values in history.history.items()}
-    summary.update(steps=len(history.history["loss"]) * steps_per_epoch,
-                   tokens_per_second=speed.tokens_per_second,
-                   best_val_accuracy=max(history.history.get("val_accuracy", [float("nan")])))
-    with tf.io.gfile.GFile(os.path.join(log_dir, "train_summary.json"), "w") as f:
-        json.dump(summary, f, indent=2)
-    logging.info("Fine-tuning done: %s", summary)
+    fit_and_log(model, cfg, train_ds, eval_ds, log_dir, early_stopping, class_weight,
+                best_metric="val_accuracy")
     return model
 
 

@@ -48,19 +48,13 @@ class ThroughputAndLearningRate(keras.callbacks.Callback):
 def train_masked_lm(cfg: PretrainConfig, train_files, eval_files, vocab_size: int,
                     log_dir: str) -> keras.Model:
     """Builds, compiles and fits the model; returns it trained."""
-    keras.utils.set_random_seed(cfg.seed)
-    if cfg.mixed_precision:
-        keras.mixed_precision.set_dtype_policy(cfg.mixed_precision)
-    strategy = distribute.make_strategy(cfg.strategy)
+    strategy = prepare(cfg)
     data = dict(seq_length=cfg.seq_length, max_predictions=cfg.max_predictions,
                 batch_size=cfg.batch_size, seed=cfg.seed)
     train_ds = mlm_data.masked_lm_dataset(train_files, **data)
     eval_ds = mlm_data.masked_lm_dataset(eval_files, shuffle=False, **data)
 
-    # Whole epochs of `checkpoint_every` steps, so each epoch end is a checkpoint.
-    steps_per_epoch = min(cfg.checkpoint_every, cfg.train_steps)
-    epochs = max(1, cfg.train_steps // steps_per_epoch)
-    total_steps = epochs * steps_per_epoch
+    total_steps = epoch_plan(cfg)[2]
     with strategy.scope():
         model = bert.build_masked_lm(vocab_size, cfg.seq_length, cfg.model_size, cfg.dropout)
         model.compile(
@@ -70,23 +64,52 @@ def train_masked_lm(cfg: PretrainConfig, train_files, eval_files, vocab_size: in
             weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="masked_accuracy")])
     model.summary(print_fn=logging.info)
 
-    checkpoint_dir = os.path.join(log_dir, "checkpoints")
+    fit_and_log(model, cfg, train_ds, eval_ds, log_dir)
+    return model
+
+
+def prepare(cfg) -> tf.distribute.Strategy:
+    """Seeds, sets the mixed-precision policy and returns the configured strategy."""
+    keras.utils.set_random_seed(cfg.seed)
+    if cfg.mixed_precision:
+        keras.mixed_precision.set_dtype_policy(cfg.mixed_precision)
+    return distribute.make_strategy(cfg.strategy)
+
+
+def epoch_plan(cfg):
+    """(steps per epoch, epochs, total steps): whole epochs of `checkpoint_every` steps, so each
+    epoch end is a checkpoint."""
+    steps_per_epoch = min(cfg.checkpoint_every, cfg.train_steps)
+    epochs = max(1, cfg.train_steps // steps_per_epoch)
+    return steps_per_epoch, epochs, epochs * steps_per_epoch
+
+
+def fit_and_log(model, cfg, train_ds, eval_ds, log_dir: str, extra_callbacks=(),
+                class_weight=None, best_metric=None) -> dict:
+    """Fits with TensorBoard, per-epoch checkpoints and throughput logging; writes and returns
+    `<log_dir>/train_summary.json` (last metrics, steps run, tokens/s, best `best_metric`)."""
+    steps_per_epoch, epochs, _ = epoch_plan(cfg)
     speed = ThroughputAndLearningRate(log_dir, cfg.batch_size * cfg.seq_length)
     callbacks = [
         keras.callbacks.TensorBoard(log_dir=log_dir, update_freq=50),
         keras.callbacks.ModelCheckpoint(
-            os.path.join(checkpoint_dir, "epoch-{epoch:03d}.weights.h5"), save_weights_only=True),
+            os.path.join(log_dir, "checkpoints", "epoch-{epoch:03d}.weights.h5"),
+            save_weights_only=True),
         speed,
+        *extra_callbacks,
     ]
     history = model.fit(train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
                         validation_data=eval_ds, validation_steps=cfg.eval_steps,
-                        callbacks=callbacks, verbose=2)
+                        class_weight=class_weight, callbacks=callbacks, verbose=2)
     summary = {name: float(values[-1]) for name, values in history.history.items()}
-    summary.update(steps=total_steps, tokens_per_second=speed.tokens_per_second)
+    summary.update(steps=len(history.history["loss"]) * steps_per_epoch,
+                   tokens_per_second=speed.tokens_per_second)
+    if best_metric:
+        summary[f"best_{best_metric}"] = max(history.history.get(best_metric, [float("nan")]))
     with tf.io.gfile.GFile(os.path.join(log_dir, "train_summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
     logging.info("Training done: %s", summary)
-    return model
+    return summary
 
 
 def run_fn(fn_args):
