@@ -16,6 +16,8 @@ REQUIRES = [
     "dill==0.3.1.1",  # Beam made dill optional; tf.Transform and tfx-bsl import it.
     "protobuf==3.20.3",
     "numpy==1.26.4",
+    # KubeflowV2DagRunner (`lmpipe compile`); 0.2.2 is the last release on protobuf 3.
+    "kfp-pipeline-spec==0.2.2",
 ]
 
 setup(

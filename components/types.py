@@ -9,8 +9,9 @@ class WordPieceVocab(artifact.Artifact):
     The first entries are always `[PAD] [UNK] [CLS] [SEP] [MASK]` (see models/features.py).
     """
 
-    TYPE_NAME = "WordPieceVocab"
-    PROPERTIES = {"vocab_size": artifact.Property(type=artifact.PropertyType.INT)}
+    # KFP v2 specs need "namespace.Name" and take custom types without typed PROPERTIES: the
+    # size is a custom property `vocab_size`.
+    TYPE_NAME = "lmpipe.WordPieceVocab"
 
 
 VOCAB_FILE = "vocab.txt"

@@ -16,10 +16,14 @@ import keras
 import keras_hub
 
 
-def load_encoder(encoder_dir: str, pretrained: bool = True) -> keras_hub.models.BertBackbone:
+def load_encoder(encoder_dir: str, pretrained: bool = True,
+                 dtype=None) -> keras_hub.models.BertBackbone:
     """The BertBackbone saved by pretraining (a local keras-hub preset); with
-    `pretrained=False`, the same architecture with fresh random weights."""
-    return keras_hub.models.BertBackbone.from_preset(encoder_dir, load_weights=pretrained)
+    `pretrained=False`, the same architecture with fresh random weights. `dtype`: a dtype
+    policy such as "mixed_bfloat16" (default: the preset's, float32)."""
+    kwargs = {"dtype": dtype} if dtype else {}
+    return keras_hub.models.BertBackbone.from_preset(encoder_dir, load_weights=pretrained,
+                                                     **kwargs)
 
 
 def encoder_vocabulary_size(encoder_dir: str) -> int:

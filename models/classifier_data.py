@@ -5,6 +5,7 @@ from typing import List
 import tensorflow as tf
 
 from models import features
+from models.mlm_data import shard_by_data
 
 
 def feature_spec(seq_length: int) -> dict:
@@ -39,7 +40,7 @@ def classifier_dataset(file_patterns: List[str], seq_length: int, batch_size: in
         parsed = tf.io.parse_example(serialized, spec)
         return to_model_inputs(parsed[features.TOKEN_IDS]), parsed[features.LABEL_ID]
 
-    return ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return shard_by_data(ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE))
 
 
 def label_counts(file_patterns: List[str], seq_length: int, num_classes: int) -> List[int]:

@@ -11,17 +11,19 @@ import keras
 from absl import logging
 
 from components import types as lm_types
-from models import classifier, classifier_data, export, optim, tokenization
-from models.trainer import encoder_dir, epoch_plan, fit_and_log, prepare
+import tensorflow as tf
+
+from models import classifier, classifier_data, export, tokenization
+from models.trainer import encoder_dir, fit_and_log, make_optimizer, prepare, worker_dirs
 from pipeline.config import FinetuneConfig
 
 
 def train_classifier(cfg: FinetuneConfig, backbone, labels, train_files, eval_files,
-                     log_dir: str) -> keras.Model:
-    strategy = prepare(cfg)
+                     log_dir: str, chief: bool = True) -> keras.Model:
+    strategy, plan = prepare(cfg)
     train_ds = classifier_data.classifier_dataset(
-        train_files, cfg.seq_length, cfg.batch_size, seed=cfg.seed)
-    eval_ds = classifier_data.classifier_dataset(eval_files, cfg.seq_length, cfg.batch_size,
+        train_files, cfg.seq_length, plan.global_batch, seed=cfg.seed)
+    eval_ds = classifier_data.classifier_dataset(eval_files, cfg.seq_length, plan.global_batch,
                                                  shuffle=False)
     class_weight = None
     if cfg.class_weights == "balanced":
@@ -29,13 +31,11 @@ def train_classifier(cfg: FinetuneConfig, backbone, labels, train_files, eval_fi
         class_weight = classifier.balanced_class_weights(counts)
         logging.info("Class weights for %s (counts %s): %s", labels, counts, class_weight)
 
-    total_steps = epoch_plan(cfg)[2]
     with strategy.scope():
         model = classifier.build_classifier(backbone(), len(labels), cfg.dropout,
                                             cfg.freeze_embeddings, cfg.freeze_layers, cfg.pooling)
         model.compile(
-            optimizer=optim.make_optimizer(cfg.learning_rate, total_steps, cfg.warmup_ratio,
-                                           cfg.weight_decay, cfg.clip_norm),
+            optimizer=make_optimizer(cfg, plan),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
     model.summary(print_fn=logging.info)
@@ -45,8 +45,8 @@ def train_classifier(cfg: FinetuneConfig, backbone, labels, train_files, eval_fi
         early_stopping.append(keras.callbacks.EarlyStopping(
             monitor="val_accuracy", mode="max", patience=cfg.early_stopping_patience,
             restore_best_weights=True))
-    fit_and_log(model, cfg, train_ds, eval_ds, log_dir, early_stopping, class_weight,
-                best_metric="val_accuracy")
+    fit_and_log(model, cfg, plan, train_ds, eval_ds, log_dir, early_stopping, class_weight,
+                best_metric="val_accuracy", chief=chief)
     return model
 
 
@@ -70,9 +70,17 @@ def run_fn(fn_args):
                          "vocabulary of the same pretraining run")
 
     def backbone():
-        return classifier.load_encoder(encoder, pretrained=not cfg.from_scratch)
+        return classifier.load_encoder(encoder, pretrained=not cfg.from_scratch,
+                                       dtype=cfg.mixed_precision)
 
-    model = train_classifier(cfg, backbone, labels, fn_args.train_files, fn_args.eval_files,
-                             fn_args.model_run_dir)
-    export.export_classifier(model, tf_transform_output, fn_args.serving_model_dir, labels,
-                             cfg.seq_length, cfg.model_name)
+    log_dir, serving_dir, chief = worker_dirs(cfg, fn_args.model_run_dir,
+                                              fn_args.serving_model_dir)
+    try:
+        model = train_classifier(cfg, backbone, labels, fn_args.train_files, fn_args.eval_files,
+                                 log_dir, chief)
+        export.export_classifier(model, tf_transform_output, serving_dir, labels,
+                                 cfg.seq_length, cfg.model_name)
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")  # the rest of the process: float32
+    if not chief:
+        tf.io.gfile.rmtree(os.path.dirname(serving_dir))

@@ -29,6 +29,14 @@ def to_model_inputs(parsed: dict):
     return inputs, parsed[features.MASK_IDS], parsed[features.MASK_WEIGHTS]
 
 
+def shard_by_data(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """Multi-worker: every worker reads the same seeded stream and keeps its share of the
+    batches (sharding by file would need at least one file per worker)."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)
+
+
 def masked_lm_dataset(file_patterns: List[str], seq_length: int, max_predictions: int,
                       batch_size: int, shuffle: bool = True, repeat: bool = True,
                       seed: int = 42) -> tf.data.Dataset:
@@ -43,4 +51,4 @@ def masked_lm_dataset(file_patterns: List[str], seq_length: int, max_predictions
     spec = feature_spec(seq_length, max_predictions)
     ds = ds.map(lambda x: to_model_inputs(tf.io.parse_example(x, spec)),
                 num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return shard_by_data(ds.prefetch(tf.data.AUTOTUNE))

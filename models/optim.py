@@ -35,11 +35,16 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def make_optimizer(learning_rate: float, total_steps: int, warmup_ratio: float = 0.1,
-                   weight_decay: float = 0.01, clip_norm: float = 1.0) -> keras.optimizers.AdamW:
-    """AdamW on the warmup/decay schedule; no weight decay on biases and LayerNorm."""
+                   weight_decay: float = 0.01, clip_norm: float = 1.0,
+                   grad_accum_steps: int = 1) -> keras.optimizers.AdamW:
+    """AdamW on the warmup/decay schedule; no weight decay on biases and LayerNorm.
+
+    `total_steps` counts optimizer updates; with `grad_accum_steps` > 1 an update averages that
+    many steps' gradients (Keras counts `optimizer.iterations` and the schedule in updates)."""
     schedule = WarmupLinearDecay(learning_rate, int(total_steps * warmup_ratio), total_steps)
     optimizer = keras.optimizers.AdamW(
         learning_rate=schedule, weight_decay=weight_decay, epsilon=1e-6,
-        global_clipnorm=clip_norm)
+        global_clipnorm=clip_norm,
+        gradient_accumulation_steps=grad_accum_steps if grad_accum_steps > 1 else None)
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta", "layer_norm"])
     return optimizer

@@ -31,6 +31,10 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_cls) -> None:
             parser.add_argument("--data", dest="data", required=True,
                                 help="a CSV, TSV or JSONL file of labelled text, or a directory "
                                      "of them (train.*, eval.*, test.* give the splits)")
+        elif field.type is bool and field.default:
+            parser.add_argument("--no-" + field.name.replace("_", "-"), dest=field.name,
+                                action="store_const", const=False, default=None,
+                                help=f"turn {field.name} off (default: on)")
         elif field.type is bool:
             parser.add_argument(flag, dest=field.name, action="store_const", const=True,
                                 default=None, help=f"default: {field.default}")
@@ -72,6 +76,7 @@ def pretrain(args) -> int:
     try:
         cfg = _config_from_args(args, PretrainConfig)
         check_corpus_dir(cfg.corpus_dir)
+        check_distribution(cfg)
     except (ConfigError, CorpusError) as e:
         return _fail(EXIT_BAD_INPUT, str(e))
 
@@ -79,6 +84,21 @@ def pretrain(args) -> int:
 
     return _run_local("pretrain", cfg, args, lambda: pretrain_pipeline.create_pipeline(cfg),
                       lambda: runners.pretrain_summary(cfg), _print_summary)
+
+
+def check_distribution(cfg) -> None:
+    """Strategy, TF_CONFIG and batch size checks that can be made before any work starts.
+    Also splits the CPU for `mirrored` with `cpu_replicas`, while TensorFlow is still fresh."""
+    from models import distribute
+
+    try:
+        distribute.configure_devices(cfg.strategy, cfg.cpu_replicas)
+        replicas = distribute.expected_replicas(cfg.strategy, cfg.cpu_replicas)
+        if replicas:
+            distribute.batch_plan(cfg.batch_size, cfg.grad_accum_steps, replicas,
+                                  cfg.learning_rate, cfg.base_batch_size, cfg.lr_scaling)
+    except distribute.DistributeError as e:
+        raise ConfigError(str(e)) from None
 
 
 def _run_local(job: str, cfg, args, build_pipeline, summarize, print_summary) -> int:
@@ -120,6 +140,7 @@ def finetune(args) -> int:
         pretrained = pretrained_lib.resolve(cfg.pretrained)
         pretrained_lib.check_vocabulary_matches(pretrained)
         counts = check_labelled_data(cfg.data, cfg.text_column, cfg.label_column, labels)
+        check_distribution(cfg)
     except (ConfigError, LabelledDataError, pretrained_lib.PretrainedError) as e:
         return _fail(EXIT_BAD_INPUT, str(e))
     except (OSError, ValueError) as e:  # e.g. an unreadable schema file
@@ -178,6 +199,23 @@ def _print_summary(summary: dict, path: str) -> None:
     print("\n".join(lines))
 
 
+def compile_pipeline(args) -> int:
+    """Writes the pretraining pipeline as a Kubeflow Pipelines v2 / Vertex AI PipelineJob."""
+    try:
+        cfg = _config_from_args(args, PretrainConfig)
+    except ConfigError as e:
+        return _fail(EXIT_BAD_INPUT, str(e))
+    from pipeline import kubeflow
+
+    try:
+        path = kubeflow.compile_pretraining(cfg, args.target, args.output, args.image)
+    except kubeflow.CompileError as e:
+        return _fail(EXIT_BAD_INPUT, str(e))
+    print(f"lmpipe: wrote the {args.target} pipeline spec to {path}\n"
+          f"lmpipe: image {args.image}; submit it as README.md 'Kubeflow and Vertex AI' shows.")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="lmpipe", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -187,9 +225,17 @@ def main(argv=None) -> int:
     p = sub.add_parser("finetune", help="fine-tune a pretrained encoder into a text classifier")
     _add_config_flags(p, FinetuneConfig)
     p.add_argument("--summary", default=None, help="summary JSON (default: RUN_DIR/summary.json)")
+    p = sub.add_parser("compile", help="write the pretraining pipeline for Vertex AI Pipelines "
+                                       "or Kubeflow Pipelines (KubeflowV2DagRunner)")
+    p.add_argument("--target", choices=("vertex", "kubeflow"), required=True)
+    p.add_argument("--output", required=True, help="the pipeline spec file (.json or .yaml)")
+    p.add_argument("--image", default="lmpipe:latest",
+                   help="the pipeline image (built from Dockerfile) every component runs in")
+    _add_config_flags(p, PretrainConfig)
     args = parser.parse_args(argv)
     py_logging.getLogger("absl").setLevel(py_logging.INFO)
-    return {"pretrain": pretrain, "finetune": finetune}[args.command](args)
+    return {"pretrain": pretrain, "finetune": finetune,
+            "compile": compile_pipeline}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -36,17 +36,36 @@ def evaluate_and_push(cfg: TrainingConfig, examples, model, eval_config: tfma.Ev
         model=model, model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(
-                base_directory=os.path.abspath(cfg.serving_model_dir))))
+                base_directory=absolute(cfg.serving_model_dir))))
     return [latest_blessed, evaluator, pusher]
 
 
-def local_pipeline(cfg: TrainingConfig, components: List) -> tfx.dsl.Pipeline:
-    """The pipeline under `cfg.run_dir`: artifacts in pipeline/, SQLite ML Metadata, caching."""
+def absolute(path: str) -> str:
+    """An absolute local path; URIs such as gs://bucket/dir are kept as they are."""
+    return path if "://" in path else os.path.abspath(path)
+
+
+def repo_file(*parts: str, image: bool = False) -> str:
+    """A file shipped in this repository (e.g. schemas/corpus.pbtxt): here, or where the
+    pipeline image (Dockerfile) puts the repository."""
+    return os.path.join(IMAGE_REPO_ROOT if image else REPO_ROOT, *parts)
+
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+IMAGE_REPO_ROOT = "/lmpipe"  # WORKDIR of the Dockerfile
+
+
+def make_pipeline(cfg: TrainingConfig, components: List, local: bool = True) -> tfx.dsl.Pipeline:
+    """The pipeline under `cfg.run_dir`: artifacts in pipeline/, caching, the Beam options;
+    with SQLite ML Metadata when it runs here (Kubeflow/Vertex bring their own metadata)."""
+    metadata = None
+    if local:
+        metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            os.path.abspath(cfg.metadata_path))
     return tfx.dsl.Pipeline(
         pipeline_name=cfg.pipeline_name,
-        pipeline_root=os.path.abspath(cfg.pipeline_root),
+        pipeline_root=absolute(cfg.pipeline_root),
         components=components,
         enable_cache=True,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            os.path.abspath(cfg.metadata_path)),
-        beam_pipeline_args=list(cfg.beam_args))
+        metadata_connection_config=metadata,
+        beam_pipeline_args=cfg.pipeline_beam_args)

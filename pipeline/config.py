@@ -12,6 +12,7 @@ pipeline.config.ConfigError: seq_length=2 is too short: a sequence needs [CLS], 
 """
 
 import dataclasses
+import hashlib
 import json
 import os
 from typing import Optional, Tuple
@@ -27,6 +28,10 @@ MODEL_SIZES = {
     "base": dict(num_layers=12, hidden_dim=768, num_heads=12),
 }
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+LR_SCALINGS = ("none", "linear", "sqrt")
+# Beam runners whose pipeline options lmpipe knows how to pass; any other needs --beam-arg=--runner.
+BEAM_RUNNERS = ("DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner", "PortableRunner",
+                "PrismRunner")
 
 
 class ConfigError(ValueError):
@@ -44,7 +49,15 @@ class TrainingConfig:
 
     seq_length: int = 128
     model_size: str = "tiny"
+    # Batching (see models/distribute.py: batch_plan): `batch_size` is the global batch of one
+    # step, split over all replicas; `grad_accum_steps` steps make one optimizer update, so the
+    # effective batch is batch_size x grad_accum_steps. `train_steps` and `checkpoint_every`
+    # count optimizer updates. `learning_rate` is the peak rate at `base_batch_size` (default:
+    # the effective batch, i.e. taken as given) and scales by `lr_scaling` to the effective batch.
     batch_size: int = 32
+    grad_accum_steps: int = 1
+    base_batch_size: Optional[int] = None
+    lr_scaling: str = "linear"
     train_steps: int = 1000
     eval_steps: int = 50
     learning_rate: float = 1e-3
@@ -53,12 +66,19 @@ class TrainingConfig:
     clip_norm: float = 1.0
     dropout: float = 0.1
     strategy: str = "default"
-    mixed_precision: Optional[str] = None  # e.g. "mixed_bfloat16"
+    cpu_replicas: int = 1  # `mirrored` without GPUs: split the CPU into this many logical devices
+    worker_timeout: int = 300  # seconds `multi_worker` waits for its peers (and any collective)
+    mixed_precision: Optional[str] = None  # mixed_float16 (GPU) or mixed_bfloat16 (TPU, CPU)
     checkpoint_every: int = 500
+    resume: bool = True  # continue a killed run from its last checkpoint (`backup_dir`)
+    profile_steps: Optional[str] = None  # "START,STOP": a TensorBoard profile of those steps
     seed: int = 42
 
     # Blessing: the most a retrain may fall below the last blessed model (absolute).
     max_regression: float = 0.01
+    beam_runner: str = "DirectRunner"
+    # Free Beam pipeline options for every Beam step (ExampleGen, StatisticsGen, vocabulary,
+    # Transform, masking, Evaluator), e.g. --direct_num_workers=2 or Dataflow's --project.
     beam_args: Tuple[str, ...] = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
 
     def __post_init__(self):
@@ -77,6 +97,34 @@ class TrainingConfig:
     @property
     def serving_model_dir(self) -> str:
         return os.path.join(self.serving_dir or os.path.join(self.run_dir, "serving"), self.model_name)
+
+    @property
+    def backup_dir(self) -> str:
+        """Where a killed training run's last checkpoint waits for the rerun: stable across
+        pipeline runs (unlike the Trainer's per-execution directory) and keyed by the
+        training settings, so a run with other settings never resumes from it."""
+        settings = {k: v for k, v in dataclasses.asdict(self).items()
+                    if k not in ("beam_args", "beam_runner", "resume", "serving_dir",
+                                 "profile_steps", "worker_timeout")}
+        key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+        return os.path.join(self.pipeline_root, "train_backup", f"{self.model_name}-{key}")
+
+    @property
+    def pipeline_beam_args(self) -> list:
+        """beam_args with `--runner` from beam_runner (unless beam_args name one)."""
+        args = list(self.beam_args)
+        if not any(a.startswith("--runner") for a in args):
+            args.insert(0, f"--runner={self.beam_runner}")
+        if self.beam_runner != "DirectRunner":
+            args = [a for a in args if not a.startswith("--direct_")]
+        return args
+
+    @property
+    def profile_range(self) -> Optional[Tuple[int, int]]:
+        if not self.profile_steps:
+            return None
+        start, stop = (int(x) for x in str(self.profile_steps).split(","))
+        return start, stop
 
     @property
     def model_dims(self) -> dict:
@@ -106,7 +154,8 @@ class TrainingConfig:
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"strategy={self.strategy!r} is unknown; choose one of "
                               f"{', '.join(STRATEGIES)}.")
-        for name in ("batch_size", "train_steps", "eval_steps", "checkpoint_every"):
+        for name in ("batch_size", "train_steps", "eval_steps", "checkpoint_every",
+                     "grad_accum_steps", "cpu_replicas", "worker_timeout"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)} must be a positive integer.")
         if self.learning_rate <= 0 or self.clip_norm <= 0:
@@ -116,6 +165,21 @@ class TrainingConfig:
         if self.mixed_precision not in (None, "mixed_float16", "mixed_bfloat16"):
             raise ConfigError(f"mixed_precision={self.mixed_precision!r}: use mixed_float16, "
                               "mixed_bfloat16 or leave it unset.")
+        if self.lr_scaling not in LR_SCALINGS:
+            raise ConfigError(f"lr_scaling={self.lr_scaling!r}: use one of {', '.join(LR_SCALINGS)}.")
+        if self.base_batch_size is not None and self.base_batch_size < 1:
+            raise ConfigError(f"base_batch_size={self.base_batch_size} must be a positive integer.")
+        if self.beam_runner not in BEAM_RUNNERS:
+            raise ConfigError(f"beam_runner={self.beam_runner!r} is unknown; choose one of "
+                              f"{', '.join(BEAM_RUNNERS)} (or pass --beam-arg=--runner=NAME).")
+        if self.profile_steps:
+            try:
+                start, stop = self.profile_range
+            except ValueError:
+                start = stop = -1
+            if not 1 <= start <= stop:
+                raise ConfigError(f"profile_steps={self.profile_steps!r}: give START,STOP steps "
+                                  "with 1 <= START <= STOP, e.g. --profile-steps 10,15.")
         if not self.model_name.replace("-", "").replace("_", "").isalnum():
             raise ConfigError(f"model_name={self.model_name!r}: use letters, digits, '-' and '_'.")
         if self.max_regression < 0:

@@ -20,12 +20,11 @@ from components.tokenize import Tokenize
 from components.types import WordPieceVocab
 from models import features
 from models.export import PREDICT_EXAMPLES_SIGNATURE
-from pipeline.common import evaluate_and_push, overall_threshold, local_pipeline
+from pipeline.common import absolute, evaluate_and_push, make_pipeline, overall_threshold, repo_file
 from pipeline.config import FinetuneConfig
-from pipeline.pretrain import SCHEMA_DIR
 from pipeline.pretrained import Pretrained
 
-LABELLED_SCHEMA = os.path.join(SCHEMA_DIR, "labelled.pbtxt")
+LABELLED_SCHEMA = repo_file("schemas", "labelled.pbtxt")
 
 
 def schema_path(cfg: FinetuneConfig) -> str:
@@ -80,7 +79,7 @@ def eval_config(cfg: FinetuneConfig, labels: Sequence[str]) -> tfma.EvalConfig:
 
 def create_pipeline(cfg: FinetuneConfig, labels: Sequence[str],
                     pretrained: Pretrained) -> tfx.dsl.Pipeline:
-    example_gen = LabelledExampleGen(os.path.abspath(cfg.data), cfg.text_column, cfg.label_column,
+    example_gen = LabelledExampleGen(absolute(cfg.data), cfg.text_column, cfg.label_column,
                                      cfg.split_buckets)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path(cfg))
@@ -107,5 +106,5 @@ def create_pipeline(cfg: FinetuneConfig, labels: Sequence[str],
         custom_config={"config": dataclasses.asdict(cfg), "labels": list(labels)})
     gate_and_push = evaluate_and_push(cfg, example_gen.outputs["examples"],
                                       trainer.outputs["model"], eval_config(cfg, labels))
-    return local_pipeline(cfg, [example_gen, statistics_gen, schema_gen, example_validator,
+    return make_pipeline(cfg, [example_gen, statistics_gen, schema_gen, example_validator,
                                 vocabulary, pretrained_model, tokenize, trainer, *gate_and_push])

@@ -16,11 +16,10 @@ from components.text_example_gen import TextExampleGen
 from components.tokenize import Tokenize
 from components.vocab_gen import WordPieceVocabGen
 from models import mlm_metrics
-from pipeline.common import evaluate_and_push, overall_threshold, local_pipeline
+from pipeline.common import absolute, evaluate_and_push, make_pipeline, overall_threshold, repo_file
 from pipeline.config import PretrainConfig
 
-SCHEMA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schemas")
-CORPUS_SCHEMA = os.path.join(SCHEMA_DIR, "corpus.pbtxt")
+CORPUS_SCHEMA = repo_file("schemas", "corpus.pbtxt")
 
 
 def eval_config(cfg: PretrainConfig) -> tfma.EvalConfig:
@@ -42,11 +41,13 @@ def eval_config(cfg: PretrainConfig) -> tfma.EvalConfig:
         ])])
 
 
-def create_pipeline(cfg: PretrainConfig) -> tfx.dsl.Pipeline:
-    example_gen = TextExampleGen(corpus_dir=os.path.abspath(cfg.corpus_dir),
+def create_pipeline(cfg: PretrainConfig, local: bool = True) -> tfx.dsl.Pipeline:
+    """`local=False`: for Kubeflow/Vertex (paths inside the pipeline image, no local MLMD)."""
+    example_gen = TextExampleGen(corpus_dir=absolute(cfg.corpus_dir),
                                  eval_buckets=cfg.eval_buckets)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=CORPUS_SCHEMA)
+    schema_gen = tfx.components.ImportSchemaGen(
+        schema_file=repo_file("schemas", "corpus.pbtxt", image=not local))
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
     vocab_gen = WordPieceVocabGen(
@@ -70,5 +71,5 @@ def create_pipeline(cfg: PretrainConfig) -> tfx.dsl.Pipeline:
         custom_config={"config": dataclasses.asdict(cfg)})
     gate_and_push = evaluate_and_push(cfg, masker.outputs["masked_examples"],
                                       trainer.outputs["model"], eval_config(cfg))
-    return local_pipeline(cfg, [example_gen, statistics_gen, schema_gen, example_validator,
-                                vocab_gen, tokenize, masker, trainer, *gate_and_push])
+    return make_pipeline(cfg, [example_gen, statistics_gen, schema_gen, example_validator,
+                                vocab_gen, tokenize, masker, trainer, *gate_and_push], local)

@@ -158,7 +158,7 @@ def pretrain_summary(cfg) -> dict:
             mlm_stats = json.load(f)
     summary = _common_summary(store, cfg)
     summary.update(
-        vocab_size=vocab.properties["vocab_size"].int_value if vocab else None,
+        vocab_size=_vocab_size(vocab),
         majority_token_accuracy=mlm_stats.get("eval", {}).get("majority_accuracy"))
     return summary
 
@@ -183,3 +183,13 @@ def write_summary(path: str, key: str, summary: dict) -> None:
     with open(path, "w") as f:
         json.dump(existing, f, indent=2, sort_keys=True)
     logging.info("Wrote %s", path)
+
+
+def _vocab_size(vocab) -> Optional[int]:
+    """The learned vocabulary's size (a custom property; a typed one in runs before 0.2)."""
+    if vocab is None:
+        return None
+    for props in (vocab.custom_properties, vocab.properties):
+        if "vocab_size" in props:
+            return props["vocab_size"].int_value
+    return None

@@ -102,7 +102,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
         with fileio.open(os.path.join(output.uri, STATS_FILE)) as f:
             stats = json.loads(f.read())
-        output.vocab_size = stats["vocab_size"]
+        output.set_int_custom_property("vocab_size", stats["vocab_size"])
         logging.info(
             "WordPieceVocabGen: %d words counted (%d distinct) in split '%s'; vocabulary of %d "
             "tokens (requested %d, lower_thresh %d) written to %s",
