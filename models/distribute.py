@@ -168,6 +168,7 @@ def make_strategy(name: str = "default", cpu_replicas: int = 1,
         watchdog = watch_peers(cluster, worker_timeout)
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
         watchdog.terminate()
+        _fix_keras_multi_worker_logs()
         logging.info("multi_worker: %d replicas (this task %s:%d, %s)",
                      strategy.num_replicas_in_sync, cluster.task_type, cluster.task_index,
                      "chief" if cluster.is_chief else "worker")
@@ -212,3 +213,26 @@ while pending:
         sys.exit(2)
     time.sleep(0.5)
 """
+
+
+def _fix_keras_multi_worker_logs() -> None:
+    """Keras 3.12 reduces each step's logs over workers with `strategy.reduce("MEAN", v,
+    axis=0)`, which fails for the scalar loss and metrics ("Invalid reduction dimension 0 for
+    input with 0 dimensions"). Reduce scalars with axis=None (the mean over all replicas)."""
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+    from keras.src import tree
+
+    original = tf_trainer.reduce_per_replica
+    if getattr(original, "lmpipe_fixed", False):
+        return
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(strategy):
+            def mean(v):
+                rank = len(strategy.experimental_local_results(v)[0].shape)
+                return strategy.reduce("MEAN", v, axis=0 if rank else None)
+            return tree.map_structure(mean, values)
+        return original(values, strategy, reduction)
+
+    reduce_per_replica.lmpipe_fixed = True
+    tf_trainer.reduce_per_replica = reduce_per_replica

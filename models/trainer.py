@@ -1,6 +1,6 @@
 """TFX Trainer `run_fn` for masked-LM pretraining: the whole training path in one place.
 
-masked TFRecords → tf.data → BertMaskedLM (keras-hub) under a tf.distribute strategy →
+masked TFRecords → tf.data → BERT + MLM head (keras-hub) under a tf.distribute strategy →
 AdamW + warmup/decay + global-norm clipping → TensorBoard, checkpoints → ExportArchive.
 """
 
@@ -57,8 +57,6 @@ def train_masked_lm(cfg: PretrainConfig, train_files, eval_files, vocab_size: in
 
     with strategy.scope():
         model = bert.build_masked_lm(vocab_size, cfg.seq_length, cfg.model_size, cfg.dropout)
-        # Under a mixed policy the logits come out in float16/bfloat16; Keras losses cast them
-        # to float32 before the softmax, so softmax and loss stay in float32.
         model.compile(optimizer=make_optimizer(cfg, plan), loss=bert.masked_lm_loss(),
                       weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="masked_accuracy")])
     model.summary(print_fn=logging.info)
@@ -143,6 +141,8 @@ def fit_and_log(model, cfg, plan, train_ds, eval_ds, log_dir: str, extra_callbac
         backup = keras.callbacks.BackupAndRestore if chief else RestoreOnlyBackup
         # Before EarlyStopping & co., so a restored run starts from the restored epoch.
         callbacks.insert(0, backup(cfg.backup_dir, save_freq="epoch", double_checkpoint=True))
+    if isinstance(model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        build_before_fit(model, train_ds)
     history = model.fit(train_ds, epochs=epochs, steps_per_epoch=micro_steps,
                         validation_data=eval_ds, validation_steps=cfg.eval_steps,
                         class_weight=class_weight, callbacks=callbacks, verbose=2)
@@ -161,6 +161,17 @@ def fit_and_log(model, cfg, plan, train_ds, eval_ds, log_dir: str, extra_callbac
         json.dump(summary, f, indent=2)
     logging.info("Training done: %s", summary)
     return summary
+
+
+def build_before_fit(model, train_ds) -> None:
+    """Keras 3.12's fit() builds metrics and loss from a batch it first reduces with
+    `strategy.reduce`, which MultiWorkerMirroredStrategy cannot do for dict inputs ("Attempt to
+    convert a value ({'token_ids': PerReplica...}) ... to a Tensor"). Build them from one local
+    batch instead, then let fit() skip that step."""
+    inputs, labels, *weights = next(iter(train_ds))
+    with model.distribute_strategy.scope():
+        model._symbolic_build(data_batch=(inputs, labels, *weights))
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
 
 
 def weights_checksum(model) -> float:

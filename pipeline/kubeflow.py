@@ -14,6 +14,8 @@ import os
 
 from pipeline.config import PretrainConfig
 
+from pipeline.common import IMAGE_REPO_ROOT  # noqa: F401  (where the image has the repo)
+
 TARGETS = ("vertex", "kubeflow")
 
 
@@ -22,14 +24,20 @@ class CompileError(ValueError):
 
 
 def compile_pretraining(cfg: PretrainConfig, target: str, output: str, image: str) -> str:
-    """Writes the pretraining pipeline's PipelineJob (JSON, or YAML for a .yaml output) and
-    returns its path. Paths in `cfg` must be reachable from the cluster (gs://, ...)."""
+    """Writes the pretraining pipeline (vertex: PipelineJob JSON; kubeflow: PipelineSpec YAML)
+    and returns its path. Paths in `cfg` must be reachable from the cluster (gs://, ...)."""
     from tfx import v1 as tfx
 
     from pipeline import pretrain
 
     if target not in TARGETS:
         raise CompileError(f"target {target!r}: use vertex or kubeflow.")
+    # The runner picks the format from the name: .json = a PipelineJob (what Vertex AI
+    # submits), .yaml = a PipelineSpec package (what Kubeflow Pipelines 2.x uploads).
+    wanted = {"vertex": (".json",), "kubeflow": (".yaml", ".yml")}[target]
+    if not output.endswith(wanted):
+        raise CompileError(f"--output {output}: a {target} spec is written as "
+                           f"{' or '.join(wanted)}.")
     local = [name for name in ("corpus_dir", "run_dir") if "://" not in getattr(cfg, name)]
     if local:
         raise CompileError(
@@ -44,14 +52,18 @@ def compile_pretraining(cfg: PretrainConfig, target: str, output: str, image: st
     return os.path.abspath(output)
 
 
-def read_pipeline_job(path: str):
-    """The compiled file as a KFP `PipelineJob` protobuf (raises if it does not parse)."""
+def read_compiled(path: str):
+    """(PipelineSpec protobuf, runtime config dict) of a compiled file, either format; raises
+    if it does not parse as KFP's pipeline spec."""
     import yaml
     from google.protobuf import json_format
     from kfp.pipeline_spec import pipeline_spec_pb2
 
     with open(path) as f:
         document = yaml.safe_load(f)  # JSON is YAML
-    job = pipeline_spec_pb2.PipelineJob()
-    json_format.ParseDict(document, job)
-    return job
+    runtime_config = {}
+    if "pipelineSpec" in document:  # a PipelineJob
+        job = json_format.ParseDict(document, pipeline_spec_pb2.PipelineJob())
+        document = json_format.MessageToDict(job.pipeline_spec)
+        runtime_config = json_format.MessageToDict(job.runtime_config)
+    return json_format.ParseDict(document, pipeline_spec_pb2.PipelineSpec()), runtime_config

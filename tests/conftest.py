@@ -18,6 +18,9 @@ TINY_PRETRAIN_FLAGS = [
     "--vocab-size", "800", "--lower-thresh", "1", "--seq-length", "64", "--max-predictions", "8",
     "--batch-size", "16", "--train-steps", "300", "--checkpoint-every", "150", "--eval-steps", "10",
     "--learning-rate", "2e-3", "--min-masked-accuracy", "0.05", "--top-k", "3",
+    # Every Beam step in DirectRunner's multi-process mode: the data steps must not rely on
+    # sharing one process (as on Dataflow, Flink or Spark).
+    "--beam-arg=--direct_running_mode=multi_processing", "--beam-arg=--direct_num_workers=2",
 ]
 
 

@@ -132,10 +132,19 @@ def test_tensorboard_logs_and_checkpoints(pretrain_run):
                                 recursive=True):
         for event in tf.compat.v1.train.summary_iterator(event_file):
             tags.update(v.tag for v in event.summary.value)
-    assert {"epoch_loss", "epoch_masked_accuracy", "learning_rate", "tokens_per_second"} <= tags
+    assert {"epoch_loss", "epoch_masked_accuracy", "learning_rate", "tokens_per_second",
+            "_hparams_/session_start_info"} <= tags
     assert len(glob.glob(os.path.join(run_dirs[0], "checkpoints", "*.weights.h5"))) == 2
     training = pretrain_run["summary"]["training"]
     assert training["steps"] == 300 and training["tokens_per_second"] > 0
+    assert training["resumed_from_step"] == 0 and training["effective_batch"] == 16
+
+
+def test_beam_steps_ran_in_multi_process_mode(pretrain_run):
+    config = pretrain_run["summary"]["config"]
+    assert config["beam_runner"] == "DirectRunner"
+    assert {"--direct_running_mode=multi_processing", "--direct_num_workers=2"} <= \
+        set(config["beam_args"])
 
 
 def test_a_regressing_retrain_is_not_pushed(pretrain_run):

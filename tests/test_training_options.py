@@ -1,0 +1,72 @@
+"""Gradient accumulation and mixed precision train for real (tiny model, random tokens)."""
+
+import keras
+import numpy as np
+import pytest
+
+from models import bert, trainer
+from pipeline.config import PretrainConfig
+
+SEQ, PREDS, VOCAB = 16, 4, 60
+
+
+def batch(size=8, seed=0):
+    rng = np.random.default_rng(seed)
+    token_ids = rng.integers(5, VOCAB, size=(size, SEQ)).astype("int32")
+    positions = np.tile(np.arange(1, 1 + PREDS, dtype="int32"), (size, 1))
+    labels = token_ids[:, 1:1 + PREDS].copy()
+    token_ids[:, 1:1 + PREDS] = 4  # [MASK]
+    inputs = {"token_ids": token_ids, "segment_ids": np.zeros_like(token_ids),
+              "padding_mask": np.ones_like(token_ids), "mask_positions": positions}
+    return inputs, labels
+
+
+def build(cfg):
+    strategy, plan = trainer.prepare(cfg)
+    with strategy.scope():
+        model = bert.build_masked_lm(VOCAB, SEQ, "tiny", dropout=0.0)
+        model.compile(optimizer=trainer.make_optimizer(cfg, plan), loss=bert.masked_lm_loss())
+    return model, plan
+
+
+@pytest.fixture
+def reset_policy():
+    yield
+    keras.mixed_precision.set_dtype_policy("float32")
+
+
+def config(**changes):
+    return PretrainConfig(corpus_dir="unused", train_steps=10, checkpoint_every=10,
+                          warmup_ratio=0.0, learning_rate=1e-2, **changes)
+
+
+def test_gradient_accumulation_updates_every_k_steps():
+    model, plan = build(config(batch_size=4, grad_accum_steps=2))
+    assert plan.effective_batch == 8
+    inputs, labels = batch(4)
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    model.train_on_batch(inputs, labels)  # accumulated, not applied
+    assert int(model.optimizer.iterations.numpy()) == 0
+    assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, model.trainable_weights))
+    model.train_on_batch(inputs, labels)  # the second step applies the averaged gradient
+    assert int(model.optimizer.iterations.numpy()) == 1
+    assert not all(np.array_equal(a, w.numpy()) for a, w in zip(before, model.trainable_weights))
+
+
+def test_mixed_bfloat16_trains_with_float32_weights_and_loss(reset_policy):
+    model, _ = build(config(mixed_precision="mixed_bfloat16"))
+    assert model.backbone.compute_dtype == "bfloat16"
+    assert {w.dtype for w in model.trainable_weights} == {"float32"}
+    inputs, labels = batch()
+    assert model.get_layer("mlm_head").compute_dtype == "float32"
+    logits = model(inputs)
+    loss = bert.masked_lm_loss()(labels, logits)
+    # The encoder computes in bfloat16; logits, softmax and cross-entropy in float32.
+    assert "float32" in str(logits.dtype) and "float32" in str(loss.dtype)
+    losses = [float(model.train_on_batch(inputs, labels)) for _ in range(15)]
+    assert np.isfinite(losses).all() and losses[-1] < 0.8 * losses[0]
+
+
+def test_mixed_float16_gets_loss_scaling(reset_policy):
+    model, _ = build(config(mixed_precision="mixed_float16"))
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
