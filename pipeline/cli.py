@@ -216,6 +216,90 @@ def compile_pipeline(args) -> int:
     return 0
 
 
+def serve_config(args) -> int:
+    """Writes TF Serving's models.config for every model under --serving-dir."""
+    from serving import model_config, versions
+
+    try:
+        labels = dict(_label(text) for text in args.label or [])
+        specific = [int(v) for v in args.versions.split(",")] if args.versions else []
+        config = model_config.model_server_config(
+            args.serving_dir, latest=args.latest, specific=specific, labels=labels,
+            base_path=args.base_path, model_names=args.model or [])
+    except (versions.ServingDirError, ValueError) as e:
+        return _fail(EXIT_BAD_INPUT, str(e))
+    text = model_config.to_text(config)
+    with open(args.output, "w") as f:
+        f.write(text)
+    print(text, end="")
+    print(f"lmpipe: wrote {args.output} ({len(config.model_config_list.config)} model(s)).")
+    return 0
+
+
+def _label(text: str):
+    name, _, version = text.partition("=")
+    if not name or not version.isdigit():
+        raise ValueError(f"--label {text!r}: use NAME=VERSION, e.g. --label stable=1700000000")
+    return name, int(version)
+
+
+def predict(args) -> int:
+    """Prints one JSON line per text: the text and the model's outputs."""
+    import json
+
+    from serving import predict as serving_predict, versions
+
+    texts = list(args.texts)
+    try:
+        if args.input:
+            texts.extend(serving_predict.read_lines(args.input))
+        if not texts:
+            raise serving_predict.PredictError("no texts: give TEXT arguments or --input FILE")
+        if args.model_dir:
+            predictor = serving_predict.LocalPredictor(args.model_dir, args.version,
+                                                       args.batch_size)
+        elif args.rest:
+            predictor = serving_predict.RestPredictor(args.rest, args.model, args.version,
+                                                      args.label, args.timeout, args.batch_size)
+        else:
+            predictor = serving_predict.GrpcPredictor(args.grpc, args.model, args.version,
+                                                      args.label, args.timeout, args.batch_size)
+        results = predictor.predict(texts)
+    except (serving_predict.PredictError, versions.ServingDirError, OSError) as e:
+        print(f"lmpipe: error: {e}", file=sys.stderr)
+        return EXIT_PIPELINE_FAILED if isinstance(e, serving_predict.PredictError) else EXIT_BAD_INPUT
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    try:
+        for text, result in zip(texts, results):
+            out.write(json.dumps({"text": text, **result}, ensure_ascii=False) + "\n")
+    finally:
+        if args.output:
+            out.close()
+    return 0
+
+
+def rollback(args) -> int:
+    """Makes an earlier version the one TF Serving serves (newer ones move to .retired/)."""
+    import os
+
+    from serving import versions
+
+    model_dir = os.path.join(args.serving_dir, args.model)
+    try:
+        if args.to is not None:
+            retired = versions.rollback(model_dir, args.to)
+            print(f"lmpipe: {args.model} now serves version {args.to}; retired {retired or 'none'} "
+                  f"to {os.path.join(model_dir, versions.RETIRED_DIR)}.")
+        if args.keep:
+            deleted = versions.prune(model_dir, args.keep)
+            print(f"lmpipe: kept the newest {args.keep} version(s) of {args.model}; deleted "
+                  f"{deleted or 'none'}.")
+    except versions.ServingDirError as e:
+        return _fail(EXIT_BAD_INPUT, str(e))
+    print(f"lmpipe: versions of {args.model}: {versions.versions(model_dir)}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="lmpipe", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -232,10 +316,42 @@ def main(argv=None) -> int:
     p.add_argument("--image", default="lmpipe:latest",
                    help="the pipeline image (built from Dockerfile) every component runs in")
     _add_config_flags(p, PretrainConfig)
+    p = sub.add_parser("serve-config", help="write TF Serving's models.config for a serving dir")
+    p.add_argument("--serving-dir", required=True, help="<dir>/<model>/<version>/ (the push target)")
+    p.add_argument("--output", required=True, help="the ModelServerConfig text proto to write")
+    p.add_argument("--model", action="append", help="only these models (repeatable)")
+    p.add_argument("--latest", type=int, default=None, help="serve the latest N versions (default 1)")
+    p.add_argument("--versions", default=None, help="serve these versions, e.g. 1700000000,1700000500")
+    p.add_argument("--label", action="append", help="NAME=VERSION, e.g. stable=1700000000 (repeatable)")
+    p.add_argument("--base-path", default=None,
+                   help="where the server sees --serving-dir (e.g. /models in the container)")
+    p = sub.add_parser("predict", help="run a pushed model on raw text (in-process, REST or gRPC)")
+    p.add_argument("texts", nargs="*", metavar="TEXT")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--model-dir", help="a pushed model (<serving dir>/<model>) or a version dir")
+    where.add_argument("--rest", metavar="URL", help="TF Serving REST, e.g. http://localhost:8501")
+    where.add_argument("--grpc", metavar="HOST:PORT", help="TF Serving gRPC, e.g. localhost:8500")
+    p.add_argument("--model", help="the model name on the server (with --rest/--grpc)")
+    p.add_argument("--version", type=int, default=None)
+    p.add_argument("--label", default=None, help="a version label, e.g. stable (server only)")
+    p.add_argument("--input", help="a file of texts, one per line")
+    p.add_argument("--output", help="JSONL output file (default: stdout)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per server request")
+    p = sub.add_parser("rollback", help="serve an earlier version; cap the versions kept")
+    p.add_argument("--serving-dir", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--to", type=int, default=None, metavar="VERSION")
+    p.add_argument("--keep", type=int, default=None, help="then keep only the newest N versions")
     args = parser.parse_args(argv)
+    if args.command == "predict" and (args.rest or args.grpc) and not args.model:
+        parser.error("--model is required with --rest or --grpc")
+    if args.command == "rollback" and args.to is None and not args.keep:
+        parser.error("give --to VERSION and/or --keep N")
     py_logging.getLogger("absl").setLevel(py_logging.INFO)
-    return {"pretrain": pretrain, "finetune": finetune,
-            "compile": compile_pipeline}[args.command](args)
+    return {"pretrain": pretrain, "finetune": finetune, "compile": compile_pipeline,
+            "serve-config": serve_config, "predict": predict,
+            "rollback": rollback}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from typing import List
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
+from components.atomic_pusher import AtomicPusher
 from pipeline.config import TrainingConfig
 
 
@@ -23,7 +24,8 @@ def overall_threshold(floor: float, max_regression: float) -> list:
 
 
 def evaluate_and_push(cfg: TrainingConfig, examples, model, eval_config: tfma.EvalConfig) -> List:
-    """Resolver (latest blessed model) → Evaluator on the eval split → Pusher (blessed only)."""
+    """Resolver (latest blessed model) → Evaluator on the eval split → Pusher (blessed only,
+    atomic for a polling server, at most `cfg.max_versions` kept)."""
     latest_blessed = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
@@ -32,11 +34,13 @@ def evaluate_and_push(cfg: TrainingConfig, examples, model, eval_config: tfma.Ev
     evaluator = tfx.components.Evaluator(
         examples=examples, model=model, baseline_model=latest_blessed.outputs["model"],
         eval_config=eval_config, example_splits=["eval"])
-    pusher = tfx.components.Pusher(
+    pusher = AtomicPusher(
         model=model, model_blessing=evaluator.outputs["blessing"],
+        custom_config={"max_versions": cfg.max_versions},
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(
-                base_directory=absolute(cfg.serving_model_dir))))
+                base_directory=absolute(cfg.serving_model_dir))),
+    ).with_id("Pusher")  # TFX's Pusher's id: summaries and lineage queries look for it
     return [latest_blessed, evaluator, pusher]
 
 

@@ -46,6 +46,7 @@ class TrainingConfig:
     pipeline_name: str = "lmpipe-pretrain"
     model_name: str = "mlm"
     serving_dir: Optional[str] = None  # default: <run_dir>/serving
+    max_versions: int = 0  # after a push keep only the newest N versions (0: keep all)
 
     seq_length: int = 128
     model_size: str = "tiny"
@@ -182,6 +183,8 @@ class TrainingConfig:
                                   "with 1 <= START <= STOP, e.g. --profile-steps 10,15.")
         if not self.model_name.replace("-", "").replace("_", "").isalnum():
             raise ConfigError(f"model_name={self.model_name!r}: use letters, digits, '-' and '_'.")
+        if self.max_versions < 0:
+            raise ConfigError(f"max_versions={self.max_versions} must be >= 0 (0 keeps all).")
         if self.max_regression < 0:
             raise ConfigError(f"max_regression={self.max_regression} must be >= 0.")
 

@@ -10,6 +10,8 @@ import ml_metadata as mlmd
 from absl import logging
 from tfx import v1 as tfx
 
+from components.types import WordPieceVocab
+
 
 
 def run_local(pipeline) -> None:
@@ -149,7 +151,7 @@ def finetune_summary(cfg, labels, pretrained) -> dict:
 def pretrain_summary(cfg) -> dict:
     """The latest run's vocabulary, metrics, blessing and pushed model, from ML Metadata."""
     store = _store(cfg)
-    vocab = _latest(store, "WordPieceVocab")
+    vocab = _latest(store, WordPieceVocab.TYPE_NAME)
     masked = _latest(store, "Examples")  # the masker's output is the newest Examples
     stats_path = os.path.join(masked.uri, "mlm_stats.json") if masked else None
     mlm_stats = {}

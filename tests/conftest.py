@@ -14,6 +14,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 LMPIPE = os.path.join(os.path.dirname(sys.executable), "lmpipe")
+# saved_model_cli has no flag to load op libraries: register tensorflow-text's ops first.
+SAVED_MODEL_CLI = [sys.executable, "-c",
+                   "import sys, tensorflow_text; from tensorflow.python.tools import saved_model_cli; "
+                   "sys.argv[0] = 'saved_model_cli'; saved_model_cli.main()"]
 TINY_PRETRAIN_FLAGS = [
     "--vocab-size", "800", "--lower-thresh", "1", "--seq-length", "64", "--max-predictions", "8",
     "--batch-size", "16", "--train-steps", "300", "--checkpoint-every", "150", "--eval-steps", "10",

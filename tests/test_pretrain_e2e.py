@@ -15,7 +15,7 @@ import tensorflow_text  # noqa: F401  (registers CaseFoldUTF8 & co. before loadi
 from tfx import v1 as tfx
 
 from models import features
-from tests.conftest import TINY_PRETRAIN_FLAGS, run_lmpipe
+from tests.conftest import SAVED_MODEL_CLI, TINY_PRETRAIN_FLAGS, run_lmpipe
 
 pytestmark = pytest.mark.e2e
 
@@ -91,9 +91,6 @@ def test_transform_features_signature_tokenizes_raw_examples(pretrain_run):
 
 
 # saved_model_cli with the tensorflow-text ops registered first (TF Serving links them in).
-SAVED_MODEL_CLI = [sys.executable, "-c",
-                   "import sys, tensorflow_text; from tensorflow.python.tools import saved_model_cli; "
-                   "sys.argv[0] = 'saved_model_cli'; saved_model_cli.main()"]
 
 
 def test_saved_model_cli_runs_serving_default(pretrain_run):

@@ -70,3 +70,38 @@ def test_mixed_bfloat16_trains_with_float32_weights_and_loss(reset_policy):
 def test_mixed_float16_gets_loss_scaling(reset_policy):
     model, _ = build(config(mixed_precision="mixed_float16"))
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+
+
+MIRRORED = """
+import json, sys
+sys.path.insert(0, {repo!r}); sys.path.insert(0, {tests!r})
+import numpy as np, tensorflow as tf
+from models import bert, distribute, trainer
+from pipeline.config import PretrainConfig
+from test_training_options import batch, SEQ, VOCAB
+distribute.configure_devices("mirrored", 2)  # before TensorFlow starts, as lmpipe's CLI does
+cfg = PretrainConfig(corpus_dir="unused", strategy="mirrored", cpu_replicas=2, batch_size=8,
+                     train_steps=4, checkpoint_every=2, eval_steps=1, resume=False)
+strategy, plan = trainer.prepare(cfg)
+with strategy.scope():
+    model = bert.build_masked_lm(VOCAB, SEQ, "tiny", dropout=0.0)
+    model.compile(optimizer=trainer.make_optimizer(cfg, plan), loss=bert.masked_lm_loss())
+x, y = batch(8)
+ds = tf.data.Dataset.from_tensors((x, y, np.ones_like(y, dtype="float32"))).repeat()
+print(json.dumps(trainer.fit_and_log(model, cfg, plan, ds, ds, {logs!r})))
+"""
+
+
+def test_mirrored_strategy_splits_the_batch_over_two_logical_cpus(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    tests = os.path.dirname(os.path.abspath(__file__))
+    script = MIRRORED.format(repo=os.path.dirname(tests), tests=tests, logs=str(tmp_path))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["replicas"] == 2 and summary["steps"] == 4

@@ -1,0 +1,1 @@
+from components.atomic_pusher.component import AtomicPusher  # noqa: F401

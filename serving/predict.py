@@ -1,0 +1,208 @@
+"""Calling a pushed model: in-process through its `serving_default` signature, or a TF Serving
+server over REST (its documented JSON API) or gRPC (tensorflow-serving-api).
+
+All three take raw strings and return one dict per text with the signature's outputs
+(for a classifier: `label`, `score`, `probabilities`; for a fill-mask model: `tokens`,
+`scores`, `mask_count`), as plain Python values.
+
+Example (in-process, on a pushed classifier):
+
+    predictor = LocalPredictor("runs/demo/finetune/serving/classifier")
+    predictor.predict(["a gorgeous, witty film"])
+    # [{'label': 'positive', 'score': 0.81, 'probabilities': [0.19, 0.81]}]
+"""
+
+import json
+import urllib.error
+import urllib.request
+from typing import Dict, Iterable, List, Optional, Sequence
+
+import numpy as np
+
+from serving import versions
+
+SIGNATURE = "serving_default"
+INPUT = "text"
+
+
+class PredictError(RuntimeError):
+    """The model or server could not answer; the message says why and what to check."""
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()] if value.dtype == object else \
+            _plain(value.tolist())
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, float):
+        return round(value, 6)
+    return value
+
+
+def _rows(outputs: Dict[str, np.ndarray], count: int) -> List[dict]:
+    return [{name: _plain(values[i]) for name, values in sorted(outputs.items())}
+            for i in range(count)]
+
+
+def as_text(item) -> str:
+    """Texts may come as bytes that are not UTF-8: decode with replacement characters rather
+    than fail, so one bad line does not lose a whole batch."""
+    return item.decode("utf-8", errors="replace") if isinstance(item, bytes) else str(item)
+
+
+class LocalPredictor:
+    """A pushed SavedModel (a version directory, or a model base path: its latest version)
+    run in this process through `serving_default`, in batches of `batch_size`."""
+
+    def __init__(self, model_dir: str, version: Optional[int] = None, batch_size: int = 256):
+        import tensorflow as tf
+        import tensorflow_text  # noqa: F401  (the serving graph uses its ops)
+
+        self.path = versions.resolve_version_dir(model_dir, version)
+        try:
+            loaded = tf.saved_model.load(self.path)
+        except (OSError, ValueError) as e:
+            raise PredictError(f"cannot load a SavedModel from {self.path}: {e}") from None
+        if SIGNATURE not in loaded.signatures:
+            raise PredictError(f"{self.path} has no {SIGNATURE} signature "
+                               f"(it has {sorted(loaded.signatures)}).")
+        self._loaded = loaded  # keeps the variables alive
+        self._serve = loaded.signatures[SIGNATURE]
+        self._tf = tf
+        self.batch_size = batch_size
+
+    def predict(self, texts: Sequence) -> List[dict]:
+        results = []
+        texts = [as_text(t) for t in texts]
+        for start in range(0, len(texts), self.batch_size):
+            chunk = texts[start:start + self.batch_size]
+            outputs = self._serve(**{INPUT: self._tf.constant(chunk, dtype=self._tf.string)})
+            results.extend(_rows({k: v.numpy() for k, v in outputs.items()}, len(chunk)))
+        return results
+
+
+def _model_path(model: str, version: Optional[int], label: Optional[str]) -> str:
+    if version is not None and label:
+        raise PredictError("give a version or a label, not both")
+    if version is not None:
+        return f"/v1/models/{model}/versions/{version}"
+    if label:
+        return f"/v1/models/{model}/labels/{label}"
+    return f"/v1/models/{model}"
+
+
+class RestPredictor:
+    """TF Serving's REST API: `POST <url>/v1/models/<model>[/versions/N|/labels/L]:predict`
+    with `{"signature_name": ..., "instances": [text, ...]}` (row format)."""
+
+    def __init__(self, url: str, model: str, version: Optional[int] = None,
+                 label: Optional[str] = None, timeout: float = 10.0, batch_size: int = 256):
+        self.endpoint = url.rstrip("/") + _model_path(model, version, label) + ":predict"
+        self.model, self.timeout, self.batch_size = model, timeout, batch_size
+
+    def predict(self, texts: Sequence) -> List[dict]:
+        results = []
+        texts = [as_text(t) for t in texts]
+        for start in range(0, len(texts), self.batch_size):
+            results.extend(self._call(texts[start:start + self.batch_size]))
+        return results
+
+    def _call(self, texts: List[str]) -> List[dict]:
+        body = json.dumps({"signature_name": SIGNATURE, "instances": texts}).encode()
+        request = urllib.request.Request(self.endpoint, data=body, method="POST",
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                payload = response.read()
+        except urllib.error.HTTPError as e:
+            detail = e.read().decode("utf-8", errors="replace")[:500]
+            if e.code == 404:
+                raise PredictError(f"TF Serving at {self.endpoint} does not know this model or "
+                                   f"version ({detail.strip()}); check --model, --version and "
+                                   "the server's models.config.") from None
+            raise PredictError(f"TF Serving answered HTTP {e.code} at {self.endpoint}: "
+                               f"{detail.strip()}") from None
+        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            raise PredictError(f"TF Serving at {self.endpoint} is unreachable or too slow "
+                               f"({reason}; timeout {self.timeout:g} s). Is the server running "
+                               "and the REST port (8501) published?") from None
+        try:
+            predictions = json.loads(payload)["predictions"]
+            if not isinstance(predictions, list) or len(predictions) != len(texts):
+                raise ValueError(f"{len(predictions)} predictions for {len(texts)} texts")
+        except (ValueError, KeyError, TypeError) as e:
+            raise PredictError(f"malformed response from {self.endpoint}: {e}; got "
+                               f"{payload[:200]!r}") from None
+        # One output: TF Serving returns the bare value per row instead of a dict.
+        return [row if isinstance(row, dict) else {"output": row} for row in predictions]
+
+
+class GrpcPredictor:
+    """TF Serving's gRPC PredictionService (port 8500) through tensorflow-serving-api."""
+
+    def __init__(self, target: str, model: str, version: Optional[int] = None,
+                 label: Optional[str] = None, timeout: float = 10.0, batch_size: int = 256):
+        import grpc
+        from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+        if version is not None and label:
+            raise PredictError("give a version or a label, not both")
+        self.target, self.model, self.version, self.label = target, model, version, label
+        self.timeout, self.batch_size = timeout, batch_size
+        self._channel = grpc.insecure_channel(target)
+        self._stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+
+    def predict(self, texts: Sequence) -> List[dict]:
+        results = []
+        texts = [as_text(t) for t in texts]
+        for start in range(0, len(texts), self.batch_size):
+            results.extend(self._call(texts[start:start + self.batch_size]))
+        return results
+
+    def _call(self, texts: List[str]) -> List[dict]:
+        import grpc
+        import tensorflow as tf
+        from tensorflow_serving.apis import predict_pb2
+
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = self.model
+        request.model_spec.signature_name = SIGNATURE
+        if self.version is not None:
+            request.model_spec.version.value = self.version
+        if self.label:
+            request.model_spec.version_label = self.label
+        request.inputs[INPUT].CopyFrom(tf.make_tensor_proto(texts, dtype=tf.string))
+        try:
+            response = self._stub.Predict(request, timeout=self.timeout)
+        except grpc.RpcError as e:
+            code = e.code()
+            if code == grpc.StatusCode.NOT_FOUND:
+                raise PredictError(f"TF Serving at {self.target} does not know model "
+                                   f"{self.model!r} (version {self.version or self.label or 'latest'}): "
+                                   f"{e.details()}") from None
+            if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise PredictError(f"TF Serving at {self.target} is unreachable or too slow "
+                                   f"({code.name}; timeout {self.timeout:g} s). Is the server "
+                                   "running and the gRPC port (8500) published?") from None
+            raise PredictError(f"TF Serving at {self.target} failed: {code.name}: "
+                               f"{e.details()}") from None
+        try:
+            outputs = {name: tf.make_ndarray(proto) for name, proto in response.outputs.items()}
+            if not outputs or any(len(v) != len(texts) for v in outputs.values()):
+                raise ValueError("outputs do not have one row per text")
+        except (ValueError, TypeError) as e:
+            raise PredictError(f"malformed response from {self.target}: {e}") from None
+        return _rows(outputs, len(texts))
+
+
+def read_lines(path: str) -> Iterable[str]:
+    """Lines of a file (one text per line, any encoding: bad bytes become U+FFFD)."""
+    with open(path, "rb") as f:
+        for line in f:
+            yield as_text(line.rstrip(b"\r\n"))
