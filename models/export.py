@@ -95,8 +95,9 @@ def _mlm_eval_fn(model, seq_length: int, max_predictions: int):
 
 def export_masked_lm(model: keras.Model, tf_transform_output, export_dir: str,
                      vocab: Sequence[str], seq_length: int, max_predictions: int,
-                     top_k: int = 5) -> str:
-    """Writes the fill-mask SavedModel (signatures above) to `export_dir`."""
+                     top_k: int = 5, model_name: str = "mlm") -> str:
+    """Writes the fill-mask SavedModel (signatures above) to `export_dir`, with TF Serving
+    warmup requests."""
     tft_layer = tf_transform_output.transform_features_layer()
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -107,7 +108,11 @@ def export_masked_lm(model: keras.Model, tf_transform_output, export_dir: str,
                          _transform_features_fn(tft_layer, tf_transform_output))
     archive.add_endpoint(features.EVAL_SIGNATURE, _mlm_eval_fn(model, seq_length, max_predictions))
     archive.write_out(export_dir)
+    write_warmup_requests(export_dir, model_name, MLM_WARMUP_TEXTS)
     return export_dir
+
+
+MLM_WARMUP_TEXTS = ("The [MASK] of the city said.", "No mask here.", "")
 
 
 def _classify_fn(model, tft_layer, labels: Sequence[str], seq_length: int):

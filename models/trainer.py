@@ -218,7 +218,7 @@ def run_fn(fn_args):
         model = train_masked_lm(cfg, fn_args.train_files, fn_args.eval_files, len(vocab),
                                 log_dir, chief)
         export.export_masked_lm(model, tf_transform_output, serving_dir, vocab,
-                                cfg.seq_length, cfg.max_predictions, cfg.top_k)
+                                cfg.seq_length, cfg.max_predictions, cfg.top_k, cfg.model_name)
         # Beside the SavedModel, the encoder as a keras-hub preset with its vocabulary, for
         # fine-tuning to start from.
         encoder = encoder_dir(serving_dir)

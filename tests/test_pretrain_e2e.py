@@ -14,6 +14,7 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers CaseFoldUTF8 & co. before loading the model)
 from tfx import v1 as tfx
 
+from components.types import WordPieceVocab
 from models import features
 from tests.conftest import SAVED_MODEL_CLI, TINY_PRETRAIN_FLAGS, run_lmpipe
 
@@ -112,9 +113,10 @@ def test_every_component_ran_and_lineage_is_recorded(pretrain_run):
     ran = {store.get_execution_types_by_id([e.type_id])[0].name.rsplit(".", 1)[-1]
            for e in store.get_executions()}
     assert {"FileBasedExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
-            "WordPieceVocabGen", "Tokenize", "MlmMasker", "Trainer", "Evaluator", "Pusher"} <= ran
+            "WordPieceVocabGen", "Tokenize", "MlmMasker", "Trainer", "Evaluator",
+            "AtomicPusher"} <= ran
     # The pushed model traces back to the vocabulary through the Trainer's transform graph.
-    vocab, = store.get_artifacts_by_type("WordPieceVocab")
+    vocab, = store.get_artifacts_by_type(WordPieceVocab.TYPE_NAME)
     graph, = store.get_artifacts_by_type("TransformGraph")
     with open(os.path.join(vocab.uri, "vocab.txt")) as a, open(os.path.join(graph.uri, "vocab.txt")) as b:
         assert a.read() == b.read()

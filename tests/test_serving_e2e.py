@@ -76,3 +76,21 @@ def test_serve_config_for_the_real_serving_dir(finetune_run, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     (entry,) = model_config.parse(output.read_text()).model_config_list.config
     assert entry.name == "classifier" and entry.base_path == "/models/classifier"
+
+
+def test_fill_mask_warmup_requests_parse_and_run(pretrain_run):
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    model_dir = pretrain_run["summary"]["pushed_model"]
+    path = os.path.join(model_dir, "assets.extra", "tf_serving_warmup_requests")
+    logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy())
+            for r in tf.data.TFRecordDataset(path)]
+    assert len(logs) == 2
+    predictor = predict.LocalPredictor(model_dir)
+    for log in logs:
+        request = log.predict_log.request
+        assert request.model_spec.name == "mlm"
+        texts = [t.decode() for t in tf.make_ndarray(request.inputs["text"])]
+        results = predictor.predict(texts)
+        assert len(results) == len(texts) and "tokens" in results[0]

@@ -155,7 +155,7 @@ def test_executor_writes_vocab(tmp_path, docs):
     out = _run(tmp_path, docs, anomalies=clean)
     vocab = read_vocab(os.path.join(out.uri, VOCAB_FILE))
     assert vocab[:5] == list(features.RESERVED_TOKENS)
-    assert out.vocab_size == len(vocab) <= 400
+    assert out.get_int_custom_property("vocab_size") == len(vocab) <= 400
     # Same result as the in-process learner on the same counts.
     assert vocab == learn_vocab(list(count_words(docs).items()), 400, 2)
 
