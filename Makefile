@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat setup.py pyproject.toml constraints.txt 
 DEMO_DIR := runs/demo
 PYTEST_ARGS ?=
 
-.PHONY: demo test venv clean
+.PHONY: demo test venv clean bench
 
 venv: $(STAMP)
 
@@ -29,6 +29,22 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/pytest -v $(PYTEST_ARGS)
+
+# Side-by-side benchmarks with Hugging Face (bench/run.py): run by hand, never in CI. The peer
+# runs in its own Python 3.11 env; the inference pair uses the demo's classifier.
+PEER_VENV := .venv-peer
+PEER_STAMP := $(PEER_VENV)/.installed-$(shell cat bench/peer-requirements.txt | cksum | cut -d" " -f1)
+
+$(PEER_STAMP): bench/peer-requirements.txt
+	@PY="$$(command -v python3.11 || ls -d "$$(pyenv root 2>/dev/null)"/versions/3.11.*/bin/python 2>/dev/null | tail -1)"; \
+	if [ -z "$$PY" ]; then echo "The HF side needs Python 3.11 (python3.11 or pyenv 3.11.x)."; exit 1; fi; \
+	if [ ! -x $(PEER_VENV)/bin/python ]; then "$$PY" -m venv $(PEER_VENV); fi
+	$(PEER_VENV)/bin/pip install --quiet -r bench/peer-requirements.txt
+	rm -f $(PEER_VENV)/.installed-*; touch $@
+
+bench: $(STAMP) $(PEER_STAMP)
+	@[ -f $(DEMO_DIR)/summary.json ] || $(MAKE) demo
+	$(VENV)/bin/python bench/run.py
 
 clean:
 	rm -rf runs

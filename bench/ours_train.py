@@ -1,0 +1,85 @@
+"""Our MLM training step's throughput: masked-example TFRecords → our tf.data input →
+BERT + MLM head (models/bert.py) → AdamW with clipping (models/optim.py), under Keras fit.
+
+Prints one JSON line: tokens/second (sequence tokens, as the peer counts them) and peak RSS.
+    .venv/bin/python bench/ours_train.py --size mini --steps 30
+"""
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def write_masked_examples(path, n, seq_length, max_predictions, vocab_size, mask_rate, seed=0):
+    """Random masked examples in MlmMasker's format (the same rows the pipeline trains on)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from models import features
+
+    rng = np.random.default_rng(seed)
+    n_masks = min(max_predictions, int(round(seq_length * mask_rate)))
+    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+        for _ in range(n):
+            ids = rng.integers(5, vocab_size, size=seq_length)
+            positions = np.sort(rng.choice(np.arange(1, seq_length - 1), n_masks, replace=False))
+            labels = ids[positions].copy()
+            ids[positions] = features.MASK_ID
+            pad = max_predictions - n_masks
+            feature = {
+                features.TOKEN_IDS: ids, features.PADDING_MASK: np.ones(seq_length, int),
+                features.MASK_POSITIONS: np.pad(positions, (0, pad)),
+                features.MASK_IDS: np.pad(labels, (0, pad)),
+            }
+            example = tf.train.Example(features=tf.train.Features(feature={
+                **{k: tf.train.Feature(int64_list=tf.train.Int64List(value=v.tolist()))
+                   for k, v in feature.items()},
+                features.MASK_WEIGHTS: tf.train.Feature(float_list=tf.train.FloatList(
+                    value=[1.0] * n_masks + [0.0] * pad))}))
+            writer.write(example.SerializeToString())
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", default="mini")
+    parser.add_argument("--seq-length", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--vocab-size", type=int, default=8000)
+    parser.add_argument("--mask-rate", type=float, default=0.15)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--warmup-steps", type=int, default=5)
+    parser.add_argument("--jit-compile", action="store_true", help="XLA")
+    args = parser.parse_args()
+
+    import keras
+
+    from models import bert, mlm_data, optim
+
+    max_predictions = int(round(args.seq_length * args.mask_rate))
+    data = os.path.join(tempfile.mkdtemp(), "masked.gz")
+    write_masked_examples(data, 4 * args.batch_size, args.seq_length, max_predictions,
+                          args.vocab_size, args.mask_rate)
+    ds = mlm_data.masked_lm_dataset([data], args.seq_length, max_predictions, args.batch_size)
+    model = bert.build_masked_lm(args.vocab_size, args.seq_length, args.size)
+    model.compile(optimizer=optim.make_optimizer(1e-4, 10_000), loss=bert.masked_lm_loss(),
+                  jit_compile=args.jit_compile)
+    model.fit(ds, steps_per_epoch=args.warmup_steps, epochs=1, verbose=0)  # trace, warm up
+    start = time.perf_counter()
+    model.fit(ds, steps_per_epoch=args.steps, epochs=1, verbose=0)
+    seconds = time.perf_counter() - start
+    print(json.dumps({
+        "impl": "ours", "size": args.size, "seq_length": args.seq_length,
+        "batch_size": args.batch_size, "steps": args.steps, "jit_compile": args.jit_compile,
+        "tokens_per_second": args.steps * args.batch_size * args.seq_length / seconds,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "params": model.count_params(), "keras": keras.__version__}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Hugging Face's MLM training step, same configuration as bench/ours_train.py:
+BertForMaskedLM + torch AdamW + clip_grad_norm_, batches masked like
+DataCollatorForLanguageModeling (15%, labels -100 elsewhere). Runs in .venv-peer (Python 3.11).
+
+    .venv-peer/bin/python bench/peer_train.py --size mini --steps 30
+"""
+
+import argparse
+import json
+import resource
+import time
+
+SIZES = {"tiny": (2, 128, 2), "mini": (4, 256, 4), "small": (4, 512, 8), "medium": (8, 512, 8),
+         "base": (12, 768, 12)}  # layers, hidden, heads (as pipeline/config.py:MODEL_SIZES)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", default="mini")
+    parser.add_argument("--seq-length", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--vocab-size", type=int, default=8000)
+    parser.add_argument("--mask-rate", type=float, default=0.15)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--warmup-steps", type=int, default=5)
+    args = parser.parse_args()
+
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    layers, hidden, heads = SIZES[args.size]
+    config = transformers.BertConfig(
+        vocab_size=args.vocab_size, hidden_size=hidden, num_hidden_layers=layers,
+        num_attention_heads=heads, intermediate_size=4 * hidden,
+        max_position_embeddings=args.seq_length)
+    model = transformers.BertForMaskedLM(config)
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01, eps=1e-6)
+
+    def batch():
+        ids = torch.randint(5, args.vocab_size, (args.batch_size, args.seq_length))
+        masked = torch.rand(ids.shape) < args.mask_rate
+        masked[:, 0] = masked[:, -1] = False
+        labels = torch.where(masked, ids, torch.full_like(ids, -100))
+        ids = torch.where(masked, torch.full_like(ids, 4), ids)
+        return ids, labels
+
+    batches = [batch() for _ in range(4)]
+
+    def step(i):
+        ids, labels = batches[i % len(batches)]
+        loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    for i in range(args.warmup_steps):
+        step(i)
+    start = time.perf_counter()
+    for i in range(args.steps):
+        step(i)
+    seconds = time.perf_counter() - start
+    print(json.dumps({
+        "impl": "peer", "size": args.size, "seq_length": args.seq_length,
+        "batch_size": args.batch_size, "steps": args.steps,
+        "tokens_per_second": args.steps * args.batch_size * args.seq_length / seconds,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "params": sum(p.numel() for p in model.parameters()),
+        "torch": torch.__version__, "transformers": transformers.__version__,
+        "torch_threads": torch.get_num_threads()}))
+
+
+if __name__ == "__main__":
+    main()

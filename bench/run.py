@@ -1,0 +1,142 @@
+"""Runs our side and the Hugging Face side of each benchmark on this machine, alternating
+(ours, peer, ours, peer, ...), and writes bench/results.json and bench/RESULTS.md.
+
+    make bench        # sets up .venv (ours) and .venv-peer (HF), then runs this
+
+Each measurement is a fresh process; the median of `--repeats` runs is reported. `ratio` is
+above 1 when we are better (higher throughput, lower latency or memory).
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+OURS = os.path.join(REPO, ".venv", "bin", "python")
+PEER = os.path.join(REPO, ".venv-peer", "bin", "python")
+TARGETS = {"train": 2.0, "preprocess": 1.0, "inference_latency": 2.0}
+
+
+def run(python, script, *args):
+    command = [python, os.path.join(HERE, script), *args]
+    print("+", " ".join(os.path.relpath(c, REPO) if c.startswith(REPO) else c for c in command),
+          flush=True)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    out = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
+    if out.returncode:
+        raise SystemExit(f"{script} failed:\n{out.stderr[-3000:]}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    print("  ", result, flush=True)
+    return result
+
+
+def pair(repeats, ours_cmd, peer_cmd):
+    ours, peer = [], []
+    for _ in range(repeats):
+        ours.append(run(OURS, *ours_cmd))
+        peer.append(run(PEER, *peer_cmd))
+    return ours, peer
+
+
+def median(results, key):
+    return statistics.median(r[key] for r in results)
+
+
+def entry(name, ours, peer, unit, higher_is_better, target=None, note=""):
+    ratio = ours / peer if higher_is_better else peer / ours
+    return {"name": name, "ours": round(ours, 2), "peer": round(peer, 2), "unit": unit,
+            "ratio": round(ratio, 3), "target": target,
+            "met": None if target is None else ratio >= target, "note": note}
+
+
+def demo_classifier():
+    with open(os.path.join(REPO, "runs", "demo", "summary.json")) as f:
+        finetune = json.load(f)["finetune"]
+    model_dir = os.path.dirname(finetune["pushed_model"])
+    vocab = os.path.join(finetune["pretrained_model"], "encoder", "vocab.txt")
+    return model_dir, vocab, finetune["config"]["seq_length"], finetune["config"]["model_size"]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--train-steps", type=int, default=30)
+    parser.add_argument("--sizes", default="mini,small")
+    parser.add_argument("--preprocess-repeats", type=int, default=1,
+                        help="each of ours is a whole pipeline run (minutes on the full corpus)")
+    shared = os.path.join(os.path.dirname(REPO), "shared", "datasets", "corpus")
+    parser.add_argument("--corpus", default=shared if os.path.isdir(shared) else
+                        os.path.join(REPO, "data", "corpus"))
+    args = parser.parse_args()
+
+    results = []
+    for size in args.sizes.split(","):
+        flags = ["--size", size, "--steps", str(args.train_steps)]
+        ours, peer = pair(args.repeats, ["ours_train.py", *flags], ["peer_train.py", *flags])
+        results.append(entry(f"train_{size}_tokens_per_second",
+                             median(ours, "tokens_per_second"), median(peer, "tokens_per_second"),
+                             "tokens/s", True, TARGETS["train"],
+                             "MLM step, seq 128, batch 32, vocab 8000, 15% masked"))
+        results.append(entry(f"train_{size}_peak_memory", median(ours, "peak_rss_mb"),
+                             median(peer, "peak_rss_mb"), "MB (peak RSS)", False))
+
+    corpus = args.corpus
+    ours, peer, ceiling = [], [], []
+    for _ in range(args.preprocess_repeats):
+        ours.append(run(OURS, "ours_preprocess.py", "--corpus", corpus))
+        peer.append(run(PEER, "peer_preprocess.py", "--corpus", corpus, "--vocab", ours[-1]["vocab"]))
+        ceiling.append(run(OURS, "ours_preprocess.py", "--corpus", corpus,
+                           "--ceiling", ours[-1]["vocab"]))
+    results.append(entry("preprocess_documents_per_second", median(ours, "documents_per_second"),
+                         median(peer, "documents_per_second"), "documents/s", True,
+                         TARGETS["preprocess"],
+                         f"{ours[0]['documents']} documents, {ours[0]['mb']:.1f} MB; ours = "
+                         "Tokenize + MlmMasker components (DirectRunner, 2 processes)"))
+    results.append(entry("preprocess_ceiling_vs_peer_documents_per_second",
+                         median(ceiling, "documents_per_second"),
+                         median(peer, "documents_per_second"), "documents/s", True,
+                         note="tensorflow-text FastWordpiece alone, in-process (tokenizing only)"))
+
+    model_dir, vocab, seq_length, size = demo_classifier()
+    ours, peer = pair(args.repeats, ["ours_infer.py", "--model-dir", model_dir],
+                      ["peer_infer.py", "--vocab", vocab, "--size", size,
+                       "--seq-length", str(seq_length)])
+    results.append(entry("inference_batch1_p50_latency", median(ours, "batch1_p50_ms"),
+                         median(peer, "batch1_p50_ms"), "ms", False,
+                         TARGETS["inference_latency"], f"BERT-{size} classifier, raw text in"))
+    results.append(entry("inference_batch1_p99_latency", median(ours, "batch1_p99_ms"),
+                         median(peer, "batch1_p99_ms"), "ms", False))
+    results.append(entry("inference_batch32_throughput",
+                         median(ours, "batch32_sequences_per_second"),
+                         median(peer, "batch32_sequences_per_second"), "sequences/s", True))
+
+    report = {"command": "make bench  (" + " ".join(["bench/run.py", *sys.argv[1:]]) + ")",
+              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                          "processor": platform.processor() or platform.machine()},
+              "benchmarks": results, "not_measured": []}
+    with open(os.path.join(HERE, "results.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    write_markdown(report)
+
+
+def write_markdown(report):
+    lines = ["# lmpipe vs Hugging Face transformers, same machine, same sizes", "",
+             f"Command: `{report['command']}`; machine: {report['machine']['cpus']} CPUs, "
+             f"{report['machine']['platform']}.", "",
+             "| benchmark | ours | HF (peer) | unit | ratio (>1: we are better) | target |",
+             "|---|---|---|---|---|---|"]
+    for b in report["benchmarks"]:
+        target = "" if b["target"] is None else f"{b['target']} ({'met' if b['met'] else 'missed'})"
+        lines.append(f"| {b['name']} | {b['ours']} | {b['peer']} | {b['unit']} | {b['ratio']} | {target} |")
+    lines += ["", *[f"- {b['name']}: {b['note']}" for b in report["benchmarks"] if b["note"]], ""]
+    with open(os.path.join(HERE, "RESULTS.md"), "w") as f:
+        f.write("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
