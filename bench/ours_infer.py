@@ -19,10 +19,17 @@ def main():
     parser.add_argument("--model-dir", required=True)
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--batches", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="TensorFlow intra- and inter-op threads (0: TF's default), as TF "
+                             "Serving's --tensorflow_intra_op_parallelism/_inter_op_ set them")
     args = parser.parse_args()
 
     import tensorflow as tf
     import tensorflow_text  # noqa: F401
+
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
 
     from serving import versions
 
@@ -45,7 +52,7 @@ def main():
     for i in range(args.batches):
         call(texts[i * 32:(i + 1) * 32])
     seconds = time.perf_counter() - start
-    print(json.dumps({"impl": "ours", "model": path, **summarize(latencies),
+    print(json.dumps({"impl": "ours", "model": path, "threads": args.threads, **summarize(latencies),
                       "batch32_sequences_per_second": 32 * args.batches / seconds}))
 
 

@@ -1,5 +1,6 @@
 """Our MLM training step's throughput: masked-example TFRecords → our tf.data input →
-BERT + MLM head (models/bert.py) → AdamW with clipping (models/optim.py), under Keras fit.
+BERT + MLM head (models/bert.py) → AdamW with clipping (models/optim.py), under Keras fit,
+XLA-compiled as the pipeline's Trainer does on one device (`--jit-compile off`: without).
 
 Prints one JSON line: tokens/second (sequence tokens, as the peer counts them) and peak RSS.
     .venv/bin/python bench/ours_train.py --size mini --steps 30
@@ -54,7 +55,9 @@ def main():
     parser.add_argument("--mask-rate", type=float, default=0.15)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup-steps", type=int, default=5)
-    parser.add_argument("--jit-compile", action="store_true", help="XLA")
+    parser.add_argument("--jit-compile", choices=("on", "off"), default="on",
+                        help="XLA (the pipeline's jit_compile=auto is on for one device)")
+    parser.add_argument("--mixed-precision", default=None, help="e.g. mixed_bfloat16")
     args = parser.parse_args()
 
     import keras
@@ -66,9 +69,10 @@ def main():
     write_masked_examples(data, 4 * args.batch_size, args.seq_length, max_predictions,
                           args.vocab_size, args.mask_rate)
     ds = mlm_data.masked_lm_dataset([data], args.seq_length, max_predictions, args.batch_size)
-    model = bert.build_masked_lm(args.vocab_size, args.seq_length, args.size)
+    model = bert.build_masked_lm(args.vocab_size, args.seq_length, args.size,
+                                 dtype=args.mixed_precision)
     model.compile(optimizer=optim.make_optimizer(1e-4, 10_000), loss=bert.masked_lm_loss(),
-                  jit_compile=args.jit_compile)
+                  jit_compile=args.jit_compile == "on")
     model.fit(ds, steps_per_epoch=args.warmup_steps, epochs=1, verbose=0)  # trace, warm up
     start = time.perf_counter()
     model.fit(ds, steps_per_epoch=args.steps, epochs=1, verbose=0)
@@ -76,6 +80,7 @@ def main():
     print(json.dumps({
         "impl": "ours", "size": args.size, "seq_length": args.seq_length,
         "batch_size": args.batch_size, "steps": args.steps, "jit_compile": args.jit_compile,
+        "mixed_precision": args.mixed_precision,
         "tokens_per_second": args.steps * args.batch_size * args.seq_length / seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "params": model.count_params(), "keras": keras.__version__}))

@@ -24,10 +24,14 @@ def main():
     parser.add_argument("--seq-length", type=int, default=128)
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--batches", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
 
     import torch
     import transformers
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     layers, hidden, heads = SIZES[args.size]
     tokenizer = transformers.BertTokenizerFast(vocab_file=args.vocab, do_lower_case=True)

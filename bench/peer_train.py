@@ -23,6 +23,8 @@ def main():
     parser.add_argument("--mask-rate", type=float, default=0.15)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup-steps", type=int, default=5)
+    parser.add_argument("--mixed-precision", default=None,
+                        help="mixed_bfloat16: torch.autocast to bfloat16 (weights stay float32)")
     args = parser.parse_args()
 
     import torch
@@ -50,7 +52,8 @@ def main():
 
     def step(i):
         ids, labels = batches[i % len(batches)]
-        loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels).loss
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(args.mixed_precision)):
+            loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -65,6 +68,7 @@ def main():
     print(json.dumps({
         "impl": "peer", "size": args.size, "seq_length": args.seq_length,
         "batch_size": args.batch_size, "steps": args.steps,
+        "mixed_precision": args.mixed_precision,
         "tokens_per_second": args.steps * args.batch_size * args.seq_length / seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "params": sum(p.numel() for p in model.parameters()),

@@ -19,6 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 OURS = os.path.join(REPO, ".venv", "bin", "python")
 PEER = os.path.join(REPO, ".venv-peer", "bin", "python")
+BEFORE = os.path.join(HERE, "results_before.json")
 TARGETS = {"train": 2.0, "preprocess": 1.0, "inference_latency": 2.0}
 
 
@@ -76,14 +77,19 @@ def main():
 
     results = []
     for size in args.sizes.split(","):
-        flags = ["--size", size, "--steps", str(args.train_steps)]
-        ours, peer = pair(args.repeats, ["ours_train.py", *flags], ["peer_train.py", *flags])
-        results.append(entry(f"train_{size}_tokens_per_second",
-                             median(ours, "tokens_per_second"), median(peer, "tokens_per_second"),
-                             "tokens/s", True, TARGETS["train"],
-                             "MLM step, seq 128, batch 32, vocab 8000, 15% masked"))
-        results.append(entry(f"train_{size}_peak_memory", median(ours, "peak_rss_mb"),
-                             median(peer, "peak_rss_mb"), "MB (peak RSS)", False))
+        for precision in ("float32", "mixed_bfloat16"):
+            flags = ["--size", size, "--steps", str(args.train_steps)]
+            if precision != "float32":  # ours: Keras' policy; peer: torch.autocast(bfloat16)
+                flags += ["--mixed-precision", precision]
+            ours, peer = pair(args.repeats, ["ours_train.py", *flags], ["peer_train.py", *flags])
+            suffix = "" if precision == "float32" else "_bf16"
+            results.append(entry(
+                f"train_{size}{suffix}_tokens_per_second", median(ours, "tokens_per_second"),
+                median(peer, "tokens_per_second"), "tokens/s", True, TARGETS["train"],
+                f"MLM step, seq 128, batch 32, vocab 8000, 15% masked, {precision}; ours "
+                "XLA-compiled (the Trainer's default on one device)"))
+            results.append(entry(f"train_{size}{suffix}_peak_memory", median(ours, "peak_rss_mb"),
+                                 median(peer, "peak_rss_mb"), "MB (peak RSS)", False))
 
     corpus = args.corpus
     ours, peer, ceiling = [], [], []
@@ -114,6 +120,14 @@ def main():
     results.append(entry("inference_batch32_throughput",
                          median(ours, "batch32_sequences_per_second"),
                          median(peer, "batch32_sequences_per_second"), "sequences/s", True))
+    # Batch-1 latency of so small a model is mostly per-op thread hand-offs: both sides again
+    # on one thread (TF Serving: --tensorflow_intra_op_parallelism=1; torch.set_num_threads(1)).
+    ours, peer = pair(args.repeats, ["ours_infer.py", "--model-dir", model_dir, "--threads", "1"],
+                      ["peer_infer.py", "--vocab", vocab, "--size", size,
+                       "--seq-length", str(seq_length), "--threads", "1"])
+    results.append(entry("inference_batch1_p50_latency_one_thread", median(ours, "batch1_p50_ms"),
+                         median(peer, "batch1_p50_ms"), "ms", False, TARGETS["inference_latency"],
+                         "both sides on one thread"))
 
     report = {"command": "make bench  (" + " ".join(["bench/run.py", *sys.argv[1:]]) + ")",
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
@@ -125,14 +139,22 @@ def main():
 
 
 def write_markdown(report):
+    before = {}
+    if os.path.exists(BEFORE):  # the first run, before the speed work (bench/results_before.json)
+        with open(BEFORE) as f:
+            before = {b["name"]: b for b in json.load(f)["benchmarks"]}
     lines = ["# lmpipe vs Hugging Face transformers, same machine, same sizes", "",
              f"Command: `{report['command']}`; machine: {report['machine']['cpus']} CPUs, "
              f"{report['machine']['platform']}.", "",
-             "| benchmark | ours | HF (peer) | unit | ratio (>1: we are better) | target |",
-             "|---|---|---|---|---|---|"]
+             "| benchmark | ours | HF (peer) | unit | ratio (>1: we are better) | target "
+             "| before the speed work: ours / ratio |",
+             "|---|---|---|---|---|---|---|"]
     for b in report["benchmarks"]:
         target = "" if b["target"] is None else f"{b['target']} ({'met' if b['met'] else 'missed'})"
-        lines.append(f"| {b['name']} | {b['ours']} | {b['peer']} | {b['unit']} | {b['ratio']} | {target} |")
+        old = before.get(b["name"])
+        was = f"{old['ours']} / {old['ratio']}" if old else "not measured"
+        lines.append(f"| {b['name']} | {b['ours']} | {b['peer']} | {b['unit']} | {b['ratio']} "
+                     f"| {target} | {was} |")
     lines += ["", *[f"- {b['name']}: {b['note']}" for b in report["benchmarks"] if b["note"]], ""]
     with open(os.path.join(HERE, "RESULTS.md"), "w") as f:
         f.write("\n".join(lines))

@@ -37,7 +37,8 @@ def train_classifier(cfg: FinetuneConfig, backbone, labels, train_files, eval_fi
         model.compile(
             optimizer=make_optimizer(cfg, plan),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            jit_compile=cfg.use_xla)
     model.summary(print_fn=logging.info)
 
     early_stopping = []

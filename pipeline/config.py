@@ -29,6 +29,7 @@ MODEL_SIZES = {
 }
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 LR_SCALINGS = ("none", "linear", "sqrt")
+JIT_COMPILE = ("auto", "on", "off")
 # Beam runners whose pipeline options lmpipe knows how to pass; any other needs --beam-arg=--runner.
 BEAM_RUNNERS = ("DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner", "PortableRunner",
                 "PrismRunner")
@@ -70,6 +71,9 @@ class TrainingConfig:
     cpu_replicas: int = 1  # `mirrored` without GPUs: split the CPU into this many logical devices
     worker_timeout: int = 300  # seconds `multi_worker` waits for its peers (and any collective)
     mixed_precision: Optional[str] = None  # mixed_float16 (GPU) or mixed_bfloat16 (TPU, CPU)
+    # XLA for the train/eval steps: "auto" compiles on one device (default strategy: 1.3x on
+    # CPU in bench/RESULTS.md) and not under other strategies (Keras' own choice there).
+    jit_compile: str = "auto"
     checkpoint_every: int = 500
     resume: bool = True  # continue a killed run from its last checkpoint (`backup_dir`)
     profile_steps: Optional[str] = None  # "START,STOP": a TensorBoard profile of those steps
@@ -106,7 +110,7 @@ class TrainingConfig:
         training settings, so a run with other settings never resumes from it."""
         settings = {k: v for k, v in dataclasses.asdict(self).items()
                     if k not in ("beam_args", "beam_runner", "resume", "serving_dir",
-                                 "profile_steps", "worker_timeout")}
+                                 "profile_steps", "worker_timeout", "jit_compile")}
         key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
         return os.path.join(self.pipeline_root, "train_backup", f"{self.model_name}-{key}")
 
@@ -119,6 +123,13 @@ class TrainingConfig:
         if self.beam_runner != "DirectRunner":
             args = [a for a in args if not a.startswith("--direct_")]
         return args
+
+    @property
+    def use_xla(self) -> bool:
+        """Whether the train/eval steps are XLA-compiled (see `jit_compile`)."""
+        if self.jit_compile == "auto":
+            return self.strategy == "default"
+        return self.jit_compile == "on"
 
     @property
     def profile_range(self) -> Optional[Tuple[int, int]]:
@@ -166,6 +177,8 @@ class TrainingConfig:
         if self.mixed_precision not in (None, "mixed_float16", "mixed_bfloat16"):
             raise ConfigError(f"mixed_precision={self.mixed_precision!r}: use mixed_float16, "
                               "mixed_bfloat16 or leave it unset.")
+        if self.jit_compile not in JIT_COMPILE:
+            raise ConfigError(f"jit_compile={self.jit_compile!r}: use one of {', '.join(JIT_COMPILE)}.")
         if self.lr_scaling not in LR_SCALINGS:
             raise ConfigError(f"lr_scaling={self.lr_scaling!r}: use one of {', '.join(LR_SCALINGS)}.")
         if self.base_batch_size is not None and self.base_batch_size < 1:

@@ -171,3 +171,20 @@ def test_mean_pooling_ignores_padding_and_cls_pooling_is_keras_hubs():
     assert isinstance(cls_model, keras_hub.models.BertTextClassifier)
     with pytest.raises(ValueError, match="pooling='max'"):
         classifier.build_classifier(bert.build_backbone(len(VOCAB), 16), 2, pooling="max")
+
+
+@pytest.mark.parametrize("pooling", ["mean", "cls"])
+def test_trimming_padding_at_serving_leaves_the_answers_unchanged(pooling):
+    from models import classifier_data, export
+
+    model = classifier.build_classifier(bert.build_backbone(len(VOCAB), 48), 2, pooling=pooling)
+    ids = np.zeros((3, 48), np.int64)
+    ids[0, :5] = [2, 5, 6, 7, 3]
+    ids[1, :19] = [2] + [5, 6, 8] * 5 + [7, 9] + [3]
+    ids[2, :2] = [2, 3]  # an empty text
+    trimmed = export.trim_padding(tf.constant(ids))
+    assert trimmed.shape == (3, 32)  # longest real length 19, rounded up to a multiple of 16
+    full = model(classifier_data.to_model_inputs(tf.constant(ids)), training=False)
+    short = model(classifier_data.to_model_inputs(trimmed), training=False)
+    np.testing.assert_allclose(short, full, atol=1e-5)
+    assert export.trim_padding(tf.zeros([0, 48], tf.int64)).shape == (0, 16)

@@ -32,6 +32,7 @@ def test_json_round_trip():
     (dict(eval_buckets=10), ["eval_buckets=10"]),
     (dict(mixed_precision="float8"), ["mixed_precision='float8'"]),
     (dict(model_name="my model/1"), ["model_name='my model/1'"]),
+    (dict(jit_compile="yes"), ["jit_compile='yes'", "auto, on, off"]),
 ])
 def test_invalid_settings_name_the_setting(overrides, names):
     with pytest.raises(ConfigError) as error:
@@ -43,3 +44,10 @@ def test_invalid_settings_name_the_setting(overrides, names):
 def test_smallest_valid_sequence_and_vocab():
     cfg = make(seq_length=3, max_predictions=1, vocab_size=6)
     assert cfg.seq_length == 3
+
+
+def test_xla_is_on_for_one_device_unless_turned_off():
+    assert make().use_xla and make(jit_compile="on", strategy="mirrored").use_xla
+    assert not make(strategy="mirrored").use_xla and not make(strategy="multi_worker").use_xla
+    assert not make(jit_compile="off").use_xla
+    assert make(jit_compile="off").backup_dir == make().backup_dir  # resuming is unaffected

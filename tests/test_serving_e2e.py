@@ -45,6 +45,16 @@ def test_awkward_inputs_get_answers(finetune_run):
     assert len(many) == 10_000 and {r["label"] for r in many} == {"positive"}
 
 
+def test_an_answer_does_not_depend_on_the_batch_it_came_in(finetune_run):
+    # serving_default trims padding to the batch's longest text: a short review must get the
+    # same probabilities alone and next to a long one.
+    predictor = predict.LocalPredictor(classifier_dir(finetune_run))
+    short, long = "he a warm film .", "she " + "flat and dull , " * 40 + "."
+    alone = predictor.predict([short])[0]["probabilities"]
+    together = predictor.predict([long, short])[1]["probabilities"]
+    assert alone == pytest.approx(together, abs=1e-5)
+
+
 @pytest.mark.parametrize("model", ["pretrain", "finetune"])
 def test_serving_graph_uses_only_core_and_tensorflow_text_ops(finetune_run, model):
     run = finetune_run["pretrain"] if model == "pretrain" else finetune_run
