@@ -38,10 +38,31 @@ def pipeline_steps(corpus, vocab_file_out=None):
     seconds = {}
     for execution in store.get_executions():
         name = store.get_execution_types_by_id([execution.type_id])[0].name.rsplit(".", 1)[-1]
-        if name in ("Tokenize", "MlmMasker"):
-            seconds[name] = (execution.last_update_time_since_epoch -
-                             execution.create_time_since_epoch) / 1000
+        seconds[name] = (execution.last_update_time_since_epoch -
+                         execution.create_time_since_epoch) / 1000
     return seconds, run_dir
+
+
+def masking_alone(run_dir, seq_length=128):
+    """MlmMasker's own per-document work (split windows, mask, serialize), in this process
+    with no Beam, on the Tokenize output of `run_dir`: what the component costs beyond
+    Beam's fixed costs."""
+    import glob
+
+    import tensorflow as tf
+
+    from components.mlm_masker import executor
+
+    vocab = glob.glob(os.path.join(run_dir, "pipeline", "WordPieceVocabGen", "vocabulary", "*"))[0]
+    records = [r.numpy() for r in tf.data.TFRecordDataset(
+        glob.glob(os.path.join(run_dir, "pipeline", "Tokenize", "transformed_examples", "*",
+                               "Split-*", "*")), compression_type="GZIP")]
+    do_fn = executor._MaskExampleDoFn(seq_length=seq_length,
+                                      vocab_size=executor.read_vocab_size(vocab),
+                                      mask_rate=0.15, max_predictions=20, dupes=1, seed=42)
+    start = time.perf_counter()
+    outputs = sum(1 for record in records for _ in do_fn.process(record))
+    return time.perf_counter() - start, outputs
 
 
 def ceiling(documents, vocab_file):
@@ -71,8 +92,11 @@ def main():
     else:
         import glob
 
-        parts, run_dir = pipeline_steps(args.corpus)
+        components, run_dir = pipeline_steps(args.corpus)
+        parts = {name: components[name] for name in ("Tokenize", "MlmMasker")}
         seconds, impl = sum(parts.values()), "ours"
+        parts["other_components"] = {k: v for k, v in components.items() if k not in parts}
+        parts["masking_alone_in_process"], _ = masking_alone(run_dir)
         vocab = glob.glob(os.path.join(run_dir, "pipeline", "WordPieceVocabGen", "vocabulary",
                                        "*", "vocab.txt"))[0]
     print(json.dumps({"impl": impl, "vocab": vocab, "documents": len(documents), "mb": size / 1e6,

@@ -52,19 +52,27 @@ def window_key(window: np.ndarray, index: int) -> bytes:
     return np.asarray(window, dtype="<i8").tobytes() + struct.pack("<q", index)
 
 
-def _to_tf_example(masked: Dict[str, np.ndarray]) -> bytes:
-    def ints(v):
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=v.tolist()))
+_INT_FEATURES = (features.TOKEN_IDS, features.PADDING_MASK, features.MASK_POSITIONS,
+                 features.MASK_IDS)
 
-    feats = {
-        features.TOKEN_IDS: ints(masked[features.TOKEN_IDS]),
-        features.PADDING_MASK: ints(masked[features.PADDING_MASK]),
-        features.MASK_POSITIONS: ints(masked[features.MASK_POSITIONS]),
-        features.MASK_IDS: ints(masked[features.MASK_IDS]),
-        features.MASK_WEIGHTS: tf.train.Feature(float_list=tf.train.FloatList(
-            value=masked[features.MASK_WEIGHTS].tolist())),
-    }
-    return tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString()
+
+def _to_tf_examples(rows: List[Dict[str, np.ndarray]]) -> List[bytes]:
+    """Masked windows (equal-length arrays) to serialized tf.Examples, all at once: one Arrow
+    record batch through tfx-bsl's C++ encoder, several times faster than a proto per row."""
+    import pyarrow as pa
+    from tfx_bsl.coders import example_coder
+
+    def column(name, arrow_type):
+        values = np.stack([row[name] for row in rows])
+        offsets = np.arange(0, values.size + 1, values.shape[1], dtype=np.int64)
+        return pa.LargeListArray.from_arrays(pa.array(offsets),
+                                             pa.array(values.reshape(-1), type=arrow_type))
+
+    names = [*_INT_FEATURES, features.MASK_WEIGHTS]
+    arrays = [column(name, pa.int64()) for name in _INT_FEATURES]
+    arrays.append(column(features.MASK_WEIGHTS, pa.float32()))
+    return example_coder.RecordBatchToExamplesEncoder().encode(
+        pa.RecordBatch.from_arrays(arrays, names))
 
 
 class _MaskExampleDoFn(beam.DoFn):
@@ -87,6 +95,7 @@ class _MaskExampleDoFn(beam.DoFn):
         packed = list(feature.int64_list.value) if feature is not None else []
         windows = masking.split_windows(packed, self._seq_length)
         yield beam.pvalue.TaggedOutput(self.WINDOWS_TAG, len(windows))
+        rows = []
         for index, window in enumerate(windows):
             key = window_key(window, index)
             for dupe in range(self._dupes):
@@ -95,9 +104,12 @@ class _MaskExampleDoFn(beam.DoFn):
                     self._mask_rate, self._max_predictions)
                 if masked is None:
                     break  # no candidates: no masking of this window ever succeeds
-                n = int(masked[features.MASK_WEIGHTS].sum())
-                yield (_to_tf_example(masked),
-                       masked[features.MASK_IDS][:n].tolist())
+                rows.append(masked)
+        if not rows:
+            return
+        for example, masked in zip(_to_tf_examples(rows), rows):
+            n = int(masked[features.MASK_WEIGHTS].sum())
+            yield example, masked[features.MASK_IDS][:n].tolist()
 
 
 def _finish_stats(split: str, windows: int, examples: int, masked_positions: int,
