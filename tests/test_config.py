@@ -51,3 +51,21 @@ def test_xla_is_on_for_one_device_unless_turned_off():
     assert not make(strategy="mirrored").use_xla and not make(strategy="multi_worker").use_xla
     assert not make(jit_compile="off").use_xla
     assert make(jit_compile="off").backup_dir == make().backup_dir  # resuming is unaffected
+
+
+def test_tfx_builds_no_sdist_of_itself_for_the_direct_runner(monkeypatch):
+    from tfx.utils import dependency_utils
+
+    from pipeline import runners
+
+    built = []
+    monkeypatch.setattr(dependency_utils, "build_ephemeral_package",
+                        lambda: built.append(1) or "/tmp/tfx.tar.gz")
+    monkeypatch.setattr(dependency_utils, "make_beam_dependency_flags",
+                        dependency_utils.make_beam_dependency_flags)
+    runners.skip_tfx_sdist_for_local_beam()
+    local = ["--runner=DirectRunner", "--direct_num_workers=2"]
+    assert dependency_utils.make_beam_dependency_flags(local) == local and not built
+    remote = ["--runner=DataflowRunner", "--project=p"]
+    assert dependency_utils.make_beam_dependency_flags(remote)[-1] == "--extra_package=/tmp/tfx.tar.gz"
+    assert built == [1]
