@@ -1,6 +1,6 @@
 """Our preprocessing path, raw text to masked training examples, as the pipeline runs it: the
 Tokenize (tf.Transform + tensorflow-text) and MlmMasker (Beam) components of a real
-`lmpipe pretrain` run on DirectRunner with 2 worker processes. Their wall times come from ML
+`lmpipe pretrain` run on DirectRunner with 2 worker processes (`--mode in_memory`: one). Their wall times come from ML
 Metadata; `--ceiling` instead times tensorflow-text's FastWordpiece in this process on the same
 documents (normalize, pre-tokenize, WordPiece: the most our path could do on one core).
 
@@ -20,15 +20,15 @@ sys.path.insert(0, os.path.dirname(HERE))
 from bench.preprocess_common import corpus_documents  # noqa: E402
 
 
-def pipeline_steps(corpus, vocab_file_out=None):
+def pipeline_steps(corpus, mode):
     run_dir = tempfile.mkdtemp(prefix="bench-preprocess-")
     lmpipe = os.path.join(os.path.dirname(sys.executable), "lmpipe")
     subprocess.run([lmpipe, "pretrain", "--corpus", corpus, "--run-dir", run_dir,
                     "--vocab-size", "8000", "--seq-length", "128", "--train-steps", "1",
                     "--checkpoint-every", "1", "--eval-steps", "1", "--min-masked-accuracy", "0",
                     "--dupe-factor", "1",
-                    "--beam-arg=--direct_running_mode=multi_processing",
-                    "--beam-arg=--direct_num_workers=2"],
+                    f"--beam-arg=--direct_running_mode={mode}",
+                    f"--beam-arg=--direct_num_workers={2 if mode == 'multi_processing' else 1}"],
                    check=True, capture_output=True)
     import ml_metadata as mlmd
     from tfx import v1 as tfx
@@ -83,6 +83,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--corpus", required=True)
     parser.add_argument("--ceiling", metavar="VOCAB_TXT", help="time raw FastWordpiece instead")
+    parser.add_argument("--mode", choices=("multi_processing", "in_memory"),
+                        default="multi_processing",
+                        help="DirectRunner: 2 worker processes, or in this process (1 core)")
     args = parser.parse_args()
     documents, size = corpus_documents(args.corpus)
     vocab = None
@@ -92,9 +95,9 @@ def main():
     else:
         import glob
 
-        components, run_dir = pipeline_steps(args.corpus)
+        components, run_dir = pipeline_steps(args.corpus, args.mode)
         parts = {name: components[name] for name in ("Tokenize", "MlmMasker")}
-        seconds, impl = sum(parts.values()), "ours"
+        seconds, impl = sum(parts.values()), f"ours ({args.mode})"
         parts["other_components"] = {k: v for k, v in components.items() if k not in parts}
         parts["masking_alone_in_process"], _ = masking_alone(run_dir)
         vocab = glob.glob(os.path.join(run_dir, "pipeline", "WordPieceVocabGen", "vocabulary",

@@ -38,7 +38,7 @@ def train_classifier(cfg: FinetuneConfig, backbone, labels, train_files, eval_fi
             optimizer=make_optimizer(cfg, plan),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-            jit_compile=cfg.use_xla)
+            jit_compile=cfg.keras_jit_compile)
     model.summary(print_fn=logging.info)
 
     early_stopping = []

@@ -59,7 +59,7 @@ def train_masked_lm(cfg: PretrainConfig, train_files, eval_files, vocab_size: in
         model = bert.build_masked_lm(vocab_size, cfg.seq_length, cfg.model_size, cfg.dropout)
         model.compile(optimizer=make_optimizer(cfg, plan), loss=bert.masked_lm_loss(),
                       weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="masked_accuracy")],
-                      jit_compile=cfg.use_xla)
+                      jit_compile=cfg.keras_jit_compile)
     model.summary(print_fn=logging.info)
 
     fit_and_log(model, cfg, plan, train_ds, eval_ds, log_dir, chief=chief)

@@ -71,8 +71,8 @@ class TrainingConfig:
     cpu_replicas: int = 1  # `mirrored` without GPUs: split the CPU into this many logical devices
     worker_timeout: int = 300  # seconds `multi_worker` waits for its peers (and any collective)
     mixed_precision: Optional[str] = None  # mixed_float16 (GPU) or mixed_bfloat16 (TPU, CPU)
-    # XLA for the train/eval steps: "auto" compiles on one device (default strategy: 1.3x on
-    # CPU in bench/RESULTS.md) and not under other strategies (Keras' own choice there).
+    # XLA for the train/eval steps: "auto" is Keras' choice (on for one GPU; off on CPUs, where
+    # XLA was 10-20% slower in bench/, and under distribution strategies); "on" / "off" force it.
     jit_compile: str = "auto"
     checkpoint_every: int = 500
     resume: bool = True  # continue a killed run from its last checkpoint (`backup_dir`)
@@ -125,11 +125,9 @@ class TrainingConfig:
         return args
 
     @property
-    def use_xla(self) -> bool:
-        """Whether the train/eval steps are XLA-compiled (see `jit_compile`)."""
-        if self.jit_compile == "auto":
-            return self.strategy == "default"
-        return self.jit_compile == "on"
+    def keras_jit_compile(self):
+        """`jit_compile` as `Model.compile` takes it: "auto", True or False."""
+        return {"auto": "auto", "on": True, "off": False}[self.jit_compile]
 
     @property
     def profile_range(self) -> Optional[Tuple[int, int]]:

@@ -46,11 +46,11 @@ def test_smallest_valid_sequence_and_vocab():
     assert cfg.seq_length == 3
 
 
-def test_xla_is_on_for_one_device_unless_turned_off():
-    assert make().use_xla and make(jit_compile="on", strategy="mirrored").use_xla
-    assert not make(strategy="mirrored").use_xla and not make(strategy="multi_worker").use_xla
-    assert not make(jit_compile="off").use_xla
-    assert make(jit_compile="off").backup_dir == make().backup_dir  # resuming is unaffected
+def test_xla_is_keras_choice_unless_forced():
+    assert make().keras_jit_compile == "auto"
+    assert make(jit_compile="on").keras_jit_compile is True
+    assert make(jit_compile="off").keras_jit_compile is False
+    assert make(jit_compile="on").backup_dir == make().backup_dir  # resuming is unaffected
 
 
 def test_tfx_builds_no_sdist_of_itself_for_the_direct_runner(monkeypatch):

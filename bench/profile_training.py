@@ -1,0 +1,77 @@
+"""Where our MLM training step's time goes (run by hand): the whole step as the Trainer runs
+it, then the same step without dropout, without the optimizer update (forward + backward
+only) and the forward pass alone, each XLA-compiled or not.
+
+    .venv/bin/python bench/profile_training.py --size mini
+
+Prints one JSON line of milliseconds per step (median of `--steps`).
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.ours_train import write_masked_examples  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", default="mini")
+    parser.add_argument("--steps", type=int, default=10)
+    args = parser.parse_args()
+
+    import keras
+    import tensorflow as tf
+
+    from models import bert, mlm_data, optim
+
+    seq_length, batch, vocab, max_predictions = 128, 32, 8000, 19
+    data = os.path.join(tempfile.mkdtemp(), "masked.gz")
+    write_masked_examples(data, batch, seq_length, max_predictions, vocab, 0.15)
+    inputs, labels, weights = next(iter(mlm_data.masked_lm_dataset(
+        [data], seq_length, max_predictions, batch)))
+    loss_fn = bert.masked_lm_loss()
+
+    def median_ms(fn):
+        for _ in range(3):
+            fn()
+        times = []
+        for _ in range(args.steps):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return round(1000 * statistics.median(times), 1)
+
+    report = {"size": args.size, "seq_length": seq_length, "batch_size": batch}
+    for xla in (True, False):
+        for dropout in (0.1, 0.0):
+            keras.utils.set_random_seed(0)
+            model = bert.build_masked_lm(vocab, seq_length, args.size, dropout=dropout)
+            optimizer = optim.make_optimizer(1e-4, 10_000)
+            model.compile(optimizer=optimizer, loss=loss_fn, jit_compile=xla)
+            name = f"{'xla' if xla else 'no_xla'}_dropout_{dropout}"
+            report[f"{name}_train_step_ms"] = median_ms(
+                lambda: model.train_on_batch(inputs, labels, sample_weight=weights))
+            if dropout:
+                @tf.function(jit_compile=xla)
+                def forward_backward():
+                    with tf.GradientTape() as tape:
+                        loss = loss_fn(labels, model(inputs, training=True), weights)
+                    return tape.gradient(loss, model.trainable_variables)
+
+                @tf.function(jit_compile=xla)
+                def forward():
+                    return model(inputs, training=True)
+
+                report[f"{name}_forward_backward_ms"] = median_ms(forward_backward)
+                report[f"{name}_forward_ms"] = median_ms(forward)
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
