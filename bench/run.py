@@ -23,8 +23,15 @@ BEFORE = os.path.join(HERE, "results_before.json")
 TARGETS = {"train": 2.0, "preprocess": 1.0, "inference_latency": 2.0}
 
 
+REPLAY = []  # results read back from a bench log (--replay), in the order they were made
+
+
 def run(python, script, *args):
     command = [python, os.path.join(HERE, script), *args]
+    if REPLAY:
+        result = REPLAY.pop(0)
+        assert result.get("impl", "").split(" ")[0] in ("ours", "peer", "ceiling"), result
+        return result
     print("+", " ".join(os.path.relpath(c, REPO) if c.startswith(REPO) else c for c in command),
           flush=True)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
@@ -73,7 +80,15 @@ def main():
     shared = os.path.join(os.path.dirname(REPO), "shared", "datasets", "corpus")
     parser.add_argument("--corpus", default=shared if os.path.isdir(shared) else
                         os.path.join(REPO, "data", "corpus"))
+    parser.add_argument("--replay", metavar="LOG",
+                        help="rebuild the report from a run's log (the result lines it printed)")
     args = parser.parse_args()
+    if args.replay:
+        import ast
+
+        with open(args.replay) as f:
+            REPLAY.extend(ast.literal_eval(line.strip()) for line in f
+                          if line.startswith("   {"))
 
     results = []
     for size in args.sizes.split(","):
@@ -91,17 +106,17 @@ def main():
                                  median(peer, "peak_rss_mb"), "MB (peak RSS)", False))
 
     corpus = args.corpus
-    ours, peer, ceiling, in_memory = [], [], [], []
+    pre, peer, ceiling, in_memory = [], [], [], []
     for _ in range(args.preprocess_repeats):
-        ours.append(run(OURS, "ours_preprocess.py", "--corpus", corpus))
-        peer.append(run(PEER, "peer_preprocess.py", "--corpus", corpus, "--vocab", ours[-1]["vocab"]))
+        pre.append(run(OURS, "ours_preprocess.py", "--corpus", corpus))
+        peer.append(run(PEER, "peer_preprocess.py", "--corpus", corpus, "--vocab", pre[-1]["vocab"]))
         ceiling.append(run(OURS, "ours_preprocess.py", "--corpus", corpus,
-                           "--ceiling", ours[-1]["vocab"]))
+                           "--ceiling", pre[-1]["vocab"]))
         in_memory.append(run(OURS, "ours_preprocess.py", "--corpus", corpus, "--mode", "in_memory"))
-    results.append(entry("preprocess_documents_per_second", median(ours, "documents_per_second"),
+    results.append(entry("preprocess_documents_per_second", median(pre, "documents_per_second"),
                          median(peer, "documents_per_second"), "documents/s", True,
                          TARGETS["preprocess"],
-                         f"{ours[0]['documents']} documents, {ours[0]['mb']:.1f} MB; ours = "
+                         f"{pre[0]['documents']} documents, {pre[0]['mb']:.1f} MB; ours = "
                          "Tokenize + MlmMasker components (DirectRunner, 2 processes)"))
     results.append(entry("preprocess_one_process_documents_per_second",
                          median(in_memory, "documents_per_second"),
@@ -134,11 +149,15 @@ def main():
                          median(peer, "batch1_p50_ms"), "ms", False, TARGETS["inference_latency"],
                          "both sides on one thread"))
 
-    report = {"command": "make bench  (" + " ".join(["bench/run.py", *sys.argv[1:]]) + ")",
+    command = "make bench  (" + " ".join(["bench/run.py", *sys.argv[1:]]) + ")"
+    if args.replay:
+        command = (f"make bench; report rebuilt from that run's log {args.replay} with "
+                   f"bench/run.py --replay (writing the report had failed)")
+    report = {"command": command,
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                           "processor": platform.processor() or platform.machine()},
               "benchmarks": results,
-              "component_seconds": {"multi_processing": ours[0]["parts"],
+              "component_seconds": {"multi_processing": pre[0]["parts"],
                                     "in_memory": in_memory[0]["parts"]},
               "not_measured": [NO_GPU]}
     with open(os.path.join(HERE, "results.json"), "w") as f:
@@ -171,6 +190,8 @@ def write_markdown(report):
     lines += ["Seconds per pipeline component in the preprocessing runs (ML Metadata): "
               f"`{json.dumps(report['component_seconds'])}`", ""]
     lines += [f"Not measured: {item}" for item in report["not_measured"]] + [""]
+    with open(os.path.join(HERE, "gaps.md")) as f:  # the hand-written reading of the profiles
+        lines += [f.read()]
     with open(os.path.join(HERE, "RESULTS.md"), "w") as f:
         f.write("\n".join(lines))
 
