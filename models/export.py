@@ -121,7 +121,7 @@ def trim_padding(token_ids: tf.Tensor) -> tf.Tensor:
     Attention and mean pooling ignore padding, so the answers do not change, but a short
     review no longer pays for `seq_length` positions (bench/profile_inference.py). The length
     is rounded up to a multiple of 16 so that the kernels see a few shapes, not one per length
-    (oneDNN prepares its kernels per shape; exact lengths were slower in bench/)."""
+    (oneDNN prepares its kernels per shape; exact lengths measured slower here)."""
     real = tf.reduce_sum(tf.cast(tf.not_equal(token_ids, features.PAD_ID), tf.int32), axis=1)
     longest = tf.maximum(tf.reduce_max(real), 1)  # an empty batch reduces to INT_MIN
     longest = (longest + 15) // 16 * 16
