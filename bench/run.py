@@ -24,6 +24,13 @@ TARGETS = {"train": 2.0, "preprocess": 1.0, "inference_latency": 2.0}
 
 
 REPLAY = []  # results read back from a bench log (--replay), in the order they were made
+LOG = os.path.join(HERE, "results.log")  # every command and result as it comes (for --replay)
+
+
+def log(line):
+    print(line, flush=True)
+    with open(LOG, "a") as f:
+        f.write(line + "\n")
 
 
 def run(python, script, *args):
@@ -32,14 +39,13 @@ def run(python, script, *args):
         result = REPLAY.pop(0)
         assert result.get("impl", "").split(" ")[0] in ("ours", "peer", "ceiling"), result
         return result
-    print("+", " ".join(os.path.relpath(c, REPO) if c.startswith(REPO) else c for c in command),
-          flush=True)
+    log("+ " + " ".join(os.path.relpath(c, REPO) if c.startswith(REPO) else c for c in command))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     out = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
     if out.returncode:
         raise SystemExit(f"{script} failed:\n{out.stderr[-3000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    print("  ", result, flush=True)
+    log(f"   {result}")
     return result
 
 
@@ -83,6 +89,8 @@ def main():
     parser.add_argument("--replay", metavar="LOG",
                         help="rebuild the report from a run's log (the result lines it printed)")
     args = parser.parse_args()
+    if not args.replay and os.path.exists(LOG):
+        os.remove(LOG)
     if args.replay:
         import ast
 
