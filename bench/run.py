@@ -178,10 +178,12 @@ NO_GPU = ("Keras 3 on JAX on a GPU, and its model FLOPs utilisation: this task h
 
 
 def write_markdown(report):
-    before = {}
+    before, before_note = {}, ""
     if os.path.exists(BEFORE):  # the first run, before the speed work (bench/results_before.json)
         with open(BEFORE) as f:
-            before = {b["name"]: b for b in json.load(f)["benchmarks"]}
+            first = json.load(f)
+        before = {b["name"]: b for b in first["benchmarks"]}
+        before_note = first.get("note", "")
     lines = ["# lmpipe vs Hugging Face transformers, same machine, same sizes", "",
              f"Command: `{report['command']}`; machine: {report['machine']['cpus']} CPUs, "
              f"{report['machine']['platform']}.", "",
@@ -195,6 +197,8 @@ def write_markdown(report):
         lines.append(f"| {b['name']} | {b['ours']} | {b['peer']} | {b['unit']} | {b['ratio']} "
                      f"| {target} | {was} |")
     lines += ["", *[f"- {b['name']}: {b['note']}" for b in report["benchmarks"] if b["note"]], ""]
+    if before_note:
+        lines += [f"Before column: {before_note}", ""]
     lines += ["Seconds per pipeline component in the preprocessing runs (ML Metadata): "
               f"`{json.dumps(report['component_seconds'])}`", ""]
     lines += [f"Not measured: {item}" for item in report["not_measured"]] + [""]
