@@ -55,7 +55,24 @@ def as_text(item) -> str:
     return item.decode("utf-8", errors="replace") if isinstance(item, bytes) else str(item)
 
 
-class LocalPredictor:
+class _Predictor:
+    """Texts (str or bytes; non-UTF-8 bytes become U+FFFD) to one result dict each, sent in
+    batches of `self.batch_size` to `self._call`."""
+
+    batch_size = 256
+
+    def predict(self, texts: Sequence) -> List[dict]:
+        results = []
+        texts = [as_text(t) for t in texts]
+        for start in range(0, len(texts), self.batch_size):
+            results.extend(self._call(texts[start:start + self.batch_size]))
+        return results
+
+    def _call(self, texts: List[str]) -> List[dict]:
+        raise NotImplementedError
+
+
+class LocalPredictor(_Predictor):
     """A pushed SavedModel (a version directory, or a model base path: its latest version)
     run in this process through `serving_default`, in batches of `batch_size`."""
 
@@ -76,14 +93,9 @@ class LocalPredictor:
         self._tf = tf
         self.batch_size = batch_size
 
-    def predict(self, texts: Sequence) -> List[dict]:
-        results = []
-        texts = [as_text(t) for t in texts]
-        for start in range(0, len(texts), self.batch_size):
-            chunk = texts[start:start + self.batch_size]
-            outputs = self._serve(**{INPUT: self._tf.constant(chunk, dtype=self._tf.string)})
-            results.extend(_rows({k: v.numpy() for k, v in outputs.items()}, len(chunk)))
-        return results
+    def _call(self, texts: List[str]) -> List[dict]:
+        outputs = self._serve(**{INPUT: self._tf.constant(texts, dtype=self._tf.string)})
+        return _rows({k: v.numpy() for k, v in outputs.items()}, len(texts))
 
 
 def _model_path(model: str, version: Optional[int], label: Optional[str]) -> str:
@@ -96,7 +108,7 @@ def _model_path(model: str, version: Optional[int], label: Optional[str]) -> str
     return f"/v1/models/{model}"
 
 
-class RestPredictor:
+class RestPredictor(_Predictor):
     """TF Serving's REST API: `POST <url>/v1/models/<model>[/versions/N|/labels/L]:predict`
     with `{"signature_name": ..., "instances": [text, ...]}` (row format)."""
 
@@ -104,13 +116,6 @@ class RestPredictor:
                  label: Optional[str] = None, timeout: float = 10.0, batch_size: int = 256):
         self.endpoint = url.rstrip("/") + _model_path(model, version, label) + ":predict"
         self.model, self.timeout, self.batch_size = model, timeout, batch_size
-
-    def predict(self, texts: Sequence) -> List[dict]:
-        results = []
-        texts = [as_text(t) for t in texts]
-        for start in range(0, len(texts), self.batch_size):
-            results.extend(self._call(texts[start:start + self.batch_size]))
-        return results
 
     def _call(self, texts: List[str]) -> List[dict]:
         body = json.dumps({"signature_name": SIGNATURE, "instances": texts}).encode()
@@ -143,7 +148,7 @@ class RestPredictor:
         return [row if isinstance(row, dict) else {"output": row} for row in predictions]
 
 
-class GrpcPredictor:
+class GrpcPredictor(_Predictor):
     """TF Serving's gRPC PredictionService (port 8500) through tensorflow-serving-api."""
 
     def __init__(self, target: str, model: str, version: Optional[int] = None,
@@ -157,13 +162,6 @@ class GrpcPredictor:
         self.timeout, self.batch_size = timeout, batch_size
         self._channel = grpc.insecure_channel(target)
         self._stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
-
-    def predict(self, texts: Sequence) -> List[dict]:
-        results = []
-        texts = [as_text(t) for t in texts]
-        for start in range(0, len(texts), self.batch_size):
-            results.extend(self._call(texts[start:start + self.batch_size]))
-        return results
 
     def _call(self, texts: List[str]) -> List[dict]:
         import grpc
