@@ -6,7 +6,6 @@ Prints one JSON line: tokens/second (sequence tokens, as the peer counts them) a
     .venv/bin/python bench/ours_train.py --size mini --steps 30
 """
 
-import argparse
 import json
 import os
 import resource
@@ -15,6 +14,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.train_common import train_arguments  # noqa: E402
 
 
 def write_masked_examples(path, n, seq_length, max_predictions, vocab_size, mask_rate, seed=0):
@@ -65,17 +65,9 @@ def StepClock(warmup_steps):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--size", default="mini")
-    parser.add_argument("--seq-length", type=int, default=128)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--vocab-size", type=int, default=8000)
-    parser.add_argument("--mask-rate", type=float, default=0.15)
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--warmup-steps", type=int, default=5)
+    parser = train_arguments("e.g. mixed_bfloat16 (Keras' dtype policy)")
     parser.add_argument("--jit-compile", choices=("on", "off"), default="off",
                         help="XLA (the pipeline's jit_compile=auto is off on CPUs)")
-    parser.add_argument("--mixed-precision", default=None, help="e.g. mixed_bfloat16")
     args = parser.parse_args()
 
     import keras

@@ -14,7 +14,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.infer_common import review_texts, summarize  # noqa: E402
-from bench.peer_train import SIZES  # noqa: E402
+from bench.train_common import SIZES  # noqa: E402
 
 
 def main():

@@ -5,26 +5,18 @@ DataCollatorForLanguageModeling (15%, labels -100 elsewhere). Runs in .venv-peer
     .venv-peer/bin/python bench/peer_train.py --size mini --steps 30
 """
 
-import argparse
 import json
+import os
 import resource
+import sys
 import time
 
-SIZES = {"tiny": (2, 128, 2), "mini": (4, 256, 4), "small": (4, 512, 8), "medium": (8, 512, 8),
-         "base": (12, 768, 12)}  # layers, hidden, heads (as pipeline/config.py:MODEL_SIZES)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.train_common import SIZES, train_arguments  # noqa: E402
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--size", default="mini")
-    parser.add_argument("--seq-length", type=int, default=128)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--vocab-size", type=int, default=8000)
-    parser.add_argument("--mask-rate", type=float, default=0.15)
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--warmup-steps", type=int, default=5)
-    parser.add_argument("--mixed-precision", default=None,
-                        help="mixed_bfloat16: torch.autocast to bfloat16 (weights stay float32)")
+    parser = train_arguments("mixed_bfloat16: torch.autocast to bfloat16 (weights stay float32)")
     args = parser.parse_args()
 
     import torch
