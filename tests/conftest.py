@@ -28,6 +28,16 @@ TINY_PRETRAIN_FLAGS = [
 ]
 
 
+def read_warmup_requests(model_dir):
+    """The PredictionLogs of a pushed model's `assets.extra/tf_serving_warmup_requests`."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    path = os.path.join(model_dir, "assets.extra", "tf_serving_warmup_requests")
+    return [prediction_log_pb2.PredictionLog.FromString(r.numpy())
+            for r in tf.data.TFRecordDataset(path)]
+
+
 def tiny_corpus(path, chars_per_file=30_000):
     """The first `chars_per_file` characters (whole documents) of each bundled corpus file."""
     os.makedirs(path, exist_ok=True)

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the tokenizer's ops before loading models)
-from tensorflow_serving.apis import prediction_log_pb2
 
-from tests.conftest import TINY_FINETUNE_FLAGS, run_lmpipe
+from tests.conftest import TINY_FINETUNE_FLAGS, read_warmup_requests, run_lmpipe
 
 pytestmark = pytest.mark.e2e
 
@@ -59,9 +58,7 @@ def test_pushed_classifier_answers_raw_text_in_a_tf1_session(finetune_run):
 
 def test_warmup_requests_parse_and_run(finetune_run):
     model_dir = finetune_run["summary"]["pushed_model"]
-    path = os.path.join(model_dir, "assets.extra", "tf_serving_warmup_requests")
-    logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy())
-            for r in tf.data.TFRecordDataset(path)]
+    logs = read_warmup_requests(model_dir)
     assert len(logs) == 2
     session, signatures = _load_tf1(model_dir)
     sig = signatures["serving_default"]

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from serving import model_config, ops, predict
-from tests.conftest import LMPIPE, SAVED_MODEL_CLI
+from tests.conftest import LMPIPE, SAVED_MODEL_CLI, read_warmup_requests
 
 pytestmark = pytest.mark.e2e
 
@@ -90,12 +90,9 @@ def test_serve_config_for_the_real_serving_dir(finetune_run, tmp_path):
 
 def test_fill_mask_warmup_requests_parse_and_run(pretrain_run):
     import tensorflow as tf
-    from tensorflow_serving.apis import prediction_log_pb2
 
     model_dir = pretrain_run["summary"]["pushed_model"]
-    path = os.path.join(model_dir, "assets.extra", "tf_serving_warmup_requests")
-    logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy())
-            for r in tf.data.TFRecordDataset(path)]
+    logs = read_warmup_requests(model_dir)
     assert len(logs) == 2
     predictor = predict.LocalPredictor(model_dir)
     for log in logs:
