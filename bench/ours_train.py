@@ -1,5 +1,5 @@
 """Our MLM training step's throughput: masked-example TFRecords → our tf.data input →
-BERT + MLM head (models/bert.py) → AdamW with clipping (models/optim.py), under Keras fit,
+BERT + MLM head (models/masked_lm.py) → AdamW with clipping (models/optim.py), under Keras fit,
 without XLA, as the pipeline's Trainer runs on CPUs (`--jit-compile on`: with XLA).
 
 Prints one JSON line: tokens/second (sequence tokens, as the peer counts them) and peak RSS.
@@ -72,16 +72,16 @@ def main():
 
     import keras
 
-    from models import bert, mlm_data, optim
+    from models import inputs, masked_lm, optim
 
     max_predictions = int(round(args.seq_length * args.mask_rate))
     data = os.path.join(tempfile.mkdtemp(), "masked.gz")
     write_masked_examples(data, 4 * args.batch_size, args.seq_length, max_predictions,
                           args.vocab_size, args.mask_rate)
-    ds = mlm_data.masked_lm_dataset([data], args.seq_length, max_predictions, args.batch_size)
-    model = bert.build_masked_lm(args.vocab_size, args.seq_length, args.size,
-                                 dtype=args.mixed_precision)
-    model.compile(optimizer=optim.make_optimizer(1e-4, 10_000), loss=bert.masked_lm_loss(),
+    ds = inputs.masked_lm_dataset([data], args.seq_length, max_predictions, args.batch_size)
+    model = masked_lm.build_masked_lm(args.vocab_size, args.seq_length, args.size,
+                                      dtype=args.mixed_precision)
+    model.compile(optimizer=optim.make_optimizer(1e-4, 10_000), loss=masked_lm.masked_lm_loss(),
                   jit_compile=args.jit_compile == "on")
     clock = StepClock(args.warmup_steps)
     model.fit(ds, steps_per_epoch=args.warmup_steps + args.steps, epochs=1, verbose=0,

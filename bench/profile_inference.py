@@ -39,7 +39,7 @@ def main():
     import tensorflow_text  # noqa: F401
     import tensorflow_transform as tft
 
-    from models import classifier, classifier_data, features
+    from models import encoder, features, inputs, text_classifier
     from serving import versions
 
     with open(args.summary) as f:
@@ -50,9 +50,9 @@ def main():
                  for d in os.listdir(os.path.join(root, "Tokenize", "transform_graph"))),
                 key=os.path.getmtime)
     tft_layer = tft.TFTransformOutput(graph).transform_features_layer()
-    model = classifier.build_classifier(
-        classifier.load_encoder(os.path.join(run["pretrained_model"], "encoder"),
-                                pretrained=False), num_classes=len(run["labels"]),
+    model = text_classifier.build_classifier(
+        encoder.load_encoder(encoder.encoder_dir(run["pretrained_model"]),
+                             pretrained=False), num_classes=len(run["labels"]),
         pooling=run["config"]["pooling"])
     serve = tf.saved_model.load(versions.resolve_version_dir(
         os.path.dirname(run["pushed_model"]))).signatures["serving_default"]
@@ -64,7 +64,7 @@ def main():
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int64)])
     def run_model(token_ids):
-        return model(classifier_data.to_model_inputs(token_ids), training=False)
+        return model(inputs.bert_inputs(token_ids), training=False)
 
     report = {"seq_length": seq_length}
     for batch in (1, 32):

@@ -28,14 +28,14 @@ def main():
     import keras
     import tensorflow as tf
 
-    from models import bert, mlm_data, optim
+    from models import inputs as model_inputs, masked_lm, optim
 
     seq_length, batch, vocab, max_predictions = 128, 32, 8000, 19
     data = os.path.join(tempfile.mkdtemp(), "masked.gz")
     write_masked_examples(data, batch, seq_length, max_predictions, vocab, 0.15)
-    inputs, labels, weights = next(iter(mlm_data.masked_lm_dataset(
+    inputs, labels, weights = next(iter(model_inputs.masked_lm_dataset(
         [data], seq_length, max_predictions, batch)))
-    loss_fn = bert.masked_lm_loss()
+    loss_fn = masked_lm.masked_lm_loss()
 
     def median_ms(fn):
         for _ in range(3):
@@ -51,7 +51,7 @@ def main():
     for xla in (True, False):
         for dropout in (0.1, 0.0):
             keras.utils.set_random_seed(0)
-            model = bert.build_masked_lm(vocab, seq_length, args.size, dropout=dropout)
+            model = masked_lm.build_masked_lm(vocab, seq_length, args.size, dropout=dropout)
             optimizer = optim.make_optimizer(1e-4, 10_000)
             model.compile(optimizer=optimizer, loss=loss_fn, jit_compile=xla)
             name = f"{'xla' if xla else 'no_xla'}_dropout_{dropout}"

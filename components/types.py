@@ -4,7 +4,7 @@ from tfx.types import artifact
 
 
 class WordPieceVocab(artifact.Artifact):
-    """A WordPiece vocabulary: `vocab.txt` in the artifact's uri, one token per line, id = line.
+    """A WordPiece vocabulary: `features.VOCAB_FILE` (`vocab.txt`) in the artifact's uri, one token per line, id = line.
 
     The first entries are always `[PAD] [UNK] [CLS] [SEP] [MASK]` (see models/features.py).
     """
@@ -13,5 +13,3 @@ class WordPieceVocab(artifact.Artifact):
     # size is a custom property `vocab_size`.
     TYPE_NAME = "lmpipe.WordPieceVocab"
 
-
-VOCAB_FILE = "vocab.txt"

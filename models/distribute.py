@@ -151,11 +151,21 @@ def expected_replicas(strategy: str, cpu_replicas: int = 1, environ=os.environ) 
     return None
 
 
-def make_strategy(name: str = "default", cpu_replicas: int = 1,
-                  worker_timeout: int = 300) -> tf.distribute.Strategy:
+# How long `multi_worker` waits for its peers: like TF_CONFIG, a property of the cluster the
+# Trainer runs in, so it comes from the environment and not from the Trainer's settings (a new
+# timeout must not retrain a model). `lmpipe --worker-timeout` sets it for local runs.
+WORKER_TIMEOUT_ENV = "LMPIPE_WORKER_TIMEOUT"
+DEFAULT_WORKER_TIMEOUT = 300
+
+
+def worker_timeout(environ=os.environ) -> float:
+    return float(environ.get(WORKER_TIMEOUT_ENV) or DEFAULT_WORKER_TIMEOUT)
+
+
+def make_strategy(name: str = "default", cpu_replicas: int = 1) -> tf.distribute.Strategy:
     """`default` (one device), `mirrored` (all local GPUs, else `cpu_replicas` logical CPUs),
-    `multi_worker` (TF_CONFIG; every peer must answer within `worker_timeout` seconds) or
-    `tpu` (TPU cluster resolver from the environment)."""
+    `multi_worker` (TF_CONFIG; every peer must answer within `$LMPIPE_WORKER_TIMEOUT` seconds,
+    default 300) or `tpu` (TPU cluster resolver from the environment)."""
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
@@ -165,7 +175,7 @@ def make_strategy(name: str = "default", cpu_replicas: int = 1,
         return tf.distribute.MirroredStrategy(devices)
     if name == "multi_worker":
         cluster = read_tf_config()
-        watchdog = watch_peers(cluster, worker_timeout)
+        watchdog = watch_peers(cluster, worker_timeout())
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
         watchdog.terminate()
         _fix_keras_multi_worker_logs()
@@ -181,7 +191,7 @@ def make_strategy(name: str = "default", cpu_replicas: int = 1,
     raise DistributeError(f"unknown strategy {name!r}; use default, mirrored, multi_worker or tpu")
 
 
-def watch_peers(cluster: Cluster, timeout: int) -> subprocess.Popen:
+def watch_peers(cluster: Cluster, timeout: float) -> subprocess.Popen:
     """MultiWorkerMirroredStrategy waits for its peers without a time limit, holding the GIL.
     This watchdog process checks that every other worker's port opens within `timeout`
     seconds; if one does not, it says which and kills this process instead of leaving it

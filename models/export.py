@@ -21,10 +21,7 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
-from models import classifier_data, features, mlm_data
-
-PREDICT_EXAMPLES_SIGNATURE = "predict_examples"
-
+from models import features, inputs
 
 def _fill_mask_fn(model, tft_layer, vocab: Sequence[str], seq_length: int, top_k: int):
     vocab_table = tf.constant(list(vocab))
@@ -44,12 +41,7 @@ def _fill_mask_fn(model, tft_layer, vocab: Sequence[str], seq_length: int, top_k
         positions = tf.ragged.boolean_mask(all_positions, is_mask).to_tensor(0)
         # At least one column, so a batch without any [MASK] still has a valid shape.
         positions = tf.pad(positions, [[0, 0], [0, tf.maximum(1 - tf.shape(positions)[1], 0)]])
-        logits = model({
-            "token_ids": token_ids,
-            "segment_ids": tf.zeros_like(token_ids),
-            "padding_mask": tf.cast(tf.not_equal(token_ids, features.PAD_ID), tf.int32),
-            "mask_positions": positions,
-        }, training=False)
+        logits = model(inputs.bert_inputs(token_ids, mask_positions=positions), training=False)
         probs = tf.nn.softmax(tf.cast(logits, tf.float32) + reserved_penalty)
         scores, ids = tf.math.top_k(probs, k=top_k)
         valid = tf.sequence_mask(mask_count, tf.shape(positions)[1])[:, :, tf.newaxis]
@@ -76,12 +68,11 @@ def _transform_features_fn(tft_layer, tf_transform_output):
 
 
 def _mlm_eval_fn(model, seq_length: int, max_predictions: int):
-    spec = mlm_data.feature_spec(seq_length, max_predictions)
-
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def mlm_eval(examples):
-        inputs, labels, weights = mlm_data.to_model_inputs(tf.io.parse_example(examples, spec))
-        logits = tf.cast(model(inputs, training=False), tf.float32)
+        model_inputs, labels, weights = inputs.parse_masked_lm(examples, seq_length,
+                                                               max_predictions)
+        logits = tf.cast(model(model_inputs, training=False), tf.float32)
         nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
         correct = tf.cast(tf.equal(tf.argmax(logits, axis=-1), labels), tf.float32)
         return {
@@ -134,7 +125,7 @@ def _classify_fn(model, tft_layer, labels: Sequence[str], seq_length: int):
     def classify(text):
         transformed = tft_layer({features.TEXT: tf.reshape(text, [-1, 1])})
         token_ids = trim_padding(tf.reshape(transformed[features.TOKEN_IDS], [-1, seq_length]))
-        logits = model(classifier_data.to_model_inputs(token_ids), training=False)
+        logits = model(inputs.bert_inputs(token_ids), training=False)
         probabilities = tf.nn.softmax(tf.cast(logits, tf.float32))
         best = tf.argmax(probabilities, axis=-1)
         return {
@@ -193,7 +184,7 @@ def export_classifier(model: keras.Model, tf_transform_output, export_dir: str,
     archive.track(model)
     archive.track(tft_layer)
     archive.add_endpoint(features.SERVING_SIGNATURE, serving_default)
-    archive.add_endpoint(PREDICT_EXAMPLES_SIGNATURE, predict_examples)
+    archive.add_endpoint(features.PREDICT_EXAMPLES_SIGNATURE, predict_examples)
     archive.add_endpoint(features.TRANSFORM_SIGNATURE,
                          _transform_features_fn(tft_layer, tf_transform_output))
     archive.write_out(export_dir)

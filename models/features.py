@@ -1,4 +1,5 @@
-"""Feature and label keys shared by every stage of the pipeline.
+"""Names shared by every stage of the pipeline: feature keys, the reserved vocabulary entries,
+file names and signature names. The bottom of the import graph: it imports nothing.
 
 One place for names means the ExampleGen, Transform, masker, trainer, exporter
 and evaluator cannot drift apart.
@@ -34,7 +35,12 @@ PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 RESERVED_TOKENS = (PAD, UNK, CLS, SEP, MASK)
 PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID = range(len(RESERVED_TOKENS))
 
+# A vocabulary is a `vocab.txt` (one token per line, id = line number) in the WordPieceVocab
+# artifact, beside the transform graph that embeds it and beside a saved encoder.
+VOCAB_FILE = "vocab.txt"
+
 # Serving signature names.
 SERVING_SIGNATURE = "serving_default"
 TRANSFORM_SIGNATURE = "transform_features"
 EVAL_SIGNATURE = "mlm_eval"
+PREDICT_EXAMPLES_SIGNATURE = "predict_examples"  # a classifier on raw tf.Examples (TFMA)

@@ -80,10 +80,10 @@ def pretrain(args) -> int:
     except (ConfigError, CorpusError) as e:
         return _fail(EXIT_BAD_INPUT, str(e))
 
-    from pipeline import pretrain as pretrain_pipeline, runners
+    from pipeline import pretrain as pretrain_pipeline, run_summary
 
     return _run_local("pretrain", cfg, args, lambda: pretrain_pipeline.create_pipeline(cfg),
-                      lambda: runners.pretrain_summary(cfg), _print_summary)
+                      lambda: run_summary.pretrain_summary(cfg), _print_summary)
 
 
 def check_distribution(cfg) -> None:
@@ -104,11 +104,11 @@ def check_distribution(cfg) -> None:
 def _run_local(job: str, cfg, args, build_pipeline, summarize, print_summary) -> int:
     """Runs the pipeline, writes `{job: summary}` to the summary file, prints it, and returns
     the exit code: 0 only if a blessed model was pushed."""
-    from pipeline import runners
+    from pipeline import local_runner, run_summary
 
     started = time.time()
     try:
-        runners.run_local(build_pipeline())
+        local_runner.run_local(build_pipeline(), cfg.worker_timeout)
     except Exception as e:  # noqa: BLE001  (report the cause, exit non-zero)
         cause = _root_cause(e)
         return _fail(EXIT_PIPELINE_FAILED,
@@ -116,7 +116,7 @@ def _run_local(job: str, cfg, args, build_pipeline, summarize, print_summary) ->
     summary = summarize()
     summary["wall_seconds"] = round(time.time() - started, 1)
     summary_path = args.summary or os.path.join(cfg.run_dir, "summary.json")
-    runners.write_summary(summary_path, job, summary)
+    run_summary.write_summary(summary_path, job, summary)
     print_summary(summary, summary_path)
     return _report_blessing(summary)
 
@@ -132,7 +132,7 @@ def _report_blessing(summary: dict) -> int:
 
 def finetune(args) -> int:
     from components.labelled_example_gen import LabelledDataError, check_labelled_data
-    from pipeline import finetune as finetune_pipeline, pretrained as pretrained_lib
+    from pipeline import finetune as finetune_pipeline, resolve_pretrained as pretrained_lib
 
     try:
         cfg = _config_from_args(args, FinetuneConfig)
@@ -148,7 +148,7 @@ def finetune(args) -> int:
     print(f"lmpipe: {sum(counts.values())} labelled examples: "
           + ", ".join(f"{label} {n}" for label, n in counts.items()))
 
-    from pipeline import runners
+    from pipeline import run_summary
 
     def print_summary(summary, path):
         metrics = summary["eval_metrics"]
@@ -169,7 +169,7 @@ def finetune(args) -> int:
 
     return _run_local("finetune", cfg, args,
                       lambda: finetune_pipeline.create_pipeline(cfg, labels, pretrained),
-                      lambda: runners.finetune_summary(cfg, labels, pretrained), print_summary)
+                      lambda: run_summary.finetune_summary(cfg, labels, pretrained), print_summary)
 
 
 def _macro(metrics: dict, name: str) -> float:
@@ -205,11 +205,11 @@ def compile_pipeline(args) -> int:
         cfg = _config_from_args(args, PretrainConfig)
     except ConfigError as e:
         return _fail(EXIT_BAD_INPUT, str(e))
-    from pipeline import kubeflow
+    from pipeline import kubeflow_v2_runner
 
     try:
-        path = kubeflow.compile_pretraining(cfg, args.target, args.output, args.image)
-    except kubeflow.CompileError as e:
+        path = kubeflow_v2_runner.compile_pretraining(cfg, args.target, args.output, args.image)
+    except kubeflow_v2_runner.CompileError as e:
         return _fail(EXIT_BAD_INPUT, str(e))
     print(f"lmpipe: wrote the {args.target} pipeline spec to {path}\n"
           f"lmpipe: image {args.image}; submit it as README.md 'Kubeflow and Vertex AI' shows.")

@@ -6,7 +6,6 @@ labelled file(s) → LabelledExampleGen → StatisticsGen → ExampleValidator (
     → Evaluator (TFMA; thresholds and no regression vs the latest blessed model) → Pusher
 """
 
-import dataclasses
 import os
 from typing import Sequence
 
@@ -19,10 +18,10 @@ from components.labelled_example_gen import LabelledExampleGen
 from components.tokenize import Tokenize
 from components.types import WordPieceVocab
 from models import features
-from models.export import PREDICT_EXAMPLES_SIGNATURE
-from pipeline.common import absolute, evaluate_and_push, make_pipeline, overall_threshold, repo_file
+from pipeline.blessing import evaluate_and_push, overall_threshold
 from pipeline.config import FinetuneConfig
-from pipeline.pretrained import Pretrained
+from pipeline.resolve_pretrained import Pretrained
+from pipeline.tfx_pipeline import absolute, make_pipeline, repo_file, trainer_config
 
 LABELLED_SCHEMA = repo_file("schemas", "labelled.pbtxt")
 
@@ -57,7 +56,7 @@ def eval_config(cfg: FinetuneConfig, labels: Sequence[str]) -> tfma.EvalConfig:
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(
             # Keras 3 models load in TFMA only as generic SavedModels with named signatures.
-            model_type="tf_generic", signature_name=PREDICT_EXAMPLES_SIGNATURE,
+            model_type="tf_generic", signature_name=features.PREDICT_EXAMPLES_SIGNATURE,
             preprocessing_function_names=[features.TRANSFORM_SIGNATURE],
             label_key=features.LABEL_ID, prediction_key="probabilities")],
         slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[features.LENGTH_BUCKET])],
@@ -97,14 +96,15 @@ def create_pipeline(cfg: FinetuneConfig, labels: Sequence[str],
         preprocessing_fn="models.preprocessing.classifier_preprocessing_fn",
         custom_config={"seq_length": cfg.seq_length, "labels": list(labels)})
     trainer = tfx.components.Trainer(
-        run_fn="models.classifier_trainer.run_fn",
+        run_fn="models.text_classifier_trainer.run_fn",
         examples=tokenize.outputs["transformed_examples"],
         transform_graph=tokenize.outputs["transform_graph"],
         base_model=pretrained_model.outputs["result"],
         train_args=tfx.proto.TrainArgs(num_steps=cfg.train_steps),
         eval_args=tfx.proto.EvalArgs(num_steps=cfg.eval_steps),
-        custom_config={"config": dataclasses.asdict(cfg), "labels": list(labels)})
-    gate_and_push = evaluate_and_push(cfg, example_gen.outputs["examples"],
-                                      trainer.outputs["model"], eval_config(cfg, labels))
+        custom_config=trainer_config(cfg, labels=list(labels)))
+    gate_and_push = evaluate_and_push(example_gen.outputs["examples"], trainer.outputs["model"],
+                                      eval_config(cfg, labels), cfg.serving_model_dir,
+                                      cfg.max_versions)
     return make_pipeline(cfg, [example_gen, statistics_gen, schema_gen, example_validator,
                                 vocabulary, pretrained_model, tokenize, trainer, *gate_and_push])

@@ -5,9 +5,6 @@ corpus → TextExampleGen → StatisticsGen → ExampleValidator (schemas/corpus
        → MlmMasker → Trainer → Evaluator (vs latest blessed) → Pusher
 """
 
-import dataclasses
-import os
-
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
@@ -15,11 +12,10 @@ from components.mlm_masker import MlmMasker
 from components.text_example_gen import TextExampleGen
 from components.tokenize import Tokenize
 from components.vocab_gen import WordPieceVocabGen
-from models import mlm_metrics
-from pipeline.common import absolute, evaluate_and_push, make_pipeline, overall_threshold, repo_file
+from models import features, mlm_metrics
+from pipeline.blessing import evaluate_and_push, overall_threshold
 from pipeline.config import PretrainConfig
-
-CORPUS_SCHEMA = repo_file("schemas", "corpus.pbtxt")
+from pipeline.tfx_pipeline import absolute, make_pipeline, repo_file, trainer_config
 
 
 def eval_config(cfg: PretrainConfig) -> tfma.EvalConfig:
@@ -32,7 +28,8 @@ def eval_config(cfg: PretrainConfig) -> tfma.EvalConfig:
 
     return tfma.EvalConfig(
         # Keras 3 models load in TFMA only as generic SavedModels with a named signature.
-        model_specs=[tfma.ModelSpec(signature_name="mlm_eval", model_type="tf_generic")],
+        model_specs=[tfma.ModelSpec(signature_name=features.EVAL_SIGNATURE,
+                                    model_type="tf_generic")],
         slicing_specs=[tfma.SlicingSpec()],
         metrics_specs=[tfma.MetricsSpec(metrics=[
             metric("MaskedLMAccuracy", accuracy_thresholds),
@@ -63,13 +60,13 @@ def create_pipeline(cfg: PretrainConfig, local: bool = True) -> tfx.dsl.Pipeline
         seq_length=cfg.seq_length, mask_rate=cfg.mask_rate, max_predictions=cfg.max_predictions,
         dupe_factor=cfg.dupe_factor, seed=cfg.seed)
     trainer = tfx.components.Trainer(
-        run_fn="models.trainer.run_fn",
+        run_fn="models.masked_lm_trainer.run_fn",
         examples=masker.outputs["masked_examples"],
         transform_graph=tokenize.outputs["transform_graph"],
         train_args=tfx.proto.TrainArgs(num_steps=cfg.train_steps),
         eval_args=tfx.proto.EvalArgs(num_steps=cfg.eval_steps),
-        custom_config={"config": dataclasses.asdict(cfg)})
-    gate_and_push = evaluate_and_push(cfg, masker.outputs["masked_examples"],
-                                      trainer.outputs["model"], eval_config(cfg))
+        custom_config=trainer_config(cfg))
+    gate_and_push = evaluate_and_push(masker.outputs["masked_examples"], trainer.outputs["model"],
+                                      eval_config(cfg), cfg.serving_model_dir, cfg.max_versions)
     return make_pipeline(cfg, [example_gen, statistics_gen, schema_gen, example_validator,
                                 vocab_gen, tokenize, masker, trainer, *gate_and_push], local)

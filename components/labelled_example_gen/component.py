@@ -10,17 +10,20 @@ from tfx.proto import example_gen_pb2
 
 from components.labelled_example_gen import reader
 from components.labelled_example_gen.executor import Executor, custom_config
+from models.settings import ConfigError
 
 SPLITS = ("train", "eval", "test")
 
 
-def _check_buckets(split_buckets: Sequence[int]):
+def check_split_buckets(split_buckets: Sequence[int]) -> tuple:
+    """(train, eval, test) hash buckets: train and eval >= 1, test >= 0 (0: no test split)."""
     buckets = tuple(split_buckets)
     if (len(buckets) != 3 or not all(isinstance(b, int) and not isinstance(b, bool)
                                      for b in buckets)
             or buckets[0] < 1 or buckets[1] < 1 or buckets[2] < 0):
-        raise ValueError("split_buckets must be three ints (train, eval, test) with train and "
-                         f"eval >= 1 and test >= 0 (0: no test split); got {split_buckets!r}")
+        raise ConfigError(
+            f"split_buckets={split_buckets!r}: give three bucket counts for train, eval and test "
+            "with train and eval >= 1 and test >= 0 (0: no test split), e.g. 8,1,1.")
     return buckets
 
 
@@ -42,7 +45,7 @@ def LabelledExampleGen(data_path: str, text_column: str = "text", label_column: 
     for kind, column in (("text_column", text_column), ("label_column", label_column)):
         if not isinstance(column, str) or not column.strip():
             raise ValueError(f"{kind} must be a non-empty column name; got {column!r}")
-    buckets = _check_buckets(split_buckets)
+    buckets = check_split_buckets(split_buckets)
     files = reader.list_data_files(data_path)  # raises if missing or without data files
     splits = reader.user_splits(data_path)
     output_config = None

@@ -11,6 +11,14 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components.mlm_masker import executor
 from components.types import WordPieceVocab
+from models.settings import ConfigError
+
+
+def check_masking(mask_rate: float, dupe_factor: int) -> None:
+    if not 0.0 < mask_rate < 1.0:
+        raise ConfigError(f"mask_rate={mask_rate} must be between 0 and 1 (0.15 is BERT's).")
+    if dupe_factor < 1:
+        raise ConfigError(f"dupe_factor={dupe_factor} must be a positive integer.")
 
 
 class MlmMaskerSpec(types.ComponentSpec):
@@ -56,6 +64,7 @@ class MlmMasker(base_beam_component.BaseBeamComponent):
                  dupe_factor: int = 2,
                  seed: int = 42,
                  masked_examples: Optional[types.BaseChannel] = None):
+        check_masking(mask_rate, dupe_factor)
         masked_examples = masked_examples or types.Channel(
             type=standard_artifacts.Examples)
         spec = MlmMaskerSpec(

@@ -21,7 +21,6 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
 from components.mlm_masker import masking
-from components.types import VOCAB_FILE
 from models import features
 
 # Keys of input_dict / output_dict / exec_properties.
@@ -43,7 +42,7 @@ OUTPUT_FILE_SUFFIX = ".tfrecord.gz"
 
 def read_vocab_size(vocab_uri: str) -> int:
     """Number of lines of ``<vocab_uri>/vocab.txt``."""
-    with tf.io.gfile.GFile(os.path.join(vocab_uri, VOCAB_FILE), "r") as f:
+    with tf.io.gfile.GFile(os.path.join(vocab_uri, features.VOCAB_FILE), "r") as f:
         return sum(1 for _ in f)
 
 
@@ -194,8 +193,6 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         max_predictions = int(exec_properties.get(MAX_PREDICTIONS_KEY, 20))
         dupe_factor = int(exec_properties.get(DUPE_FACTOR_KEY, 2))
         seed = int(exec_properties.get(SEED_KEY, 42))
-        if dupe_factor < 1:
-            raise ValueError(f"dupe_factor must be >= 1, got {dupe_factor}")
         vocab_size = read_vocab_size(vocab.uri)
         splits = artifact_utils.decode_split_names(examples.split_names)
         if not splits:

@@ -5,8 +5,16 @@ from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
 from components.text_example_gen.executor import Executor
+from models.settings import ConfigError
 
 NUM_BUCKETS = 10
+
+
+def check_eval_buckets(eval_buckets: int) -> None:
+    if (not isinstance(eval_buckets, int) or isinstance(eval_buckets, bool)
+            or not 1 <= eval_buckets < NUM_BUCKETS):
+        raise ConfigError(f"eval_buckets={eval_buckets!r} must be 1..{NUM_BUCKETS - 1} (out of "
+                          f"{NUM_BUCKETS} hash buckets; the rest is train).")
 
 
 def TextExampleGen(corpus_dir: str, eval_buckets: int = 1):
@@ -16,9 +24,7 @@ def TextExampleGen(corpus_dir: str, eval_buckets: int = 1):
     `eval_buckets` of them go to `eval`, the rest to `train`. Call `check_corpus_dir` first
     to report every bad file before the pipeline starts (the executor checks again).
     """
-    if not isinstance(eval_buckets, int) or not 1 <= eval_buckets < NUM_BUCKETS:
-        raise ValueError(f"eval_buckets must be an int in 1..{NUM_BUCKETS - 1} (out of "
-                         f"{NUM_BUCKETS} hash buckets); got {eval_buckets!r}")
+    check_eval_buckets(eval_buckets)
     output_config = example_gen_pb2.Output(
         split_config=example_gen_pb2.SplitConfig(splits=[
             example_gen_pb2.SplitConfig.Split(name="train",

@@ -17,8 +17,9 @@ from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter
 from tfx.utils import json_utils
 
-from components import types as lm_types
+from components.types import WordPieceVocab
 from components.anomalies import raise_if_anomalous
+from models import features
 
 VOCABULARY_KEY = "vocabulary"
 ANOMALIES_KEY = "anomalies"
@@ -28,7 +29,7 @@ REQUIRED_SPLITS = ("train", "eval")
 class TokenizeSpec(standard_component_specs.TransformSpec):
     INPUTS = {
         **standard_component_specs.TransformSpec.INPUTS,
-        VOCABULARY_KEY: ChannelParameter(type=lm_types.WordPieceVocab),
+        VOCABULARY_KEY: ChannelParameter(type=WordPieceVocab),
         ANOMALIES_KEY: ChannelParameter(type=standard_artifacts.ExampleAnomalies, optional=True),
     }
 
@@ -53,13 +54,13 @@ class TokenizeExecutor(transform_executor.Executor):
         _check_splits_not_empty(input_dict[standard_component_specs.EXAMPLES_KEY][0])
         vocabulary = input_dict.pop(VOCABULARY_KEY)[0]
         custom_config = json.loads(exec_properties.get("custom_config") or "null") or {}
-        custom_config["vocab_file"] = f"{vocabulary.uri}/{lm_types.VOCAB_FILE}"
+        custom_config["vocab_file"] = f"{vocabulary.uri}/{features.VOCAB_FILE}"
         exec_properties = dict(exec_properties, custom_config=json_utils.dumps(custom_config))
         super().Do(input_dict, output_dict, exec_properties)
         # The trainer and exporter find the vocabulary beside the graph that embeds it.
         transform_graph = output_dict[standard_component_specs.TRANSFORM_GRAPH_KEY][0]
         tf.io.gfile.copy(custom_config["vocab_file"],
-                         f"{transform_graph.uri}/{lm_types.VOCAB_FILE}", overwrite=True)
+                         f"{transform_graph.uri}/{features.VOCAB_FILE}", overwrite=True)
 
 
 class Tokenize(base_beam_component.BaseBeamComponent):

@@ -17,7 +17,6 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
 from components import anomalies as anomalies_gate
-from components.types import VOCAB_FILE
 from components.vocab_gen import learner
 from models import features
 
@@ -49,7 +48,7 @@ class _CountWords(beam.DoFn):
 def _learn_and_write(table, total_words: int, vocab_size: int, lower_thresh: int,
                      output_dir: str) -> None:
     vocab = learner.learn_vocab(table, vocab_size, lower_thresh, split=TRAIN_SPLIT)
-    with fileio.open(os.path.join(output_dir, VOCAB_FILE), "w") as f:
+    with fileio.open(os.path.join(output_dir, features.VOCAB_FILE), "w") as f:
         f.write("".join(token + "\n" for token in vocab))
     stats = {"words_counted": int(total_words), "distinct_words": len(table),
              "vocab_size": len(vocab), "requested_vocab_size": vocab_size,
@@ -71,9 +70,6 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
         vocab_size = int(exec_properties[VOCAB_SIZE_KEY])
         lower_thresh = int(exec_properties.get(LOWER_THRESH_KEY) or 2)
-        if vocab_size <= len(features.RESERVED_TOKENS):
-            raise ValueError(f"vocab_size={vocab_size} must exceed the "
-                             f"{len(features.RESERVED_TOKENS)} reserved tokens")
         examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY])
         output = artifact_utils.get_single_instance(output_dict[VOCABULARY_KEY])
         split_dir = os.path.join(examples.uri, "Split-" + TRAIN_SPLIT)
@@ -107,4 +103,4 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             "WordPieceVocabGen: %d words counted (%d distinct) in split '%s'; vocabulary of %d "
             "tokens (requested %d, lower_thresh %d) written to %s",
             stats["words_counted"], stats["distinct_words"], TRAIN_SPLIT, stats["vocab_size"],
-            vocab_size, lower_thresh, os.path.join(output.uri, VOCAB_FILE))
+            vocab_size, lower_thresh, os.path.join(output.uri, features.VOCAB_FILE))

@@ -18,6 +18,7 @@ import tensorflow as tf
 from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as learner_lib
 
 from models import features
+from models.settings import check_vocab_size
 from models.tokenization import pretokenize
 
 JOINER = "##"
@@ -49,10 +50,7 @@ def learn_vocab(word_counts: Iterable[Tuple[str, int]], vocab_size: int, lower_t
         than the final threshold are not learned.
       split: the split the counts come from (for error messages).
     """
-    if vocab_size <= len(RESERVED):
-        raise ValueError(
-            f"vocab_size={vocab_size} leaves no room beyond the {len(RESERVED)} reserved tokens "
-            f"{' '.join(RESERVED)}; use a vocab_size of at least a few hundred (e.g. 8000)")
+    check_vocab_size(vocab_size)
     word_counts = [(w, int(c)) for w, c in word_counts if w and int(c) > 0]
     if not word_counts:
         raise ValueError(

@@ -1,0 +1,113 @@
+"""Model inputs: the one BERT-inputs builder and the one `tf.data` reader of TFRecords, for
+both tasks and the export.
+
+- masked-LM: MlmMasker's examples to (BERT inputs + `mask_positions`, original ids, weights);
+- classifier: Transform's examples to (BERT inputs, class id).
+
+Example:
+
+>>> import tensorflow as tf
+>>> inputs = bert_inputs(tf.constant([[2, 7, 3, 0]]))
+>>> sorted(inputs), inputs["padding_mask"].numpy().tolist()
+(['padding_mask', 'segment_ids', 'token_ids'], [[1, 1, 1, 0]])
+"""
+
+from typing import Callable, List, Optional
+
+import tensorflow as tf
+
+from models import features
+
+
+def bert_inputs(token_ids: tf.Tensor, padding_mask: Optional[tf.Tensor] = None,
+                mask_positions: Optional[tf.Tensor] = None) -> dict:
+    """Token ids `[batch, seq_length]` to the BertBackbone input dict (one segment); the
+    padding mask is every non-`[PAD]` position unless given; `mask_positions` is added for
+    the masked-LM head."""
+    token_ids = tf.cast(token_ids, tf.int32)
+    if padding_mask is None:
+        padding_mask = tf.not_equal(token_ids, features.PAD_ID)
+    inputs = {
+        "token_ids": token_ids,
+        "segment_ids": tf.zeros_like(token_ids),
+        "padding_mask": tf.cast(padding_mask, tf.int32),
+    }
+    if mask_positions is not None:
+        inputs["mask_positions"] = tf.cast(mask_positions, tf.int32)
+    return inputs
+
+
+# -- masked-LM examples (MlmMasker output) ---------------------------------------------------
+
+def masked_lm_spec(seq_length: int, max_predictions: int) -> dict:
+    return {
+        features.TOKEN_IDS: tf.io.FixedLenFeature([seq_length], tf.int64),
+        features.PADDING_MASK: tf.io.FixedLenFeature([seq_length], tf.int64),
+        features.MASK_POSITIONS: tf.io.FixedLenFeature([max_predictions], tf.int64),
+        features.MASK_IDS: tf.io.FixedLenFeature([max_predictions], tf.int64),
+        features.MASK_WEIGHTS: tf.io.FixedLenFeature([max_predictions], tf.float32),
+    }
+
+
+def parse_masked_lm(serialized: tf.Tensor, seq_length: int, max_predictions: int):
+    """Serialized masked examples to (inputs, original ids, per-position weights)."""
+    parsed = tf.io.parse_example(serialized, masked_lm_spec(seq_length, max_predictions))
+    inputs = bert_inputs(parsed[features.TOKEN_IDS], parsed[features.PADDING_MASK],
+                         parsed[features.MASK_POSITIONS])
+    return inputs, parsed[features.MASK_IDS], parsed[features.MASK_WEIGHTS]
+
+
+def masked_lm_dataset(file_patterns: List[str], seq_length: int, max_predictions: int,
+                      batch_size: int, **kwargs) -> tf.data.Dataset:
+    return tfrecord_dataset(file_patterns, batch_size,
+                            lambda x: parse_masked_lm(x, seq_length, max_predictions), **kwargs)
+
+
+# -- classifier examples (Transform output) --------------------------------------------------
+
+def parse_classifier(serialized: tf.Tensor, seq_length: int):
+    """Serialized transformed examples to (inputs, class id)."""
+    parsed = tf.io.parse_example(serialized, {
+        features.TOKEN_IDS: tf.io.FixedLenFeature([seq_length], tf.int64),
+        features.LABEL_ID: tf.io.FixedLenFeature([], tf.int64),
+    })
+    return bert_inputs(parsed[features.TOKEN_IDS]), parsed[features.LABEL_ID]
+
+
+def classifier_dataset(file_patterns: List[str], seq_length: int, batch_size: int,
+                       **kwargs) -> tf.data.Dataset:
+    return tfrecord_dataset(file_patterns, batch_size,
+                            lambda x: parse_classifier(x, seq_length), **kwargs)
+
+
+def label_counts(file_patterns: List[str], seq_length: int, num_classes: int) -> List[int]:
+    """Examples per class id in the given files (one pass; used for class weights)."""
+    counts = [0] * num_classes
+    ds = classifier_dataset(file_patterns, seq_length, 1024, shuffle=False, repeat=False)
+    for _, labels in ds:
+        for label, count in zip(*[t.numpy() for t in tf.unique_with_counts(labels)[::2]]):
+            if 0 <= label < num_classes:
+                counts[int(label)] += int(count)
+    return counts
+
+
+# -- the reader -----------------------------------------------------------------------------
+
+def tfrecord_dataset(file_patterns: List[str], batch_size: int, parse: Callable,
+                     shuffle: bool = True, repeat: bool = True, seed: int = 42) -> tf.data.Dataset:
+    """GZIP TFRecords (what TFX components write) → shuffled, repeated batches of `parse`d
+    examples. A repeated stream drops its last short batch so every step has `batch_size`."""
+    files = tf.data.Dataset.list_files(file_patterns, shuffle=shuffle, seed=seed)
+    ds = tf.data.TFRecordDataset(files, compression_type="GZIP",
+                                 num_parallel_reads=tf.data.AUTOTUNE)
+    if shuffle:
+        ds = ds.shuffle(10_000, seed=seed)
+    if repeat:
+        ds = ds.repeat()
+    ds = ds.batch(batch_size, drop_remainder=repeat)
+    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    # Multi-worker: every worker reads the same seeded stream and keeps its share of the
+    # batches (sharding by file would need at least one file per worker).
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)

@@ -1,0 +1,69 @@
+"""Fine-tuning a text classifier, the task on top of models/training.py: Transform's examples →
+a pretrained encoder + classification head (optional freezing, class weights, early stopping)
+→ the classifier SavedModel (raw text in).
+
+TFX Trainer: `run_fn="models.text_classifier_trainer.run_fn"`, `base_model` = a pretrained
+Model artifact (its `encoder/`), `custom_config={"settings": ClassifierSettings(...).to_dict(),
+"labels": [...], "backup_dir": ...}`.
+"""
+
+from typing import Callable, List, Optional, Sequence
+
+import keras
+from absl import logging
+
+from models import encoder, export, inputs, training
+from models.settings import ClassifierSettings
+from models.text_classifier import balanced_class_weights, build_classifier
+
+
+def train_classifier(settings: ClassifierSettings, backbone: Callable, labels: Sequence[str],
+                     train_files: List[str], eval_files: List[str], log_dir: str,
+                     backup_dir: Optional[str] = None, chief: bool = True) -> keras.Model:
+    """`backbone()` gives the encoder to start from (called under the strategy's scope)."""
+    class_weight = None
+    if settings.class_weights == "balanced":
+        counts = inputs.label_counts(train_files, settings.seq_length, len(labels))
+        class_weight = balanced_class_weights(counts)
+        logging.info("Class weights for %s (counts %s): %s", labels, counts, class_weight)
+
+    def datasets(batch_size):
+        return (inputs.classifier_dataset(train_files, settings.seq_length, batch_size,
+                                          seed=settings.seed),
+                inputs.classifier_dataset(eval_files, settings.seq_length, batch_size,
+                                          shuffle=False))
+
+    early_stopping = []
+    if settings.early_stopping_patience:
+        early_stopping.append(keras.callbacks.EarlyStopping(
+            monitor="val_accuracy", mode="max", patience=settings.early_stopping_patience,
+            restore_best_weights=True))
+    return training.train(
+        settings,
+        lambda: build_classifier(backbone(), len(labels), settings.dropout,
+                                 settings.freeze_embeddings, settings.freeze_layers,
+                                 settings.pooling),
+        dict(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")]),
+        datasets, log_dir, extra_callbacks=early_stopping, class_weight=class_weight,
+        best_metric="val_accuracy", backup_dir=backup_dir, chief=chief)
+
+
+def train_and_export(job: training.TrainerJob) -> None:
+    settings, labels = job.settings, list(job.custom_config["labels"])
+    pretrained = encoder.encoder_dir(job.base_model)
+    encoder.check_vocabulary(pretrained, len(job.vocab), job.vocab_file)
+
+    def backbone():
+        return encoder.load_encoder(pretrained, pretrained=not settings.from_scratch,
+                                    dtype=settings.mixed_precision)
+
+    model = train_classifier(settings, backbone, labels, job.train_files, job.eval_files,
+                             job.log_dir, job.backup_dir, job.chief)
+    export.export_classifier(model, job.transform_output, job.serving_dir, labels,
+                             settings.seq_length, settings.model_name)
+
+
+def run_fn(fn_args):
+    """TFX Trainer entry point; the pretrained encoder comes in as the Trainer's `base_model`."""
+    training.run_trainer(fn_args, ClassifierSettings, train_and_export)

@@ -1,0 +1,48 @@
+"""The gate both pipelines end with: the latest blessed model (Resolver) → Evaluator (TFMA,
+thresholds and no regression) → Pusher (blessed models only, atomically).
+
+The Evaluator gets the blessing thresholds, the Pusher the serving directory and version cap;
+neither reaches the Trainer, so changing them reruns only these steps."""
+
+from typing import List
+
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+
+from components.atomic_pusher import AtomicPusher
+from pipeline.tfx_pipeline import absolute
+
+
+def overall_threshold(floor: float, max_regression: float) -> list:
+    """At least `floor`, and at most `max_regression` below the latest blessed model, on the
+    whole eval split (a `MetricConfig.per_slice_thresholds` value): small slices such as a
+    text-length bucket are reported, but do not decide the blessing."""
+    return [tfma.PerSliceMetricThreshold(
+        slicing_specs=[tfma.SlicingSpec()],
+        threshold=tfma.MetricThreshold(
+            value_threshold=tfma.GenericValueThreshold(lower_bound={"value": floor}),
+            change_threshold=tfma.GenericChangeThreshold(
+                direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                absolute={"value": -max_regression})))]
+
+
+def evaluate_and_push(examples, model, eval_config: tfma.EvalConfig, serving_model_dir: str,
+                      max_versions: int) -> List:
+    """Resolver (latest blessed model) → Evaluator on the eval split → Pusher (blessed only,
+    atomic for a polling server, at most `max_versions` kept; 0 keeps all)."""
+    latest_blessed = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+    evaluator = tfx.components.Evaluator(
+        examples=examples, model=model, baseline_model=latest_blessed.outputs["model"],
+        eval_config=eval_config, example_splits=["eval"])
+    pusher = AtomicPusher(
+        model=model, model_blessing=evaluator.outputs["blessing"],
+        custom_config={"max_versions": max_versions},
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(
+                base_directory=absolute(serving_model_dir))),
+    ).with_id("Pusher")  # TFX's Pusher's id: summaries and lineage queries look for it
+    return [latest_blessed, evaluator, pusher]

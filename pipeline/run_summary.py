@@ -1,0 +1,184 @@
+"""A run's summary, read back out of its ML Metadata: vocabulary, metrics, why a model was not
+blessed, what was pushed, the training summary; and the summary file the CLI writes."""
+
+import json
+import math
+import os
+from typing import Optional
+
+import ml_metadata as mlmd
+from absl import logging
+from tfx import v1 as tfx
+
+from components.types import WordPieceVocab
+
+
+def _latest(store: mlmd.MetadataStore, type_name: str):
+    artifacts = store.get_artifacts_by_type(type_name)
+    return max(artifacts, key=lambda a: a.id) if artifacts else None
+
+
+def _custom(artifact, name: str):
+    if artifact is None or name not in artifact.custom_properties:
+        return None
+    value = artifact.custom_properties[name]
+    return value.WhichOneof("value") and getattr(value, value.WhichOneof("value"))
+
+
+def _eval_metrics(uri: str, labels=None) -> dict:
+    """Overall-slice metrics by name; per-class ones as `name/<class>` (TFMA's `classId:N`)."""
+    import tensorflow_model_analysis as tfma
+
+    result = tfma.load_eval_result(uri)
+    metrics = {}
+    for slice_key, slice_metrics in result.slicing_metrics:
+        if slice_key:  # overall slice only
+            continue
+        for per_output in slice_metrics.values():
+            for sub_key, per_sub_key in per_output.items():
+                suffix = ""
+                if sub_key:
+                    class_id = int(sub_key.split(":")[-1]) if sub_key.startswith("classId") else None
+                    suffix = "/" + (labels[class_id] if labels and class_id is not None else sub_key)
+                for name, value in per_sub_key.items():
+                    if "doubleValue" in value:
+                        # TFMA prefixes aggregates with their options' text proto.
+                        name = name.replace("macro_average: true\n_", "macro_")
+                        number = float(value["doubleValue"])  # may be the string "NaN"
+                        metrics[name + suffix] = None if math.isnan(number) else number
+    return metrics
+
+
+def _confusion_matrix(uri: str, labels) -> dict:
+    """{actual class: {predicted class: count}} on the overall slice, from TFMA's plot."""
+    import tensorflow_model_analysis as tfma
+
+    matrix = {actual: {predicted: 0 for predicted in labels} for actual in labels}
+    for slice_key, plots in tfma.load_eval_result(uri).plots:
+        if slice_key:
+            continue
+        for per_output in plots.values():
+            for per_sub_key in per_output.values():
+                plot = per_sub_key.get("multiClassConfusionMatrixAtThresholds", {})
+                for table in plot.get("matrices", [])[:1]:
+                    for entry in table.get("entries", []):
+                        actual = labels[int(entry.get("actualClassId", 0))]
+                        predicted = labels[int(entry.get("predictedClassId", 0))]
+                        matrix[actual][predicted] += int(entry.get("numWeightedExamples", 0))
+    return matrix
+
+
+def _slice_accuracy(uri: str) -> dict:
+    """Accuracy and example count per text-length bucket slice."""
+    import tensorflow_model_analysis as tfma
+
+    slices = {}
+    for slice_key, slice_metrics in tfma.load_eval_result(uri).slicing_metrics:
+        if not slice_key:
+            continue
+        name = ",".join(f"{k}={v}" for k, v in slice_key)
+        overall = slice_metrics.get("", {}).get("", {})
+        slices[name] = {k: overall[k]["doubleValue"] for k in ("accuracy", "example_count")
+                        if k in overall and "doubleValue" in overall[k]}
+    return dict(sorted(slices.items()))
+
+
+def blessing_failures(uri: str) -> list:
+    """Why TFMA did not bless: one line per failed threshold (empty when blessed)."""
+    import tensorflow_model_analysis as tfma
+
+    result = tfma.load_validation_result(uri)
+    reasons = []
+    for per_slice in result.metric_validations_per_slice:
+        for failure in per_slice.failures:
+            key, threshold = failure.metric_key, failure.metric_threshold
+            value = failure.metric_value.double_value.value
+            if threshold.HasField("value_threshold"):
+                floor = threshold.value_threshold.lower_bound.value
+                reasons.append(f"{key.name} {value:.4f} is below the required {floor:.4f}")
+            else:
+                allowed = threshold.change_threshold.absolute.value
+                reasons.append(f"{key.name} changed by {value:+.4f} against the latest blessed "
+                               f"model (at most {allowed:+.4f} allowed)")
+    if not result.validation_ok and not reasons:
+        reasons.append(str(result.missing_thresholds or result.validation_details).strip())
+    return reasons
+
+
+def _store(cfg) -> mlmd.MetadataStore:
+    return mlmd.MetadataStore(tfx.orchestration.metadata.sqlite_metadata_connection_config(
+        os.path.abspath(cfg.metadata_path)))
+
+
+def _common_summary(store, cfg, labels=None) -> dict:
+    """Run layout, metrics, blessing and push, from ML Metadata."""
+    evaluation = _latest(store, "ModelEvaluation")
+    blessing = _latest(store, "ModelBlessing")
+    pushed = _latest(store, "PushedModel")
+    is_pushed = bool(_custom(pushed, "pushed"))
+    summary = {
+        "pipeline_root": os.path.abspath(cfg.pipeline_root),
+        "metadata_path": os.path.abspath(cfg.metadata_path),
+        "eval_metrics": _eval_metrics(evaluation.uri, labels) if evaluation else {},
+        "blessed": bool(_custom(blessing, "blessed")),
+        "not_blessed_because": blessing_failures(evaluation.uri) if evaluation else [],
+        "pushed": is_pushed,
+        "pushed_model": _custom(pushed, "pushed_destination") if is_pushed else None,
+        "config": json.loads(cfg.to_json()),
+    }
+    training = _train_summary(store)
+    if training:
+        summary["training"] = training
+    return summary
+
+
+def finetune_summary(cfg, labels, pretrained) -> dict:
+    store = _store(cfg)
+    summary = _common_summary(store, cfg, labels)
+    summary.update(labels=list(labels), pretrained_model=pretrained.model_uri)
+    evaluation = _latest(store, "ModelEvaluation")
+    if evaluation:
+        summary["confusion_matrix"] = _confusion_matrix(evaluation.uri, labels)
+        summary["slices"] = _slice_accuracy(evaluation.uri)
+    return summary
+
+
+def pretrain_summary(cfg) -> dict:
+    """The latest run's vocabulary, metrics, blessing and pushed model, from ML Metadata."""
+    store = _store(cfg)
+    vocab = _latest(store, WordPieceVocab.TYPE_NAME)
+    masked = _latest(store, "Examples")  # the masker's output is the newest Examples
+    stats_path = os.path.join(masked.uri, "mlm_stats.json") if masked else None
+    mlm_stats = {}
+    if stats_path and os.path.exists(stats_path):
+        with open(stats_path) as f:
+            mlm_stats = json.load(f)
+    summary = _common_summary(store, cfg)
+    summary.update(
+        vocab_size=_custom(vocab, "vocab_size"),
+        majority_token_accuracy=mlm_stats.get("eval", {}).get("majority_accuracy"))
+    return summary
+
+
+def _train_summary(store) -> Optional[dict]:
+    run = _latest(store, "ModelRun")
+    path = os.path.join(run.uri, "train_summary.json") if run else None
+    if path and os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    return None
+
+
+def write_summary(path: str, key: str, summary: dict) -> None:
+    """Merges `{key: summary}` into the JSON file at `path` (other jobs' keys are kept)."""
+    existing = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            existing = json.load(f)
+    existing[key] = summary
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(existing, f, indent=2, sort_keys=True)
+    logging.info("Wrote %s", path)
+
+

@@ -1,0 +1,345 @@
+"""LabelledExampleGen: reader/validation for CSV/TSV/JSONL, the curated schema with TFDV, and
+the real executor (user splits and deterministic hash splits) on tiny files."""
+
+import glob
+import os
+
+import pytest
+import tensorflow as tf
+from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import schema_pb2
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.utils import proto_utils
+
+from components.labelled_example_gen import (LabelledDataError, LabelledExampleGen,
+                                             check_labelled_data, list_data_files,
+                                             read_labelled, user_splits)
+from components.labelled_example_gen.executor import Executor, columns
+from models import features
+from tests.conftest import REPO
+
+SCHEMA = os.path.join(REPO, "schemas", "labelled.pbtxt")
+SAMPLE = os.path.join(REPO, "data", "sentiment", "rotten_tomatoes_sample.tsv")
+
+
+def _write(path, data):
+    mode = "wb" if isinstance(data, bytes) else "w"
+    with open(path, mode, **({} if mode == "wb" else {"encoding": "utf-8", "newline": ""})) as f:
+        f.write(data)
+    return str(path)
+
+
+# --- reader: formats -------------------------------------------------------------------------
+
+def test_read_tsv_keeps_quote_characters(tmp_path):
+    path = _write(tmp_path / "a.tsv",
+                  'label\ttext\n'
+                  'positive\t  A "great" film, 5" tall.  \n'
+                  '\n'
+                  'negative\t"Dull\n'
+                  'positive\tIt\'s fine ""really"" \n')
+    assert read_labelled(path) == [(2, 'A "great" film, 5" tall.', "positive"),
+                                   (4, '"Dull', "negative"),
+                                   (5, 'It\'s fine ""really""', "positive")]
+
+
+def test_read_csv_with_quoting_and_other_columns(tmp_path):
+    path = _write(tmp_path / "a.csv",
+                  'id,review,sentiment\r\n'
+                  '1,"Good, ""funny"" film",pos\r\n'
+                  '2,"two\nlines",neg\r\n'
+                  '3,plain, neg \r\n')
+    rows = read_labelled(path, text_column="review", label_column="sentiment")
+    assert rows == [(2, 'Good, "funny" film', "pos"), (3, "two\nlines", "neg"),
+                    (5, "plain", "neg")]
+
+
+def test_read_jsonl_skips_blank_lines_and_bom(tmp_path):
+    path = _write(tmp_path / "a.jsonl",
+                  '\ufeff{"text": " Good. ", "label": "positive", "id": 1}\n\n  \n'
+                  '{"text": "Bad — naïve.", "label": 0}\n')
+    assert read_labelled(path) == [(1, "Good.", "positive"), (4, "Bad — naïve.", "0")]
+
+
+def test_bundled_sample():
+    rows = read_labelled(SAMPLE)
+    assert len(rows) == 5000 and rows[0][0] == 2
+    assert check_labelled_data(SAMPLE, labels=["negative", "positive"]) == {
+        "negative": 2086, "positive": 2914}
+
+
+# --- reader: errors --------------------------------------------------------------------------
+
+def test_not_utf8_names_file_offset_and_line(tmp_path):
+    path = _write(tmp_path / "latin1.tsv", "label\ttext\npositive\tcafé\n".encode("latin-1"))
+    with pytest.raises(LabelledDataError) as e:
+        read_labelled(path)
+    msg = str(e.value)
+    assert "latin1.tsv" in msg and "byte offset 23" in msg and "line 2" in msg
+    assert "convert the file to UTF-8" in msg
+
+
+def test_missing_column_lists_columns_and_flag(tmp_path):
+    path = _write(tmp_path / "a.tsv", "sentiment\treview\npositive\tGood.\n")
+    with pytest.raises(LabelledDataError) as e:
+        read_labelled(path)
+    msg = str(e.value)
+    assert "a.tsv" in msg and "'text'" in msg and "'sentiment', 'review'" in msg
+    assert "--text-column" in msg
+    with pytest.raises(LabelledDataError, match="no label column 'label'.*--label-column"):
+        read_labelled(path, text_column="review")
+    assert read_labelled(path, "review", "sentiment") == [(2, "Good.", "positive")]
+
+
+def test_missing_jsonl_key(tmp_path):
+    path = _write(tmp_path / "a.jsonl", '{"text": "ok", "label": "x"}\n{"review": "ok"}\n')
+    with pytest.raises(LabelledDataError) as e:
+        read_labelled(path)
+    msg = str(e.value)
+    assert "a.jsonl line 2" in msg and "'text'" in msg and "'review'" in msg
+    assert "--text-column" in msg
+
+
+@pytest.mark.parametrize("content,column", [
+    ("label\ttext\npositive\tGood.\nnegative\t   \n", "text"),
+    ("label\ttext\npositive\tGood.\n \tBad.\n", "label"),
+])
+def test_empty_text_or_label(tmp_path, content, column):
+    path = _write(tmp_path / "a.tsv", content)
+    with pytest.raises(LabelledDataError) as e:
+        read_labelled(path)
+    msg = str(e.value)
+    assert "a.tsv line 3" in msg and f"column '{column}' is empty" in msg
+
+
+def test_malformed_json_line(tmp_path):
+    path = _write(tmp_path / "a.jsonl", '{"text": "ok", "label": "x"}\n{"text": "oops",\n')
+    with pytest.raises(LabelledDataError, match=r"a\.jsonl line 2: malformed JSON"):
+        read_labelled(path)
+    path = _write(tmp_path / "b.jsonl", '["text", "label"]\n')
+    with pytest.raises(LabelledDataError, match=r"b\.jsonl line 1: a JSON list, not an object"):
+        read_labelled(path)
+
+
+@pytest.mark.parametrize("name,content,hint", [
+    ("a.tsv", "label\ttext\npositive\tGood.\nnegative\tBad.\tworse\n", "tab inside a field"),
+    ("a.csv", "label,text\npositive,Good.\nnegative,Bad, worse\n", "unquoted comma"),
+])
+def test_wrong_number_of_fields(tmp_path, name, content, hint):
+    path = _write(tmp_path / name, content)
+    with pytest.raises(LabelledDataError) as e:
+        read_labelled(path)
+    msg = str(e.value)
+    assert f"{name} line 3: 3 field(s), but the header has 2" in msg and hint in msg
+
+
+def test_unsupported_extension_and_empty_file(tmp_path):
+    path = _write(tmp_path / "a.txt", "label\ttext\n")
+    with pytest.raises(LabelledDataError, match=r"a\.txt: unsupported extension '\.txt'"):
+        read_labelled(path)
+    with pytest.raises(LabelledDataError, match=r"b\.tsv: is empty"):
+        read_labelled(_write(tmp_path / "b.tsv", ""))
+    with pytest.raises(LabelledDataError, match=r"c\.tsv: has no data rows"):
+        read_labelled(_write(tmp_path / "c.tsv", "label\ttext\n"))
+
+
+def test_list_data_files(tmp_path):
+    with pytest.raises(LabelledDataError, match="does not exist"):
+        list_data_files(str(tmp_path / "nope"))
+    _write(tmp_path / ".hidden.tsv", "label\ttext\n")
+    _write(tmp_path / "notes.txt", "hello")
+    os.mkdir(tmp_path / "sub.tsv")
+    with pytest.raises(LabelledDataError, match="has no data files"):
+        list_data_files(str(tmp_path))
+    b = _write(tmp_path / "b.jsonl", "")
+    a = _write(tmp_path / "a.TSV", "")
+    c = _write(tmp_path / "c.csv", "")
+    assert list_data_files(str(tmp_path)) == [a, b, c]
+    assert list_data_files(c) == [c]
+
+
+# --- check_labelled_data ---------------------------------------------------------------------
+
+def test_check_counts_over_all_files(tmp_path):
+    _write(tmp_path / "a.tsv", "label\ttext\npositive\tGood.\nnegative\tBad.\n")
+    _write(tmp_path / "b.jsonl", '{"text": "Great.", "label": "positive"}\n')
+    assert check_labelled_data(str(tmp_path), labels=["negative", "positive"]) == {
+        "negative": 1, "positive": 2}
+
+
+def test_check_reports_every_problem(tmp_path):
+    _write(tmp_path / "a.tsv", "label\ttext\npositive\tGood.\nneutral\tMeh.\nnegative\t \n")
+    _write(tmp_path / "b.tsv", "label\treview\npositive\tGood.\n")
+    _write(tmp_path / "c.jsonl", '{"text": "ok", "label": "negative"}\n{bad\n')
+    with pytest.raises(LabelledDataError) as e:
+        check_labelled_data(str(tmp_path), labels=["negative", "positive"])
+    msg = str(e.value)
+    assert msg.startswith(f"4 problem(s) in {tmp_path}:")
+    assert ("a.tsv line 3: label column 'label' has 'neutral', which is not one of negative, "
+            "positive (the schema's domain); fix the data or use a schema that lists it") in msg
+    assert "a.tsv line 4: text column 'text' is empty" in msg
+    assert "b.tsv: no text column 'text'" in msg
+    assert "c.jsonl line 2: malformed JSON" in msg
+
+
+def test_check_caps_the_listing(tmp_path):
+    rows = "".join(f"label{i}\ttext {i}\n" for i in range(25))
+    path = _write(tmp_path / "a.tsv", "label\ttext\n" + rows)
+    with pytest.raises(LabelledDataError) as e:
+        check_labelled_data(path, labels=["negative", "positive"])
+    msg = str(e.value)
+    assert msg.startswith("25 problem(s)") and "... and 5 more" in msg
+    assert msg.count("\n  - ") == 20 and "'label19'" in msg and "'label20'" not in msg
+
+
+def test_check_one_class(tmp_path):
+    path = _write(tmp_path / "a.tsv", "label\ttext\npositive\tGood.\npositive\tGreat.\n")
+    with pytest.raises(LabelledDataError) as e:
+        check_labelled_data(path, labels=["negative", "positive"])
+    assert f"only one class ('positive') in {path}; fine-tuning needs two or more" in str(e.value)
+
+
+# --- user_splits -----------------------------------------------------------------------------
+
+def test_user_splits(tmp_path):
+    _write(tmp_path / "train.tsv", "")
+    _write(tmp_path / "eval.tsv", "")
+    _write(tmp_path / ".test.tsv", "")  # hidden: ignored
+    _write(tmp_path / "README.md", "")  # not a data file: ignored
+    assert user_splits(str(tmp_path)) == {"train": "train.*", "eval": "eval.*"}
+    _write(tmp_path / "test.jsonl", "")
+    assert user_splits(str(tmp_path)) == {"train": "train.*", "eval": "eval.*",
+                                          "test": "test.*"}
+    assert user_splits(str(tmp_path / "train.tsv")) is None  # a file
+    _write(tmp_path / "extra.tsv", "")
+    assert user_splits(str(tmp_path)) is None  # not only split files
+    os.remove(tmp_path / "extra.tsv")
+    os.remove(tmp_path / "eval.tsv")
+    assert user_splits(str(tmp_path)) is None  # no eval
+    assert user_splits(str(tmp_path / "nope")) is None
+
+
+# --- schema + TFDV ---------------------------------------------------------------------------
+
+def test_schema_parses_and_tfdv_validates():
+    import pandas as pd
+    import tensorflow_data_validation as tfdv
+
+    with open(SCHEMA, encoding="utf-8") as f:
+        schema = text_format.Parse(f.read(), schema_pb2.Schema())
+    assert [d.name for d in schema.string_domain] == ["label"]
+    assert list(schema.string_domain[0].value) == ["negative", "positive"]
+    label = next(f for f in schema.feature if f.name == features.LABEL)
+    assert label.domain == "label" and label.type == schema_pb2.BYTES
+    assert {f.name for f in schema.feature} == {features.TEXT, features.LABEL}
+
+    good = pd.DataFrame({features.TEXT: ["Good.", "Bad.", "Great."],
+                         features.LABEL: ["positive", "negative", "positive"]})
+    anomalies = tfdv.validate_statistics(tfdv.generate_statistics_from_dataframe(good), schema)
+    assert not anomalies.anomaly_info, anomalies
+
+    bad = pd.DataFrame({features.TEXT: ["Good.", "Meh."],
+                        features.LABEL: ["positive", "neutral"]})
+    anomalies = tfdv.validate_statistics(tfdv.generate_statistics_from_dataframe(bad), schema)
+    assert set(anomalies.anomaly_info) == {features.LABEL}
+    assert "neutral" in anomalies.anomaly_info[features.LABEL].description
+
+
+# --- component + real executor ---------------------------------------------------------------
+
+def _run_executor(gen, out_dir):
+    examples = standard_artifacts.Examples()
+    examples.uri = str(out_dir)
+    exec_properties = {key: gen.exec_properties[key] for key in (
+        "input_base", "input_config", "output_config", "custom_config")}
+    exec_properties["output_data_format"] = example_gen_pb2.FORMAT_TF_EXAMPLE
+    Executor().Do({}, {"examples": [examples]}, exec_properties)
+    return examples
+
+
+def _read_splits(examples):
+    got = {}
+    for split in artifact_utils.decode_split_names(examples.split_names):
+        files = glob.glob(os.path.join(examples.uri, f"Split-{split}", "*.gz"))
+        got[split] = []
+        for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+            ex = tf.train.Example.FromString(record.numpy())
+            assert set(ex.features.feature) == {features.TEXT, features.LABEL}
+            got[split].append(
+                (ex.features.feature[features.TEXT].bytes_list.value[0].decode(),
+                 ex.features.feature[features.LABEL].bytes_list.value[0].decode()))
+    return got
+
+
+def test_component_configs(tmp_path):
+    path = _write(tmp_path / "reviews.csv", "review,y\nGood,pos\n")
+    gen = LabelledExampleGen(path, text_column="review", label_column="y",
+                             split_buckets=(6, 3, 1))
+    assert gen.exec_properties["input_base"] == str(tmp_path)
+    input_config = example_gen_pb2.Input()
+    proto_utils.json_to_proto(gen.exec_properties["input_config"], input_config)
+    assert [(s.name, s.pattern) for s in input_config.splits] == [("single_split",
+                                                                  "reviews.csv")]
+    output_config = example_gen_pb2.Output()
+    proto_utils.json_to_proto(gen.exec_properties["output_config"], output_config)
+    assert {s.name: s.hash_buckets for s in output_config.split_config.splits} == {
+        "train": 6, "eval": 3, "test": 1}
+    # custom_config reaches the executor as the JSON of a CustomConfig packing a Struct.
+    assert isinstance(gen.exec_properties["custom_config"], str)
+    assert columns(gen.exec_properties) == ("review", "y")
+    assert columns({"custom_config": {"text_column": "t"}}) == ("t", "label")
+    assert columns({}) == ("text", "label")
+
+    _write(tmp_path / "more.csv", "review,y\nBad,neg\n")
+    gen = LabelledExampleGen(str(tmp_path), split_buckets=(8, 2, 0))
+    proto_utils.json_to_proto(gen.exec_properties["input_config"], input_config)
+    assert [s.pattern for s in input_config.splits] == ["*.csv"]
+    output_config = example_gen_pb2.Output()
+    proto_utils.json_to_proto(gen.exec_properties["output_config"], output_config)
+    assert [s.name for s in output_config.split_config.splits] == ["train", "eval"]
+
+    with pytest.raises(ValueError, match="split_buckets"):
+        LabelledExampleGen(path, split_buckets=(8, 0, 1))
+    with pytest.raises(LabelledDataError, match="does not exist"):
+        LabelledExampleGen(str(tmp_path / "nope.tsv"))
+
+
+def test_executor_user_splits(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    _write(data / "train.tsv", 'sentiment\treview\npositive\tA "great" film.\n'
+                               'negative\tDull.\n')
+    _write(data / "eval.jsonl", '{"review": "Fine.", "sentiment": "positive"}\n')
+    _write(data / "test.csv", 'review,sentiment\n"Bad, bad",negative\n')
+    _write(data / "train.tsv.bak", b"\xff not data")  # matches train.* but is not a data file
+    gen = LabelledExampleGen(str(data), text_column="review", label_column="sentiment")
+    examples = _run_executor(gen, tmp_path / "out")
+    got = _read_splits(examples)
+    assert artifact_utils.decode_split_names(examples.split_names) == ["train", "eval", "test"]
+    assert sorted(got["train"]) == [('A "great" film.', "positive"), ("Dull.", "negative")]
+    assert got["eval"] == [("Fine.", "positive")]
+    assert got["test"] == [("Bad, bad", "negative")]
+
+
+def test_executor_hash_split_is_deterministic(tmp_path):
+    rows = [(f"Review number {i}, {'good' if i % 3 else 'bad'} \"film\".",
+             "positive" if i % 3 else "negative") for i in range(120)]
+    path = _write(tmp_path / "reviews.tsv",
+                  "label\ttext\n" + "".join(f"{label}\t{text}\n" for text, label in rows))
+    gen = LabelledExampleGen(path)
+    first = _read_splits(_run_executor(gen, tmp_path / "out1"))
+    assert set(first) == {"train", "eval", "test"} and all(first.values())
+    assert sorted(sum(first.values(), [])) == sorted(rows)
+    assert len(first["train"]) > len(first["eval"])
+    second = _read_splits(_run_executor(gen, tmp_path / "out2"))
+    assert {k: sorted(v) for k, v in first.items()} == {k: sorted(v) for k, v in second.items()}
+
+
+def test_executor_rejects_bad_file(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    _write(data / "a.tsv", "label\ttext\npositive\tFine.\n")
+    _write(data / "bad.tsv", "label\ttext\nnegative\t\n")
+    with pytest.raises(LabelledDataError, match=r"bad\.tsv line 2: text column 'text' is empty"):
+        _run_executor(LabelledExampleGen(str(data)), tmp_path / "out")

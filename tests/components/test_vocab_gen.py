@@ -1,0 +1,182 @@
+"""WordPiece vocabulary learner, the real Beam executor, and the anomalies gate."""
+
+import os
+
+import pytest
+import tensorflow as tf
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.utils import io_utils
+
+from components.anomalies import DataValidationError, raise_if_anomalous
+from components.types import WordPieceVocab
+from components.vocab_gen import WordPieceVocabGen, count_words, learn_vocab
+from components.vocab_gen.executor import Executor
+from models import features
+from models.features import VOCAB_FILE
+from models.tokenization import WordpieceTokenizer, pretokenize, read_vocab
+
+CORPUS = "/work/shared/datasets/corpus/news.txt"
+INLINE = """The quick brown fox jumps over the lazy dog. The dog sleeps; the fox runs away.
+
+Researchers said on Tuesday that the new vaccine was effective in early trials, and that
+larger studies would begin next year. "We are cautiously optimistic," one of them said.
+
+Heavy rain flooded several streets in the city centre, and the fire service evacuated
+residents from homes near the river. Officials said the water was receding by evening.
+"""
+
+
+def _documents():
+    if os.path.exists(CORPUS):
+        with open(CORPUS, encoding="utf-8") as f:
+            text = f.read(50_000)
+        text = text[: text.rfind("\n\n")]  # whole documents only
+    else:
+        text = INLINE * 20
+    return [d.strip() for d in text.split("\n\n") if d.strip()]
+
+
+@pytest.fixture(scope="module")
+def docs():
+    return _documents()
+
+
+@pytest.fixture(scope="module")
+def vocab(docs):
+    return learn_vocab(list(count_words(docs).items()), vocab_size=600, lower_thresh=2)
+
+
+def test_count_words_uses_pretokenize():
+    counts = count_words(["Héllo, [MASK] world!", b"hello again"])
+    assert counts == {"hello": 2, ",": 1, "[MASK]": 1, "world": 1, "!": 1, "again": 1}
+
+
+def test_vocab_reserved_first_and_size(vocab):
+    assert vocab[:5] == list(features.RESERVED_TOKENS)
+    assert len(vocab) <= 600
+    assert len(vocab) >= 500  # the learner aims within ~5% below the target
+    assert len(set(vocab)) == len(vocab)
+    assert vocab.count(features.MASK) == 1
+
+
+def test_tokenizer_low_unk_rate_and_round_trip(docs, vocab):
+    tok = WordpieceTokenizer(vocab)
+    ids = tok.tokenize(tf.constant(docs)).flat_values.numpy()
+    assert (ids == features.UNK_ID).mean() < 0.01
+
+    sentence = "The Fire Service said [MASK] residents were evacuated, near Goulburn."
+    ids = tok.tokenize(tf.constant([sentence])).to_list()[0]
+    assert features.MASK_ID in ids
+    assert features.UNK_ID not in ids
+    pieces = [vocab[i] for i in ids]
+    words = []
+    for p in pieces:
+        if p.startswith("##"):
+            words[-1] += p[2:]
+        else:
+            words.append(p)
+    expected = [w.decode() for w in pretokenize(tf.constant([sentence]))[0].numpy()]
+    assert words == expected
+
+
+def test_vocab_size_too_small_raises(docs):
+    counts = list(count_words(docs[:3]).items())
+    with pytest.raises(ValueError, match="reserved tokens"):
+        learn_vocab(counts, vocab_size=5, lower_thresh=2)
+    with pytest.raises(ValueError, match="too small"):
+        learn_vocab(counts, vocab_size=20, lower_thresh=2)
+
+
+def test_no_words_raises():
+    with pytest.raises(ValueError, match="no words found in split 'train'"):
+        learn_vocab([], vocab_size=100, lower_thresh=2)
+
+
+def _write_examples(uri, texts, split="train"):
+    split_dir = os.path.join(uri, f"Split-{split}")
+    os.makedirs(split_dir)
+    with tf.io.TFRecordWriter(os.path.join(split_dir, "data_tfrecord-00000-of-00001.gz"),
+                              options="GZIP") as w:
+        for t in texts:
+            w.write(tf.train.Example(features=tf.train.Features(feature={
+                features.TEXT: tf.train.Feature(bytes_list=tf.train.BytesList(
+                    value=[t.encode()])),
+                features.SOURCE: tf.train.Feature(bytes_list=tf.train.BytesList(
+                    value=[b"news.txt"])),
+            })).SerializeToString())
+
+
+def _anomalies_artifact(uri, anomalous):
+    artifact = standard_artifacts.ExampleAnomalies()
+    artifact.uri = str(uri)
+    artifact.split_names = artifact_utils.encode_split_names(["train", "eval"])
+    for split in ("train", "eval"):
+        anomalies = anomalies_pb2.Anomalies()
+        if anomalous and split == "eval":
+            info = anomalies.anomaly_info[features.TEXT]
+            info.short_description = "Column dropped"
+            info.description = "The feature was present in fewer examples than expected."
+            info.severity = anomalies_pb2.AnomalyInfo.ERROR
+        os.makedirs(os.path.join(uri, f"Split-{split}"))
+        io_utils.write_bytes_file(os.path.join(uri, f"Split-{split}", "SchemaDiff.pb"),
+                                  anomalies.SerializeToString())
+    return artifact
+
+
+def test_anomalies_gate(tmp_path):
+    raise_if_anomalous(_anomalies_artifact(str(tmp_path / "clean"), anomalous=False))
+    with pytest.raises(DataValidationError) as e:
+        raise_if_anomalous(_anomalies_artifact(str(tmp_path / "bad"), anomalous=True))
+    msg = str(e.value)
+    assert "split 'eval'" in msg and "'text'" in msg and "Column dropped" in msg
+    assert "fewer examples" in msg and "schema" in msg
+    assert "split 'train'" not in msg
+
+
+def _run(tmp_path, docs, anomalies=None, vocab_size=400):
+    examples = standard_artifacts.Examples()
+    examples.uri = str(tmp_path / "examples")
+    examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
+    if not os.path.exists(examples.uri):
+        _write_examples(examples.uri, docs)
+    out = WordPieceVocab()
+    out.uri = str(tmp_path / "vocab")
+    inputs = {"examples": [examples]}
+    if anomalies is not None:
+        inputs["anomalies"] = [anomalies]
+    Executor().Do(inputs, {"vocabulary": [out]},
+                  {"vocab_size": vocab_size, "lower_thresh": 2})
+    return out
+
+
+def test_executor_writes_vocab(tmp_path, docs):
+    docs = docs[:60]
+    clean = _anomalies_artifact(str(tmp_path / "anomalies"), anomalous=False)
+    out = _run(tmp_path, docs, anomalies=clean)
+    vocab = read_vocab(os.path.join(out.uri, VOCAB_FILE))
+    assert vocab[:5] == list(features.RESERVED_TOKENS)
+    assert out.get_int_custom_property("vocab_size") == len(vocab) <= 400
+    # Same result as the in-process learner on the same counts.
+    assert vocab == learn_vocab(list(count_words(docs).items()), 400, 2)
+
+
+def test_executor_stops_on_anomalies_before_work(tmp_path, docs):
+    bad = _anomalies_artifact(str(tmp_path / "anomalies"), anomalous=True)
+    with pytest.raises(DataValidationError, match="Column dropped"):
+        _run(tmp_path, docs[:5], anomalies=bad)
+    assert not os.path.exists(tmp_path / "vocab" / VOCAB_FILE)
+
+
+def test_component_spec():
+    from tfx import types
+    examples = types.Channel(type=standard_artifacts.Examples)
+    comp = WordPieceVocabGen(examples=examples, vocab_size=8000)
+    assert comp.exec_properties == {"vocab_size": 8000, "lower_thresh": 2}
+    assert comp.outputs["vocabulary"].type is WordPieceVocab
+    assert "anomalies" not in comp.inputs  # optional, left out
+    anomalies = types.Channel(type=standard_artifacts.ExampleAnomalies)
+    comp = WordPieceVocabGen(examples=examples, vocab_size=8000, lower_thresh=5,
+                             anomalies=anomalies)
+    assert comp.inputs["anomalies"] is anomalies
+    assert comp.exec_properties["lower_thresh"] == 5

@@ -1,0 +1,107 @@
+"""The text classifier and its trainer (models/text_classifier.py,
+models/text_classifier_trainer.py): head, pooling, freezing, class weights, early stopping."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models import features, inputs, text_classifier as classifier
+from models.backbone import build_backbone
+from models.settings import ClassifierSettings
+from models.text_classifier_trainer import train_classifier
+
+VOCAB = list(features.RESERVED_TOKENS) + ["good", "bad", "film", "very", "."]
+
+
+def test_head_outputs_one_logit_per_class():
+    model = classifier.build_classifier(build_backbone(len(VOCAB), 16), num_classes=3)
+    inputs = {"token_ids": np.full((4, 16), 5), "segment_ids": np.zeros((4, 16)),
+              "padding_mask": np.ones((4, 16))}
+    assert tuple(model(inputs).shape) == (4, 3)
+
+
+def test_one_class_is_refused():
+    with pytest.raises(ValueError, match="two or more classes"):
+        classifier.build_classifier(build_backbone(len(VOCAB), 16), num_classes=1)
+
+
+def test_freezing_keeps_embeddings_and_lowest_layers_fixed():
+    backbone = build_backbone(len(VOCAB), 16, "mini")  # 4 layers
+    model = classifier.build_classifier(backbone, 2, freeze_embeddings=True, freeze_layers=2)
+    assert [layer.trainable for layer in backbone.transformer_layers] == [False, False, True, True]
+    assert not backbone.token_embedding.trainable and not backbone.position_embedding.trainable
+    trainable = {v.path for v in model.trainable_variables}
+    assert not any("token_embedding" in p or "transformer_layer_0/" in p for p in trainable)
+    assert any("transformer_layer_3/" in p for p in trainable)
+    assert any("logits" in p for p in trainable)
+    # A training step leaves frozen weights untouched.
+    frozen = backbone.token_embedding.embeddings.numpy().copy()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x = {"token_ids": np.full((4, 16), 6), "segment_ids": np.zeros((4, 16)),
+         "padding_mask": np.ones((4, 16))}
+    model.fit(x, np.array([0, 1, 0, 1]), epochs=1, verbose=0)
+    np.testing.assert_array_equal(backbone.token_embedding.embeddings.numpy(), frozen)
+
+
+def test_freezing_more_layers_than_exist_is_an_error():
+    with pytest.raises(ValueError, match="freeze_layers=3, but the encoder has only 2"):
+        classifier.freeze(build_backbone(len(VOCAB), 16), False, 3)
+
+
+def test_balanced_class_weights():
+    assert classifier.balanced_class_weights([30, 10]) == {0: 40 / 60, 1: 40 / 20}
+
+
+def _write_classifier_records(path, rows):
+    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+        for token_ids, label in rows:
+            feature = {
+                features.TOKEN_IDS: tf.train.Feature(int64_list=tf.train.Int64List(value=token_ids)),
+                features.LABEL_ID: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+            }
+            writer.write(tf.train.Example(
+                features=tf.train.Features(feature=feature)).SerializeToString())
+
+
+def test_fine_tuning_with_class_weights_and_early_stopping(tmp_path):
+    """A learnable toy task (the class is the first word), unbalanced 3:1."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(200):
+        label = int(i % 4 == 0)
+        body = rng.integers(7, 40, 6).tolist()
+        rows.append(([2, 5 + label] + body + [3] + [0] * 7, label))
+    _write_classifier_records(str(tmp_path / "train.gz"), rows[:160])
+    _write_classifier_records(str(tmp_path / "eval.gz"), rows[160:])
+    assert inputs.label_counts([str(tmp_path / "train.gz")], 16, 2) == [120, 40]
+
+    settings = ClassifierSettings(seq_length=16, batch_size=16, train_steps=100,
+                                  checkpoint_every=10, eval_steps=2, learning_rate=3e-3,
+                                  class_weights="balanced", early_stopping_patience=2,
+                                  dropout=0.0)
+    log_dir = str(tmp_path / "logs")
+    model = train_classifier(
+        settings, lambda: build_backbone(40, 16), ["negative", "positive"],
+        [str(tmp_path / "train.gz")], [str(tmp_path / "eval.gz")], log_dir)
+    with open(os.path.join(log_dir, "train_summary.json")) as f:
+        summary = json.load(f)
+    assert summary["best_val_accuracy"] == 1.0
+    assert summary["steps"] < 100, "early stopping ends training once eval accuracy stops rising"
+    x, y = next(iter(inputs.classifier_dataset([str(tmp_path / "eval.gz")], 16, 40,
+                                                        shuffle=False, repeat=False)))
+    assert (np.argmax(model.predict(x, verbose=0), axis=-1) == y.numpy()).all()
+
+
+def test_mean_pooling_ignores_padding_and_cls_pooling_is_keras_hubs():
+    sequence = np.array([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])
+    pooled = classifier.MaskedMeanPooling()(sequence, np.array([[1, 1, 0]]))
+    np.testing.assert_allclose(pooled, [[2.0, 3.0]])
+    import keras_hub
+
+    cls_model = classifier.build_classifier(build_backbone(len(VOCAB), 16), 2, pooling="cls")
+    assert isinstance(cls_model, keras_hub.models.BertTextClassifier)
+    with pytest.raises(ValueError, match="pooling='max'"):
+        classifier.build_classifier(build_backbone(len(VOCAB), 16), 2, pooling="max")

@@ -1,0 +1,19 @@
+"""Running here (pipeline/local_runner.py)."""
+
+
+def test_tfx_builds_no_sdist_of_itself_for_the_direct_runner(monkeypatch):
+    from tfx.utils import dependency_utils
+
+    from pipeline import local_runner
+
+    built = []
+    monkeypatch.setattr(dependency_utils, "build_ephemeral_package",
+                        lambda: built.append(1) or "/tmp/tfx.tar.gz")
+    monkeypatch.setattr(dependency_utils, "make_beam_dependency_flags",
+                        dependency_utils.make_beam_dependency_flags)
+    local_runner.skip_tfx_sdist_for_local_beam()
+    local = ["--runner=DirectRunner", "--direct_num_workers=2"]
+    assert dependency_utils.make_beam_dependency_flags(local) == local and not built
+    remote = ["--runner=DataflowRunner", "--project=p"]
+    assert dependency_utils.make_beam_dependency_flags(remote)[-1] == "--extra_package=/tmp/tfx.tar.gz"
+    assert built == [1]
