@@ -28,6 +28,8 @@ demo: $(STAMP)
 	    --learning-rate 1e-4 --early-stopping-patience 2 --min-accuracy 0.6
 
 test: $(STAMP)
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -v $(PYTEST_ARGS)
 
 # Side-by-side benchmarks with Hugging Face (bench/run.py): run by hand, never in CI. The peer

@@ -28,6 +28,7 @@ setup(
     packages=find_packages(include=["pipeline*", "components*", "models*", "serving*"]),
     package_data={"": ["*.pbtxt"]},
     install_requires=REQUIRES,
-    extras_require={"test": ["pytest==8.3.3"]},
+    # `make test` also checks the import layers (import-linter) and lints (ruff): pyproject.toml.
+    extras_require={"test": ["pytest==8.3.3", "import-linter==2.15", "ruff==0.17.6"]},
     entry_points={"console_scripts": ["lmpipe=pipeline.cli:main"]},
 )

@@ -162,8 +162,8 @@ def main():
 
 def pretrain_command(config: dict) -> str:
     """The `lmpipe pretrain` command line that reproduces the pretraining run's config."""
-    flags = ["corpus_dir", "run_dir", "vocab_size", "seq_length", "max_predictions", "model_size", "train_steps",
-             "checkpoint_every", "batch_size", "dupe_factor", "learning_rate", "seed"]
+    flags = ["corpus_dir", "run_dir", "vocab_size", "seq_length", "max_predictions", "model_size",
+             "train_steps", "checkpoint_every", "batch_size", "dupe_factor", "learning_rate", "seed"]
     parts = [".venv/bin/lmpipe pretrain"]
     for name in flags:
         flag = "--corpus" if name == "corpus_dir" else "--" + name.replace("_", "-")
@@ -182,7 +182,8 @@ def noise_points(accuracy_percent: float, n: int) -> float:
 
 def pretraining_label(run: dict) -> str:
     p = run["pretraining"]
-    lr = p["command"].split("--learning-rate ")[1].split()[0] if "--learning-rate" in p.get("command", "") else "?"
+    command = p.get("command", "")
+    lr = command.split("--learning-rate ")[1].split()[0] if "--learning-rate" in command else "?"
     return f"{p['steps']} x {p['batch_size']} x {p['seq_length']}, {lr}"
 
 
@@ -205,8 +206,10 @@ def write_markdown(r: dict) -> None:
         "",
         "| model | test accuracy (%) | test macro-F1 (%) |",
         "|---|---|---|",
-        f"| (a) pretrained on the corpus, then fine-tuned | {r['pretrained_accuracy']} | {r['pretrained_macro_f1']} |",
-        f"| (b) same architecture from random weights, same budget | {r['scratch_accuracy']} | {r['scratch_macro_f1']} |",
+        f"| (a) pretrained on the corpus, then fine-tuned | {r['pretrained_accuracy']} | "
+        f"{r['pretrained_macro_f1']} |",
+        f"| (b) same architecture from random weights, same budget | {r['scratch_accuracy']} | "
+        f"{r['scratch_macro_f1']} |",
         f"| (c) TF-IDF (1-2 grams) + logistic regression | {r['tfidf_accuracy']} | {r['tfidf_macro_f1']} |",
         "",
         f"Pretraining: BERT-{p['model_size']} on `../shared/datasets/corpus/` ({p['corpus_words']:,} "
@@ -236,7 +239,8 @@ def write_markdown(r: dict) -> None:
         "All runs of this benchmark so far (`bench/finetune_quality_runs.jsonl`), same test "
         "split; pretraining given as steps x batch x sequence length, learning rate:",
         "",
-        "| pretraining | pooling | fine-tuning lr | early stopping | (a) pretrained | (b) scratch | (a) - (b) | (c) TF-IDF |",
+        "| pretraining | pooling | fine-tuning lr | early stopping | (a) pretrained | (b) scratch "
+        "| (a) - (b) | (c) TF-IDF |",
         "|---|---|---|---|---|---|---|---|",
         *[f"| {pretraining_label(run)} | "
           f"{run['finetuning'].get('pooling', 'cls')} | {run['finetuning']['learning_rate']} | "

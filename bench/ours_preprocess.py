@@ -1,8 +1,9 @@
 """Our preprocessing path, raw text to masked training examples, as the pipeline runs it: the
 Tokenize (tf.Transform + tensorflow-text) and MlmMasker (Beam) components of a real
-`lmpipe pretrain` run on DirectRunner with 2 worker processes (`--mode in_memory`: one). Their wall times come from ML
-Metadata; `--ceiling` instead times tensorflow-text's FastWordpiece in this process on the same
-documents (normalize, pre-tokenize, WordPiece: the most our path could do on one core).
+`lmpipe pretrain` run on DirectRunner with 2 worker processes (`--mode in_memory`: one). Their
+wall times come from ML Metadata; `--ceiling` instead times tensorflow-text's FastWordpiece in
+this process on the same documents (normalize, pre-tokenize, WordPiece: the most our path could
+do on one core).
 
     .venv/bin/python bench/ours_preprocess.py --corpus ../shared/datasets/corpus
 """

@@ -4,7 +4,8 @@ from tfx.types import artifact
 
 
 class WordPieceVocab(artifact.Artifact):
-    """A WordPiece vocabulary: `features.VOCAB_FILE` (`vocab.txt`) in the artifact's uri, one token per line, id = line.
+    """A WordPiece vocabulary: `features.VOCAB_FILE` (`vocab.txt`) in the artifact's uri, one
+    token per line, id = line.
 
     The first entries are always `[PAD] [UNK] [CLS] [SEP] [MASK]` (see models/features.py).
     """

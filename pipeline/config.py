@@ -11,10 +11,10 @@ Example:
 ('tiny', 128, 'runs/demo/serving/mlm')
 >>> sorted(set(cfg.train_settings().to_dict()) & {"min_masked_accuracy", "max_versions", "seq_length"})
 ['seq_length']
->>> cfg.replace(vocab_size=5)
+>>> cfg.replace(vocab_size=5)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-models.settings.ConfigError: vocab_size=5 leaves no room for word pieces: 5 reserved tokens come first ([PAD] [UNK] [CLS] [SEP] [MASK]). Use --vocab-size 105 or more (8000 is the default).
+models.settings.ConfigError: vocab_size=5 leaves no room for word pieces: ... --vocab-size 105 or more ...
 """
 
 import dataclasses

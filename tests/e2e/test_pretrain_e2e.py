@@ -5,7 +5,6 @@ import glob
 import json
 import os
 import subprocess
-import sys
 
 import ml_metadata as mlmd
 import numpy as np

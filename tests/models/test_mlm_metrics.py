@@ -11,8 +11,8 @@ from models import mlm_metrics
 
 def test_tfma_metrics_add_up_per_masked_token():
     inputs = [metric_types.StandardMetricInputs(predictions={
-        "masked_correct": np.array([c]), "masked_count": np.array([n]), "masked_nll": np.array([l])})
-        for c, n, l in [(1.0, 2.0, 2.0), (3.0, 3.0, 1.0)]]
+        "masked_correct": np.array([c]), "masked_count": np.array([n]), "masked_nll": np.array([nll])})
+        for c, n, nll in [(1.0, 2.0, 2.0), (3.0, 3.0, 1.0)]]
     results = {}
     for metric in (mlm_metrics.MaskedLMAccuracy(), mlm_metrics.MaskedLMLoss(),
                    mlm_metrics.MaskedLMPerplexity()):

@@ -98,7 +98,6 @@ print(json.dumps(training.fit_and_log(model, settings, plan, ds, ds, {logs!r})))
 
 def test_mirrored_strategy_splits_the_batch_over_two_logical_cpus(tmp_path):
     import json
-    import os
     import subprocess
     import sys
 
