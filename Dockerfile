@@ -4,7 +4,7 @@
 #   docker build -t REGION-docker.pkg.dev/PROJECT/REPO/lmpipe:1 .
 #   docker push REGION-docker.pkg.dev/PROJECT/REPO/lmpipe:1
 #
-# The repository goes to /lmpipe (pipeline/common.py: IMAGE_REPO_ROOT), where compiled
+# The repository goes to /lmpipe (pipeline/tfx_pipeline.py: IMAGE_REPO_ROOT), where compiled
 # pipelines look for schemas/ and the Python packages.
 FROM gcr.io/tfx-oss-public/tfx:1.16.0
 

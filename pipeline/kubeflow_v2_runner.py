@@ -48,20 +48,3 @@ def compile_pretraining(cfg: PretrainConfig, target: str, output: str, image: st
         output_filename=os.path.basename(output))
     runner.run(pretrain.create_pipeline(cfg, local=False), write_out=True)
     return os.path.abspath(output)
-
-
-def read_compiled(path: str):
-    """(PipelineSpec protobuf, runtime config dict) of a compiled file, either format; raises
-    if it does not parse as KFP's pipeline spec."""
-    import yaml
-    from google.protobuf import json_format
-    from kfp.pipeline_spec import pipeline_spec_pb2
-
-    with open(path) as f:
-        document = yaml.safe_load(f)  # JSON is YAML
-    runtime_config = {}
-    if "pipelineSpec" in document:  # a PipelineJob
-        job = json_format.ParseDict(document, pipeline_spec_pb2.PipelineJob())
-        document = json_format.MessageToDict(job.pipeline_spec)
-        runtime_config = json_format.MessageToDict(job.runtime_config)
-    return json_format.ParseDict(document, pipeline_spec_pb2.PipelineSpec()), runtime_config

@@ -5,12 +5,29 @@ import os
 
 import pytest
 
-from pipeline import cli, kubeflow_v2_runner as kubeflow
+from pipeline import cli
 from pipeline.tfx_pipeline import IMAGE_REPO_ROOT
 from tests.conftest import REPO
 
 COMPONENTS = {"FileBasedExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
               "WordPieceVocabGen", "Tokenize", "MlmMasker", "Trainer", "Evaluator", "Pusher"}
+
+
+def read_compiled(path: str):
+    """(PipelineSpec protobuf, runtime config dict) of a compiled file, either format; raises
+    if it does not parse as KFP's pipeline spec."""
+    import yaml
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    with open(path) as f:
+        document = yaml.safe_load(f)  # JSON is YAML
+    runtime_config = {}
+    if "pipelineSpec" in document:  # a PipelineJob
+        job = json_format.ParseDict(document, pipeline_spec_pb2.PipelineJob())
+        document = json_format.MessageToDict(job.pipeline_spec)
+        runtime_config = json_format.MessageToDict(job.runtime_config)
+    return json_format.ParseDict(document, pipeline_spec_pb2.PipelineSpec()), runtime_config
 
 
 @pytest.mark.parametrize("target, filename", [("vertex", "pretrain.json"),
@@ -23,7 +40,7 @@ def test_compiled_spec_parses_and_has_every_component(tmp_path, target, filename
                      "--beam-runner", "DataflowRunner", "--beam-arg=--project=p",
                      "--beam-arg=--region=europe-west4", "--train-steps", "5000"])
     assert code == 0
-    spec, runtime_config = kubeflow.read_compiled(str(output))
+    spec, runtime_config = read_compiled(str(output))
     tasks = set(spec.root.dag.tasks.keys())
     assert COMPONENTS <= tasks
     assert any("resolver" in t for t in tasks)  # the latest-blessed-model baseline
