@@ -28,8 +28,8 @@ def train_masked_lm(settings: MaskedLMSettings, train_files: List[str], eval_fil
         settings,
         lambda: build_masked_lm(vocab_size, settings.seq_length, settings.model_size,
                                 settings.dropout),
-        dict(loss=masked_lm_loss(),
-             weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="masked_accuracy")]),
+        lambda: dict(loss=masked_lm_loss(), weighted_metrics=[
+            keras.metrics.SparseCategoricalAccuracy(name="masked_accuracy")]),
         datasets, log_dir, backup_dir=backup_dir, chief=chief)
 
 

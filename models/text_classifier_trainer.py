@@ -43,8 +43,8 @@ def train_classifier(settings: ClassifierSettings, backbone: Callable, labels: S
         lambda: build_classifier(backbone(), len(labels), settings.dropout,
                                  settings.freeze_embeddings, settings.freeze_layers,
                                  settings.pooling),
-        dict(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")]),
+        lambda: dict(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                     metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")]),
         datasets, log_dir, extra_callbacks=early_stopping, class_weight=class_weight,
         best_metric="val_accuracy", backup_dir=backup_dir, chief=chief)
 

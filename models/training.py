@@ -121,17 +121,20 @@ def make_optimizer(settings: TrainSettings, plan: distribute.BatchPlan) -> keras
                                 settings.weight_decay, settings.clip_norm, plan.grad_accum_steps)
 
 
-def train(settings: TrainSettings, build_model: Callable[[], keras.Model], compile_args: dict,
-          datasets: Callable[[int], tuple], log_dir: str, **fit_args) -> keras.Model:
+def train(settings: TrainSettings, build_model: Callable[[], keras.Model],
+          compile_args: Callable[[], dict], datasets: Callable[[int], tuple], log_dir: str,
+          **fit_args) -> keras.Model:
     """Builds `build_model()` under the strategy, compiles it with lmpipe's optimizer and
-    `compile_args` (loss, metrics), fits it on `datasets(global_batch)` = (train, eval) with
-    `fit_and_log(**fit_args)` and returns it trained."""
+    `compile_args()` (loss, metrics), fits it on `datasets(global_batch)` = (train, eval) with
+    `fit_and_log(**fit_args)` and returns it trained. Both builders run under the strategy's
+    scope: models and metrics own variables, and nothing may touch TensorFlow's runtime before
+    a multi-worker strategy starts."""
     strategy, plan = prepare(settings)
     train_ds, eval_ds = datasets(plan.global_batch)
     with strategy.scope():
         model = build_model()
         model.compile(optimizer=make_optimizer(settings, plan),
-                      jit_compile=settings.keras_jit_compile, **compile_args)
+                      jit_compile=settings.keras_jit_compile, **compile_args())
     model.summary(print_fn=logging.info)
     fit_and_log(model, settings, plan, train_ds, eval_ds, log_dir, **fit_args)
     return model
