@@ -80,7 +80,7 @@ def test_multi_worker_training_two_workers_step_together(pretrain_run, tmp_path)
     assert not (tmp_path / "model_run" / "workers" / "1" / "export").exists()
 
 
-RESUME_STEPS, RESUME_EVERY = 1500, 100
+RESUME_STEPS, RESUME_EVERY = 600, 100  # six epochs: killed after the first, resumed to the end
 
 
 def test_resume_after_sigkill_continues_from_the_last_checkpoint(tmp_path):
