@@ -6,11 +6,11 @@ with the pipeline (pipeline/config.py).
 Example:
 
 >>> settings = MaskedLMSettings(seq_length=64, max_predictions=8)
->>> settings.model_dims["hidden_dim"], settings.keras_jit_compile
+>>> MODEL_SIZES[settings.model_size]["hidden_dim"], settings.keras_jit_compile
 (128, 'auto')
 >>> MaskedLMSettings.from_dict(settings.to_dict()) == settings
 True
->>> settings.replace(seq_length=2)  # doctest: +ELLIPSIS
+>>> MaskedLMSettings(seq_length=2)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
 models.settings.ConfigError: seq_length=2 is too short: ... Use --seq-length 3 or more (128 ...
@@ -135,12 +135,6 @@ class TrainSettings:
 
     # -- derived values -----------------------------------------------------------------------
     @property
-    def model_dims(self) -> dict:
-        dims = dict(MODEL_SIZES[self.model_size])
-        dims["intermediate_dim"] = 4 * dims["hidden_dim"]
-        return dims
-
-    @property
     def keras_jit_compile(self):
         """`jit_compile` as `Model.compile` takes it: "auto", True or False."""
         return {"auto": "auto", "on": True, "off": False}[self.jit_compile]
@@ -177,9 +171,6 @@ class TrainSettings:
     @classmethod
     def from_dict(cls, values: dict):
         return cls(**values)
-
-    def replace(self, **changes):
-        return dataclasses.replace(self, **changes)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

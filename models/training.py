@@ -3,15 +3,15 @@
 A task (models/masked_lm_trainer.py, models/text_classifier_trainer.py) says how to build and
 compile its model and read its data; everything else is here, in the order it happens:
 
-    run_trainer(fn_args)          tensorflow-text ops, settings from custom_config, Transform
+    run_trainer(fn_args, ...)     tensorflow-text ops, settings from custom_config, Transform
                                   output and vocabulary, chief/worker directories
-      train(settings, ...)        seed, dtype policy, tf.distribute strategy, batch plan,
+      train_and_export(job)       the task's: train(...), then its SavedModel export
+        train(settings, ...)      seed, dtype policy, tf.distribute strategy, batch plan,
                                   optimizer (AdamW, warmup/decay, clipping), compile
-        fit_and_log(...)          epochs of `checkpoint_every` updates, resume from a backup,
+          fit_and_log(...)        epochs of `checkpoint_every` updates, resume from a backup,
                                   TensorBoard (+ hparams, profile), checkpoints, tokens/s,
                                   train_summary.json
-      task.export(...)            SavedModel(s) for serving
-                                  dtype policy back to float32; a worker's scratch removed
+    (always)                      dtype policy back to float32; a worker's scratch removed
 """
 
 import dataclasses

@@ -11,7 +11,7 @@ Example:
 ('tiny', 128, 'runs/demo/serving/mlm')
 >>> sorted(set(cfg.train_settings().to_dict()) & {"min_masked_accuracy", "max_versions", "seq_length"})
 ['seq_length']
->>> cfg.replace(vocab_size=5)  # doctest: +ELLIPSIS
+>>> PretrainConfig(corpus_dir="data/corpus", vocab_size=5)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
 models.settings.ConfigError: vocab_size=5 leaves no room for word pieces: ... --vocab-size 105 or more ...
@@ -101,10 +101,6 @@ class RunSettings:
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str):
-        return cls(**json.loads(text))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -2,6 +2,7 @@
 localhost, and a training run killed with SIGKILL that resumes from its last checkpoint when
 the pipeline is rerun."""
 
+import dataclasses
 import glob
 import json
 import os
@@ -33,9 +34,10 @@ def latest(pattern: str) -> str:
 def test_multi_worker_training_two_workers_step_together(pretrain_run, tmp_path):
     root = pretrain_run["summary"]["pipeline_root"]
     examples = latest(os.path.join(root, "MlmMasker", "masked_examples", "*"))
-    cfg = PretrainConfig(**pretrain_run["summary"]["config"]).replace(
-        strategy="multi_worker", run_dir=str(tmp_path / "run"), train_steps=20,
-        checkpoint_every=10, eval_steps=2, batch_size=16)
+    cfg = dataclasses.replace(
+        PretrainConfig(**pretrain_run["summary"]["config"]), strategy="multi_worker",
+        run_dir=str(tmp_path / "run"), train_steps=20, checkpoint_every=10, eval_steps=2,
+        batch_size=16)
     model_dir = tmp_path / "model"
     fn_args = {
         "train_files": [os.path.join(examples, "Split-train", "*")],

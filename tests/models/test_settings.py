@@ -1,6 +1,8 @@
 """Training settings (models/settings.py): checked where they are defined, serialised for the
 Trainer, and the backup key that decides what a killed run may resume into."""
 
+import dataclasses
+
 import pytest
 
 from models.settings import ClassifierSettings, ConfigError, MaskedLMSettings, TrainSettings
@@ -33,5 +35,5 @@ def test_resuming_depends_on_what_training_computes_not_how_it_is_run():
     base = MaskedLMSettings()
     assert base.backup_key().startswith("mlm-")
     for how in (dict(resume=False), dict(profile_steps="2,3"), dict(jit_compile="on")):
-        assert base.replace(**how).backup_key() == base.backup_key()
-    assert base.replace(learning_rate=5e-4).backup_key() != base.backup_key()
+        assert dataclasses.replace(base, **how).backup_key() == base.backup_key()
+    assert dataclasses.replace(base, learning_rate=5e-4).backup_key() != base.backup_key()
