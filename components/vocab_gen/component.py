@@ -9,6 +9,7 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 
 from components.types import WordPieceVocab
 from components.vocab_gen import executor
+from models.settings import check_vocab_size
 
 
 class WordPieceVocabGenSpec(ComponentSpec):
@@ -39,6 +40,7 @@ class WordPieceVocabGen(base_beam_component.BaseBeamComponent):
 
     def __init__(self, examples: types.BaseChannel, vocab_size: int, lower_thresh: int = 2,
                  anomalies: Optional[types.BaseChannel] = None):
+        check_vocab_size(vocab_size)
         spec = WordPieceVocabGenSpec(
             examples=examples, anomalies=anomalies, vocab_size=vocab_size,
             lower_thresh=lower_thresh, vocabulary=types.Channel(type=WordPieceVocab))

@@ -180,3 +180,5 @@ def test_component_spec():
                              anomalies=anomalies)
     assert comp.inputs["anomalies"] is anomalies
     assert comp.exec_properties["lower_thresh"] == 5
+    with pytest.raises(ValueError, match="vocab_size=5 leaves no room"):
+        WordPieceVocabGen(examples=examples, vocab_size=5)  # before any pipeline work
