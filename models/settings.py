@@ -161,12 +161,9 @@ class TrainSettings:
 
     @classmethod
     def settings_class(cls):
-        """The training-settings class among this class and its bases (a pipeline config
-        subclasses it and adds settings the Trainer must not see)."""
-        for klass in cls.__mro__:
-            if "TASK" in vars(klass):
-                return klass
-        return TrainSettings
+        """The most derived class of this module among this class and its bases: a pipeline
+        config subclasses one and adds settings the Trainer must not see."""
+        return next(klass for klass in cls.__mro__ if klass.__module__ == __name__)
 
     @classmethod
     def from_dict(cls, values: dict):
@@ -176,8 +173,6 @@ class TrainSettings:
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class MaskedLMSettings(TrainSettings):
     """Training settings of masked-LM pretraining."""
-
-    TASK = "masked_lm"
 
     max_predictions: int = 20  # masked positions per window (the masker's and the model's)
     top_k: int = 5  # fills returned per [MASK] by the served model
@@ -194,8 +189,6 @@ class MaskedLMSettings(TrainSettings):
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ClassifierSettings(TrainSettings):
     """Training settings of fine-tuning a text classifier."""
-
-    TASK = "text_classifier"
 
     model_name: str = "classifier"
     learning_rate: float = 1e-4
