@@ -71,7 +71,7 @@ def ceiling(documents, vocab_file):
 
     from models import tokenization
 
-    tokenizer = tokenization.WordpieceTokenizer(tokenization.read_vocab(vocab_file))
+    tokenizer = tokenization.load_tokenizer(vocab_file)
     tokenize = tf.function(lambda t: tokenizer.tokenize(t).flat_values)
     tokenize(tf.constant(documents[:64]))
     start = time.perf_counter()

@@ -39,12 +39,13 @@ def vocab_file(encoder: str) -> str:
 
 
 def save_encoder(backbone, model_dir: str, vocabulary_file: str) -> str:
-    """Writes `backbone` as a keras-hub preset with a copy of its vocabulary; returns the dir."""
-    import tensorflow as tf
+    """Writes `backbone` as a keras-hub preset with a copy of its vocabulary (and tokenizer
+    settings); returns the dir."""
+    from models.tokenization import copy_vocabulary
 
     encoder = encoder_dir(model_dir)
     backbone.save_to_preset(encoder)
-    tf.io.gfile.copy(vocabulary_file, vocab_file(encoder), overwrite=True)
+    copy_vocabulary(vocabulary_file, encoder)
     return encoder
 
 

@@ -22,11 +22,13 @@ import keras
 import tensorflow as tf
 
 from models import features, inputs
+from models.tokenization import SpecialIds
 
 def _fill_mask_fn(model, tft_layer, vocab: Sequence[str], seq_length: int, top_k: int):
     vocab_table = tf.constant(list(vocab))
+    special = SpecialIds.of(vocab)
     # Never suggest [PAD], [CLS], ... as a fill.
-    reserved = tf.one_hot(tf.range(len(features.RESERVED_TOKENS)), len(vocab))
+    reserved = tf.one_hot(special.ids, len(vocab))
     reserved_penalty = -1e9 * tf.reduce_sum(reserved, axis=0)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
@@ -35,7 +37,7 @@ def _fill_mask_fn(model, tft_layer, vocab: Sequence[str], seq_length: int, top_k
         # Every row holds at least one window; keep the first (longer text is truncated).
         token_ids = tf.sparse.to_dense(transformed[features.PACKED_IDS])[:, :seq_length]
         token_ids = tf.cast(token_ids, tf.int32)
-        is_mask = tf.equal(token_ids, features.MASK_ID)
+        is_mask = tf.equal(token_ids, special.mask)
         mask_count = tf.reduce_sum(tf.cast(is_mask, tf.int32), axis=1)
         all_positions = tf.broadcast_to(tf.range(seq_length), tf.shape(token_ids))
         positions = tf.ragged.boolean_mask(all_positions, is_mask).to_tensor(0)

@@ -13,13 +13,12 @@ def preprocessing_fn(inputs, custom_config):
     """Tokenizes `text` and packs it into `[CLS] ... [SEP]` windows of `seq_length`.
 
     `custom_config` holds `vocab_file` (set by the Tokenize component from its vocabulary
-    input) and `seq_length`.
+    input; its `tokenizer_config.json` beside it) and `seq_length`.
     """
-    vocab = tokenization.read_vocab(custom_config["vocab_file"])
-    tokenizer = tokenization.WordpieceTokenizer(vocab)
+    tokenizer = tokenization.load_tokenizer(custom_config["vocab_file"])
     texts = tf.reshape(inputs[features.TEXT], [-1])
     ids = tokenizer.tokenize(texts)
-    packed = tokenization.frame_windows(ids, int(custom_config["seq_length"]))
+    packed = tokenization.frame_windows(ids, int(custom_config["seq_length"]), tokenizer.special)
     return {features.PACKED_IDS: packed.to_sparse()}
 
 
@@ -34,11 +33,10 @@ def classifier_preprocessing_fn(inputs, custom_config):
     `seq_length` and `labels` (class names; index = class id). A label outside `labels` maps
     to -1 (ExampleValidator stops such data before it gets here).
     """
-    vocab = tokenization.read_vocab(custom_config["vocab_file"])
-    tokenizer = tokenization.WordpieceTokenizer(vocab)
+    tokenizer = tokenization.load_tokenizer(custom_config["vocab_file"])
     seq_length = int(custom_config["seq_length"])
     ids = tokenizer.tokenize(tf.reshape(inputs[features.TEXT], [-1]))
-    first_window = tokenization.frame_windows(ids, seq_length)[:, :seq_length]
+    first_window = tokenization.frame_windows(ids, seq_length, tokenizer.special)[:, :seq_length]
     outputs = {
         features.TOKEN_IDS: first_window.to_tensor(shape=[None, seq_length]),
         features.LENGTH_BUCKET: tf.searchsorted(

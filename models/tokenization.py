@@ -1,79 +1,192 @@
-"""Lower-casing WordPiece tokenization in TensorFlow ops only (tensorflow-text).
+"""BERT's tokenization in TensorFlow ops only (tensorflow-text), exactly as Hugging Face's
+`BertTokenizerFast` does it for the same vocabulary and settings.
 
 The same functions run in three places, so vocabulary, training data and serving agree:
 the vocabulary learner (words to count), the Transform `preprocessing_fn` (ids to train on) and
 the exported serving graph (raw sentences in). Everything here is a TF core or tensorflow-text
 op, which TF Serving can run; nothing calls back into Python.
 
+A vocabulary is `vocab.txt` (one token per line, id = line number) with, beside it, Hugging
+Face's `tokenizer_config.json` (`do_lower_case`, `strip_accents`); without one it is an lmpipe
+vocabulary, which is uncased. The special tokens are wherever the vocabulary puts them
+(lmpipe's: ids 0-4; Google's: [PAD] 0, [UNK] 100, [CLS] 101, [SEP] 102, [MASK] 103).
+
+tensorflow-text's BERT ops split words (its BasicTokenizer: whitespace, punctuation, one word
+per Chinese/Japanese/Korean character) and find the wordpieces (FastWordpieceTokenizer). What
+they do differently from BERT's reference tokenizer is done here: control and format characters
+are dropped and other whitespace becomes a space; lower-casing is Unicode lower case with
+accents stripped (tensorflow-text's is NFKC case folding, which also rewrites `…`, `ß` and
+full-width forms); a special token written in the text (`[MASK]`) is that token, matched before
+lower-casing; a word of more than 100 characters (not bytes) is `[UNK]`.
+
 Example:
 
 >>> import tensorflow as tf
->>> words = pretokenize(tf.constant(["Héllo, [MASK] world!"]))
->>> [w.decode() for w in words[0].numpy()]
-['hello', ',', '[MASK]', 'world', '!']
->>> tok = WordpieceTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world",
-...                           ",", "!", "wor", "##ld"])
->>> tok.tokenize(tf.constant(["Hello [MASK] world!"])).to_list()
-[[5, 4, 6, 8]]
+>>> tok = Tokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world", ",", "!",
+...                  "wor", "##ld"])
+>>> tok.tokenize(tf.constant(["Héllo, [MASK] world!"])).to_list()
+[[5, 7, 4, 6, 8]]
+>>> [w.decode() for w in pretokenize(tf.constant(["Héllo, [MASK] world!"]))[0].numpy()]
+['hello', ',', '[', 'mask', ']', 'world', '!']
 """
 
-from typing import List, Sequence
+import dataclasses
+import json
+import os
+import re
+from typing import List, Optional, Sequence
 
 import tensorflow as tf
 import tensorflow_text as text
+from tensorflow_text.python.ops.bert_tokenizer import BasicTokenizer  # not exported at the top
 
 from models import features
 
-# BERT's BasicTokenizer: punctuation is ASCII symbols plus Unicode category P; each is a word.
-_PUNCTUATION = r"[!-/:-@\[-`{-~]|\p{P}"
-# A literal [MASK] (lower-cased by then) survives as one word so that it maps to the mask id.
-_MASK_WORD = r"\[mask\]"
-_DELIMITERS = rf"\s+|({_MASK_WORD})|({_PUNCTUATION})"
-_KEPT_DELIMITERS = rf"({_MASK_WORD})|({_PUNCTUATION})"
+TOKENIZER_CONFIG_FILE = "tokenizer_config.json"  # Hugging Face's name and keys
+MAX_CHARS_PER_WORD = 100  # BERT's: a longer word is [UNK]
+
+# Its clean-up: these are whitespace; other control/format/private characters go.
+_WHITESPACE = r"[\t\n\r\p{Zs}]"
+_CONTROL = r"[\p{Cc}\p{Cf}\p{Co}\p{Cs}\x{FFFD}]"
 
 
-def normalize(texts: tf.Tensor) -> tf.Tensor:
-    """Case-folds, decomposes (NFD) and strips accents, as uncased BERT does."""
-    texts = text.case_fold_utf8(texts)
-    texts = text.normalize_utf8(texts, "NFD")
-    return tf.strings.regex_replace(texts, r"\p{Mn}", "")
+class VocabularyError(ValueError):
+    """A vocabulary lacks a special token, or its tokenizer settings are unusable."""
 
 
-def pretokenize(texts: tf.Tensor) -> tf.RaggedTensor:
-    """Splits normalized text into words: whitespace-separated, punctuation on its own.
+@dataclasses.dataclass(frozen=True)
+class SpecialIds:
+    """Where a vocabulary puts BERT's special tokens."""
 
-    Returns a ragged string tensor `[batch, (words)]`; `[MASK]` stays one upper-case word.
-    """
-    words = text.regex_split(normalize(texts), _DELIMITERS, _KEPT_DELIMITERS)
-    return tf.ragged.map_flat_values(
-        tf.strings.regex_replace, words, "^" + _MASK_WORD + "$", features.MASK)
+    pad: int
+    unk: int
+    cls: int
+    sep: int
+    mask: int
+
+    @classmethod
+    def of(cls, vocab: Sequence[str], where: str = "the vocabulary") -> "SpecialIds":
+        index = {token: i for i, token in enumerate(vocab)}
+        missing = [t for t in features.RESERVED_TOKENS if t not in index]
+        if missing:
+            raise VocabularyError(
+                f"{where} has no {' '.join(missing)}: a BERT vocabulary needs "
+                f"{' '.join(features.RESERVED_TOKENS)} (lmpipe puts them first).")
+        if index[features.PAD] != 0:
+            raise VocabularyError(f"{where} puts [PAD] at id {index[features.PAD]}; lmpipe pads "
+                                  "with id 0, as BERT vocabularies do.")
+        return cls(*(index[t] for t in features.RESERVED_TOKENS))
+
+    @property
+    def ids(self) -> List[int]:
+        return [self.pad, self.unk, self.cls, self.sep, self.mask]
 
 
-class WordpieceTokenizer:
-    """Raw strings to wordpiece ids with a fixed vocabulary (held in the graph as a constant)."""
+@dataclasses.dataclass(frozen=True)
+class TokenizerSettings:
+    lowercase: bool = True  # lmpipe's own vocabularies are uncased
+    strip_accents: Optional[bool] = None  # None: as `lowercase` (Hugging Face's rule)
 
-    def __init__(self, vocab: Sequence[str]):
-        vocab = list(vocab)
-        if tuple(vocab[: len(features.RESERVED_TOKENS)]) != features.RESERVED_TOKENS:
-            raise ValueError(
-                f"vocabulary must start with {' '.join(features.RESERVED_TOKENS)}; "
-                f"it starts with {' '.join(vocab[:5])}. Learn it with lmpipe's WordPieceVocabGen.")
-        self.vocab = vocab
+    @property
+    def strips_accents(self) -> bool:
+        return self.lowercase if self.strip_accents is None else self.strip_accents
+
+    @classmethod
+    def read(cls, vocab_file: str) -> "TokenizerSettings":
+        """From `tokenizer_config.json` beside `vocab_file` (lmpipe's defaults without one)."""
+        path = os.path.join(os.path.dirname(vocab_file), TOKENIZER_CONFIG_FILE)
+        if not tf.io.gfile.exists(path):
+            return cls()
+        with tf.io.gfile.GFile(path) as f:
+            config = json.load(f)
+        if config.get("tokenize_chinese_chars") is False:
+            raise VocabularyError(f"{path}: tokenize_chinese_chars=false is not supported "
+                                  "(lmpipe splits CJK characters as BERT does).")
+        return cls(lowercase=bool(config.get("do_lower_case", True)),
+                   strip_accents=config.get("strip_accents"))
+
+    def write(self, directory: str) -> str:
+        path = os.path.join(directory, TOKENIZER_CONFIG_FILE)
+        with tf.io.gfile.GFile(path, "w") as f:
+            json.dump({"do_lower_case": self.lowercase, "strip_accents": self.strip_accents,
+                       "tokenize_chinese_chars": True}, f, indent=2)
+        return path
+
+
+def clean(texts: tf.Tensor) -> tf.Tensor:
+    """BERT's clean-up: whitespace to spaces, control characters dropped (tensorflow-text's
+    regex_split also stops at a NUL)."""
+    return tf.strings.regex_replace(tf.strings.regex_replace(texts, _WHITESPACE, " "), _CONTROL, "")
+
+
+def normalize(texts: tf.Tensor, settings: TokenizerSettings = TokenizerSettings(),
+              cleaned: bool = False) -> tf.Tensor:
+    """Cleaned text, then (uncased) accents stripped (NFD without nonspacing marks) and lower
+    case, in that order, as BERT's normalizer does."""
+    if not cleaned:
+        texts = clean(texts)
+    if settings.strips_accents:
+        texts = tf.strings.regex_replace(text.normalize_utf8(texts, "NFD"), r"\p{Mn}", "")
+    if settings.lowercase:
+        texts = tf.strings.lower(texts, encoding="utf-8")
+    return texts
+
+
+def _with_fixed_ids(ids: tf.RaggedTensor, fixed: tf.Tensor, is_fixed: tf.Tensor) -> tf.RaggedTensor:
+    """Rows of `ids` (empty where `is_fixed`) with `fixed` as the one id of the fixed rows."""
+    fixed_rows = tf.RaggedTensor.from_row_lengths(tf.boolean_mask(fixed, is_fixed),
+                                                  tf.cast(is_fixed, tf.int64))
+    return tf.concat([ids, fixed_rows], axis=1)
+
+
+class Tokenizer:
+    """Raw strings to wordpiece ids with a fixed vocabulary (held in the graph as constants)."""
+
+    def __init__(self, vocab: Sequence[str], settings: TokenizerSettings = TokenizerSettings(),
+                 where: str = "the vocabulary"):
+        self.vocab = list(vocab)
+        self.settings = settings
+        self.special = SpecialIds.of(self.vocab, where)
+        specials = list(features.RESERVED_TOKENS)
+        self._special_pattern = "|".join(re.escape(t) for t in specials)
+        self._special_table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(specials, tf.constant(self.special.ids, tf.int64)),
+            default_value=-1)
+        self._words = BasicTokenizer(lower_case=False, normalization_form=None)
         self._wordpiece = text.FastWordpieceTokenizer(
-            vocab=vocab, suffix_indicator="##", unknown_token=features.UNK,
-            no_pretokenization=True, token_out_type=tf.int64)
+            vocab=self.vocab, suffix_indicator="##", unknown_token=features.UNK,
+            max_bytes_per_word=4 * MAX_CHARS_PER_WORD, no_pretokenization=True,
+            token_out_type=tf.int64)
 
     @property
     def vocab_size(self) -> int:
         return len(self.vocab)
 
     def tokenize(self, texts: tf.Tensor) -> tf.RaggedTensor:
-        """`[batch]` strings to `[batch, (tokens)]` int64 wordpiece ids, no special tokens."""
-        pieces = self._wordpiece.tokenize(pretokenize(texts))
-        return pieces.merge_dims(1, 2)
+        """`[batch]` strings to `[batch, (tokens)]` int64 wordpiece ids, no [CLS]/[SEP] added."""
+        # Special tokens written in the text first, as Hugging Face's added tokens are.
+        pieces = text.regex_split(clean(texts), self._special_pattern, self._special_pattern)
+        special_id = self._special_table.lookup(pieces.flat_values)
+        is_special = special_id >= 0
+        words = self._words.tokenize(normalize(tf.where(is_special, "", pieces.flat_values),
+                                               self.settings, cleaned=True))
+        # A word over 100 characters is one [UNK] (FastWordpieceTokenizer counts bytes).
+        is_long = tf.strings.length(words.flat_values, unit="UTF8_CHAR") > MAX_CHARS_PER_WORD
+        ids = self._wordpiece.tokenize(tf.where(is_long, "", words.flat_values))
+        unk = tf.fill(tf.shape(is_long), tf.constant(self.special.unk, tf.int64))
+        ids = _with_fixed_ids(ids, unk, is_long)
+        ids = tf.RaggedTensor.from_row_splits(ids, words.row_splits).merge_dims(1, 2)
+        ids = _with_fixed_ids(ids, special_id, is_special)
+        return tf.RaggedTensor.from_row_splits(ids, pieces.row_splits).merge_dims(1, 2)
 
 
-def frame_windows(ids: tf.RaggedTensor, seq_length: int) -> tf.RaggedTensor:
+def pretokenize(texts: tf.Tensor, settings: TokenizerSettings = TokenizerSettings()) -> tf.RaggedTensor:
+    """Words of normalized text, for a vocabulary learner (no vocabulary needed)."""
+    return BasicTokenizer(lower_case=False, normalization_form=None).tokenize(
+        normalize(texts, settings))
+
+
+def frame_windows(ids: tf.RaggedTensor, seq_length: int, special: SpecialIds) -> tf.RaggedTensor:
     """Packs each row's ids into consecutive windows `[CLS] ... [SEP] [PAD]...` of `seq_length`.
 
     A row of n ids becomes max(1, ceil(n / (seq_length - 2))) windows, flattened, so the result
@@ -89,10 +202,10 @@ def frame_windows(ids: tf.RaggedTensor, seq_length: int) -> tf.RaggedTensor:
     window_lengths = tf.maximum(window_lengths, 0)
     windows = tf.RaggedTensor.from_row_lengths(ids.flat_values, window_lengths.flat_values)
     n = windows.nrows()
-    cls = tf.fill([n, 1], tf.constant(features.CLS_ID, tf.int64))
-    sep = tf.fill([n, 1], tf.constant(features.SEP_ID, tf.int64))
+    cls = tf.fill([n, 1], tf.constant(special.cls, tf.int64))
+    sep = tf.fill([n, 1], tf.constant(special.sep, tf.int64))
     framed = tf.concat([cls, windows, sep], axis=1)
-    dense = framed.to_tensor(default_value=features.PAD_ID, shape=[None, seq_length])
+    dense = framed.to_tensor(default_value=special.pad, shape=[None, seq_length])
     return tf.RaggedTensor.from_row_lengths(tf.reshape(dense, [-1]), num_windows * seq_length)
 
 
@@ -100,3 +213,19 @@ def read_vocab(path: str) -> List[str]:
     """Reads a vocabulary file: one token per line, id = line number."""
     with tf.io.gfile.GFile(path) as f:
         return [line.rstrip("\n") for line in f]
+
+
+def copy_vocabulary(vocab_file: str, directory: str) -> str:
+    """Copies `vocab_file` and its `tokenizer_config.json` (if any) into `directory`; returns
+    the copy's vocab file."""
+    settings = os.path.join(os.path.dirname(vocab_file), TOKENIZER_CONFIG_FILE)
+    tf.io.gfile.makedirs(directory)
+    for source, name in ((vocab_file, features.VOCAB_FILE), (settings, TOKENIZER_CONFIG_FILE)):
+        if tf.io.gfile.exists(source):
+            tf.io.gfile.copy(source, os.path.join(directory, name), overwrite=True)
+    return os.path.join(directory, features.VOCAB_FILE)
+
+
+def load_tokenizer(vocab_file: str) -> Tokenizer:
+    """The tokenizer of `vocab_file` and the `tokenizer_config.json` beside it."""
+    return Tokenizer(read_vocab(vocab_file), TokenizerSettings.read(vocab_file), where=vocab_file)

@@ -22,6 +22,7 @@ from tfx.utils import io_utils
 
 from components.mlm_masker import masking
 from models import features
+from models.tokenization import SpecialIds, read_vocab
 
 # Keys of input_dict / output_dict / exec_properties.
 EXAMPLES_KEY = "examples"
@@ -40,10 +41,11 @@ OUTPUT_FILE_PREFIX = "masked"
 OUTPUT_FILE_SUFFIX = ".tfrecord.gz"
 
 
-def read_vocab_size(vocab_uri: str) -> int:
-    """Number of lines of ``<vocab_uri>/vocab.txt``."""
-    with tf.io.gfile.GFile(os.path.join(vocab_uri, features.VOCAB_FILE), "r") as f:
-        return sum(1 for _ in f)
+def read_vocabulary(vocab_uri: str) -> Tuple[int, SpecialIds]:
+    """The size of ``<vocab_uri>/vocab.txt`` and where it puts the special tokens."""
+    path = os.path.join(vocab_uri, features.VOCAB_FILE)
+    vocab = read_vocab(path)
+    return len(vocab), SpecialIds.of(vocab, path)
 
 
 def window_key(window: np.ndarray, index: int) -> bytes:
@@ -79,10 +81,11 @@ class _MaskExampleDoFn(beam.DoFn):
 
     WINDOWS_TAG = "windows"
 
-    def __init__(self, seq_length: int, vocab_size: int, mask_rate: float,
+    def __init__(self, seq_length: int, vocab_size: int, special: SpecialIds, mask_rate: float,
                  max_predictions: int, dupes: int, seed: int):
         self._seq_length = seq_length
         self._vocab_size = vocab_size
+        self._special = special
         self._mask_rate = mask_rate
         self._max_predictions = max_predictions
         self._dupes = dupes
@@ -100,7 +103,7 @@ class _MaskExampleDoFn(beam.DoFn):
             for dupe in range(self._dupes):
                 masked = masking.mask_window(
                     window, masking.rng_for(self._seed, key, dupe), self._vocab_size,
-                    self._mask_rate, self._max_predictions)
+                    self._mask_rate, self._max_predictions, self._special)
                 if masked is None:
                     break  # no candidates: no masking of this window ever succeeds
                 rows.append(masked)
@@ -193,7 +196,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         max_predictions = int(exec_properties.get(MAX_PREDICTIONS_KEY, 20))
         dupe_factor = int(exec_properties.get(DUPE_FACTOR_KEY, 2))
         seed = int(exec_properties.get(SEED_KEY, 42))
-        vocab_size = read_vocab_size(vocab.uri)
+        vocab_size, special = read_vocabulary(vocab.uri)
         splits = artifact_utils.decode_split_names(examples.split_names)
         if not splits:
             raise ValueError(f"Input examples at {examples.uri} have no split_names")
@@ -203,7 +206,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             per_split = [
                 _mask_split(pipeline, split, examples.uri, output.uri,
                             dupes=dupe_factor if split == TRAIN_SPLIT else 1,
-                            seq_length=seq_length, vocab_size=vocab_size,
+                            seq_length=seq_length, vocab_size=vocab_size, special=special,
                             mask_rate=mask_rate, max_predictions=max_predictions,
                             seed=seed)
                 for split in splits

@@ -45,8 +45,10 @@ from typing import Dict, Optional
 import numpy as np
 
 from models import features
+from models.tokenization import SpecialIds
 
 NUM_RESERVED = len(features.RESERVED_TOKENS)
+LMPIPE_SPECIAL = SpecialIds(*range(NUM_RESERVED))  # where lmpipe's own vocabularies put them
 
 # Shares of the selected positions (cumulative thresholds on a uniform draw).
 MASK_TOKEN_SHARE = 0.8
@@ -95,15 +97,16 @@ def mask_window(token_ids: np.ndarray,
                 rng: np.random.Generator,
                 vocab_size: int,
                 mask_rate: float = 0.15,
-                max_predictions: int = 20) -> Optional[Dict[str, np.ndarray]]:
+                max_predictions: int = 20,
+                special: SpecialIds = LMPIPE_SPECIAL) -> Optional[Dict[str, np.ndarray]]:
     """Masks one window for masked-LM training.
 
-    Candidates are the positions whose id is not reserved (id >= number of
-    ``features.RESERVED_TOKENS``: not PAD/UNK/CLS/SEP/MASK).
+    Candidates are the positions whose id is not a special token (PAD/UNK/CLS/SEP/MASK,
+    wherever the vocabulary puts them: ``special``).
     ``num_to_predict = min(max_predictions, max(1, round(len(candidates) * mask_rate)))``
     (Python ``round``, i.e. half to even) candidate positions are chosen uniformly
-    without replacement; each is replaced by ``MASK_ID`` with probability 0.8, by a
-    uniform random id in ``[NUM_RESERVED, vocab_size)`` with probability 0.1 (which
+    without replacement; each is replaced by ``[MASK]`` with probability 0.8, by a
+    uniform random id among the vocabulary's other ids with probability 0.1 (which
     may coincide with the original id), and kept with probability 0.1.
 
     Args:
@@ -127,7 +130,7 @@ def mask_window(token_ids: np.ndarray,
     if max_predictions < 1:
         raise ValueError(f"max_predictions must be >= 1, got {max_predictions}")
     original = np.asarray(token_ids, dtype=np.int64).reshape(-1)
-    candidates = np.flatnonzero(original >= NUM_RESERVED)
+    candidates = np.flatnonzero(~np.isin(original, special.ids))
     if candidates.size == 0:
         return None
 
@@ -137,10 +140,12 @@ def mask_window(token_ids: np.ndarray,
 
     masked = original.copy()
     action = rng.random(num_to_predict)
-    random_ids = rng.integers(NUM_RESERVED, vocab_size, size=num_to_predict)
+    random_ids = rng.integers(0, vocab_size - NUM_RESERVED, size=num_to_predict)
+    for skipped in sorted(special.ids):  # uniform over the ids that are not special
+        random_ids += random_ids >= skipped
     to_mask = action < MASK_TOKEN_SHARE
     to_random = (~to_mask) & (action < MASK_TOKEN_SHARE + RANDOM_TOKEN_SHARE)
-    masked[positions[to_mask]] = features.MASK_ID
+    masked[positions[to_mask]] = special.mask
     masked[positions[to_random]] = random_ids[to_random]
 
     mask_positions = np.zeros(max_predictions, dtype=np.int64)
@@ -152,7 +157,7 @@ def mask_window(token_ids: np.ndarray,
 
     return {
         features.TOKEN_IDS: masked,
-        features.PADDING_MASK: (original != features.PAD_ID).astype(np.int64),
+        features.PADDING_MASK: (original != special.pad).astype(np.int64),
         features.MASK_POSITIONS: mask_positions,
         features.MASK_IDS: mask_ids,
         features.MASK_WEIGHTS: mask_weights,

@@ -20,6 +20,7 @@ from tfx.utils import json_utils
 from components.types import WordPieceVocab
 from components.anomalies import raise_if_anomalous
 from models import features
+from models.tokenization import copy_vocabulary
 
 VOCABULARY_KEY = "vocabulary"
 ANOMALIES_KEY = "anomalies"
@@ -57,10 +58,10 @@ class TokenizeExecutor(transform_executor.Executor):
         custom_config["vocab_file"] = f"{vocabulary.uri}/{features.VOCAB_FILE}"
         exec_properties = dict(exec_properties, custom_config=json_utils.dumps(custom_config))
         super().Do(input_dict, output_dict, exec_properties)
-        # The trainer and exporter find the vocabulary beside the graph that embeds it.
+        # The trainer and exporter find the vocabulary (and its tokenizer settings) beside the
+        # graph that embeds it.
         transform_graph = output_dict[standard_component_specs.TRANSFORM_GRAPH_KEY][0]
-        tf.io.gfile.copy(custom_config["vocab_file"],
-                         f"{transform_graph.uri}/{features.VOCAB_FILE}", overwrite=True)
+        copy_vocabulary(custom_config["vocab_file"], transform_graph.uri)
 
 
 class Tokenize(base_beam_component.BaseBeamComponent):

@@ -19,6 +19,7 @@ from tfx.types import artifact_utils
 from components import anomalies as anomalies_gate
 from components.vocab_gen import learner
 from models import features
+from models.tokenization import TokenizerSettings
 
 EXAMPLES_KEY = "examples"
 ANOMALIES_KEY = "anomalies"
@@ -50,6 +51,7 @@ def _learn_and_write(table, total_words: int, vocab_size: int, lower_thresh: int
     vocab = learner.learn_vocab(table, vocab_size, lower_thresh, split=TRAIN_SPLIT)
     with fileio.open(os.path.join(output_dir, features.VOCAB_FILE), "w") as f:
         f.write("".join(token + "\n" for token in vocab))
+    TokenizerSettings().write(output_dir)  # lmpipe's vocabularies are uncased
     stats = {"words_counted": int(total_words), "distinct_words": len(table),
              "vocab_size": len(vocab), "requested_vocab_size": vocab_size,
              "lower_thresh": lower_thresh}

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -6,11 +8,13 @@ from models import features, tokenization
 
 VOCAB = list(features.RESERVED_TOKENS) + [
     "the", "cat", "sat", "on", "mat", ".", ",", "un", "##believ", "##able", "cafe", "!"]
+LMPIPE = tokenization.SpecialIds(*range(5))
+PARITY = "tests/data/bert_parity"
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return tokenization.WordpieceTokenizer(VOCAB)
+    return tokenization.Tokenizer(VOCAB)
 
 
 def test_pretokenize_lowercases_strips_accents_and_splits_punctuation():
@@ -18,9 +22,10 @@ def test_pretokenize_lowercases_strips_accents_and_splits_punctuation():
     assert words.to_list() == [[b"the", b"cafe", b",", b"unbelievable", b"!"], [b"a", b"b"]]
 
 
-def test_mask_literal_stays_one_token_in_any_case(tokenizer):
-    ids = tokenizer.tokenize(tf.constant(["the [MASK] sat", "the [mask] sat", "[MASK][MASK]"]))
-    assert ids.to_list() == [[5, 4, 7], [5, 4, 7], [4, 4]]
+def test_special_tokens_in_the_text_are_matched_before_lower_casing(tokenizer):
+    ids = tokenizer.tokenize(tf.constant(["the [MASK] sat", "[MASK][MASK]", "the [mask] sat"]))
+    # "[mask]" is text, as in Hugging Face's tokenizer: "[" and "]" are unknown here.
+    assert ids.to_list() == [[5, 4, 7], [4, 4], [5, 1, 1, 1, 7]]
 
 
 def test_round_trip_ids_to_pieces_to_words(tokenizer):
@@ -33,20 +38,60 @@ def test_round_trip_ids_to_pieces_to_words(tokenizer):
     assert rejoined.split() == words
 
 
-def test_unknown_words_map_to_unk(tokenizer):
+def test_unknown_and_over_long_words_map_to_unk(tokenizer):
     assert tokenizer.tokenize(tf.constant(["zebra"])).to_list() == [[features.UNK_ID]]
+    # 100 characters of "the" pieces would be wordpieces if the limit were not 100 characters.
+    assert tokenizer.tokenize(tf.constant(["cat" * 34 + " cat"])).to_list() == [[1, 6]]
 
 
-def test_vocabulary_must_start_with_reserved_tokens():
-    with pytest.raises(ValueError, match=r"must start with \[PAD\] \[UNK\] \[CLS\] \[SEP\] \[MASK\]"):
-        tokenization.WordpieceTokenizer(["the", "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+def test_special_tokens_are_found_wherever_the_vocabulary_puts_them():
+    vocab = ["[PAD]"] + [f"[unused{i}]" for i in range(99)] + ["[UNK]", "[CLS]", "[SEP]",
+                                                               "[MASK]", "hello"]
+    tok = tokenization.Tokenizer(vocab)
+    assert tok.special == tokenization.SpecialIds(pad=0, unk=100, cls=101, sep=102, mask=103)
+    assert tok.tokenize(tf.constant(["Hello [MASK] bye"])).to_list() == [[104, 103, 100]]
+
+
+def test_a_vocabulary_without_a_special_token_is_refused_by_name():
+    with pytest.raises(tokenization.VocabularyError, match=r"vocab.txt has no \[MASK\]"):
+        tokenization.Tokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "the"], where="vocab.txt")
+    with pytest.raises(tokenization.VocabularyError, match=r"puts \[PAD\] at id 1"):
+        tokenization.Tokenizer(["the", "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+
+
+def test_settings_travel_beside_the_vocabulary(tmp_path):
+    (tmp_path / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
+    assert tokenization.load_tokenizer(str(tmp_path / "vocab.txt")).settings.lowercase
+    tokenization.TokenizerSettings(lowercase=False).write(str(tmp_path))
+    copied = tokenization.copy_vocabulary(str(tmp_path / "vocab.txt"), str(tmp_path / "copy"))
+    cased = tokenization.load_tokenizer(copied)
+    assert not cased.settings.lowercase and not cased.settings.strips_accents
+    assert cased.tokenize(tf.constant(["The cat"])).to_list() == [[1, 6]]
+
+
+def _hf_ids(expected, mode):
+    return np.split(expected[f"{mode}_ids"], np.cumsum(expected[f"{mode}_lengths"])[:-1])
+
+
+@pytest.mark.parametrize("lowercase", [False, True], ids=["cased", "uncased"])
+def test_same_ids_as_hugging_face_for_every_sentence(lowercase):
+    """bench/make_bert_parity.py recorded BertTokenizerFast's ids for 3,000 sentences of the
+    bundled corpus and reviews plus accents, CJK, emoji, control characters, long words."""
+    with open(f"{PARITY}/sentences.txt", encoding="utf-8") as f:
+        sentences = [json.loads(line) for line in f]
+    expected = _hf_ids(np.load(f"{PARITY}/expected.npz"), "uncased" if lowercase else "cased")
+    vocab = tokenization.read_vocab(f"{PARITY}/checkpoint/vocab.txt")
+    tok = tokenization.Tokenizer(vocab, tokenization.TokenizerSettings(lowercase=lowercase))
+    got = tok.tokenize(tf.constant(sentences)).to_list()
+    differ = [s for s, g, e in zip(sentences, got, expected) if list(g) != e.tolist()]
+    assert len(got) == len(sentences) > 3000 and not differ, differ[:5]
 
 
 @pytest.mark.parametrize("length, windows", [(0, 1), (1, 1), (6, 1), (7, 2), (12, 2), (13, 3)])
 def test_frame_windows_counts_and_framing(length, windows):
     seq_length = 8  # 6 tokens per window
     ids = tf.ragged.constant([list(range(10, 10 + length))], dtype=tf.int64)
-    packed = tokenization.frame_windows(ids, seq_length)[0].numpy().reshape(-1, seq_length)
+    packed = tokenization.frame_windows(ids, seq_length, LMPIPE)[0].numpy().reshape(-1, seq_length)
     assert packed.shape == (windows, seq_length)
     assert (packed[:, 0] == features.CLS_ID).all()
     body = [t for row in packed for t in row if t >= 10]
@@ -58,6 +103,9 @@ def test_frame_windows_counts_and_framing(length, windows):
 
 def test_frame_windows_batch_keeps_one_row_per_document():
     ids = tf.ragged.constant([[11, 12], [], [13] * 9], dtype=tf.int64)
-    packed = tokenization.frame_windows(ids, 5)
+    packed = tokenization.frame_windows(ids, 5, LMPIPE)
     assert packed.row_lengths().numpy().tolist() == [5, 5, 15]
     np.testing.assert_array_equal(packed[0].numpy(), [2, 11, 12, 3, 0])
+    google = tokenization.SpecialIds(pad=0, unk=100, cls=101, sep=102, mask=103)
+    np.testing.assert_array_equal(tokenization.frame_windows(ids, 5, google)[0].numpy(),
+                                  [101, 11, 12, 102, 0])
