@@ -18,6 +18,10 @@ REQUIRES = [
     "numpy==1.26.4",
     # KubeflowV2DagRunner (`lmpipe compile`); 0.2.2 is the last release on protobuf 3.
     "kfp-pipeline-spec==0.2.2",
+    # keras-hub's Hugging Face converters (`lmpipe import`): safetensors reads the weights;
+    # its converter module imports sentencepiece for other model families.
+    "safetensors==0.8.0",
+    "sentencepiece==0.2.3",
 ]
 
 setup(

@@ -38,14 +38,16 @@ def vocab_file(encoder: str) -> str:
     return os.path.join(encoder, features.VOCAB_FILE)
 
 
-def save_encoder(backbone, model_dir: str, vocabulary_file: str) -> str:
-    """Writes `backbone` as a keras-hub preset with a copy of its vocabulary (and tokenizer
-    settings); returns the dir."""
+def save_encoder(backbone, model_dir: str, vocabulary_file: str, tokenizer=None) -> str:
+    """Writes `backbone` as a keras-hub preset with a copy of its vocabulary and tokenizer
+    settings (`tokenizer`, a TokenizerSettings, or those beside the vocabulary); returns the dir."""
     from models.tokenization import copy_vocabulary
 
     encoder = encoder_dir(model_dir)
     backbone.save_to_preset(encoder)
     copy_vocabulary(vocabulary_file, encoder)
+    if tokenizer is not None:
+        tokenizer.write(encoder)
     return encoder
 
 
@@ -53,6 +55,8 @@ def load_encoder(encoder: str, pretrained: bool = True, dtype=None):
     """The saved `BertBackbone`; with `pretrained=False`, the same architecture with fresh
     random weights. `dtype`: a dtype policy such as "mixed_bfloat16" (default: float32)."""
     import keras_hub
+
+    import models.backbone  # noqa: F401  (registers BertEncoder, which saved encoders name)
 
     kwargs = {"dtype": dtype} if dtype else {}
     return keras_hub.models.BertBackbone.from_preset(encoder, load_weights=pretrained, **kwargs)

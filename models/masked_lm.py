@@ -23,10 +23,15 @@ def build_masked_lm(vocab_size: int, seq_length: int, size: str = "tiny",
     precision policy: logits, softmax and loss stay float32 while the encoder computes in
     float16/bfloat16 (BertMaskedLM's own head fails there: its float32 bias meets bfloat16
     logits)."""
-    backbone = build_backbone(vocab_size, seq_length, size, dropout, dtype)
+    return masked_lm_on(build_backbone(vocab_size, seq_length, size, dropout, dtype))
+
+
+def masked_lm_on(backbone: keras_hub.models.BertBackbone) -> keras.Model:
+    """The MLM model on a given encoder, with a new head (BERT's: dense, exact GELU, layer norm
+    with BERT's epsilon, output tied to the token embedding plus a bias)."""
     head = keras_hub.layers.MaskedLMHead(
-        vocabulary_size=vocab_size, token_embedding=backbone.token_embedding,
-        intermediate_activation="gelu",
+        vocabulary_size=backbone.vocabulary_size, token_embedding=backbone.token_embedding,
+        intermediate_activation="gelu", layer_norm_epsilon=1e-12,
         kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
         dtype="float32", name="mlm_head")
     inputs = {**backbone.input,
@@ -34,6 +39,7 @@ def build_masked_lm(vocab_size: int, seq_length: int, size: str = "tiny",
     logits = head(backbone(backbone.input)["sequence_output"], inputs["mask_positions"])
     model = keras.Model(inputs, logits, name="bert_masked_lm")
     model.backbone = backbone
+    model.pretrained_head = False  # models/checkpoint.py sets it when it loads a head
     return model
 
 

@@ -139,11 +139,13 @@ def _with_fixed_ids(ids: tf.RaggedTensor, fixed: tf.Tensor, is_fixed: tf.Tensor)
     return tf.concat([ids, fixed_rows], axis=1)
 
 
-class Tokenizer:
-    """Raw strings to wordpiece ids with a fixed vocabulary (held in the graph as constants)."""
+class Tokenizer(tf.Module):
+    """Raw strings to wordpiece ids with a fixed vocabulary (held in the graph as constants; a
+    module, so that a SavedModel that tracks it keeps its tables)."""
 
     def __init__(self, vocab: Sequence[str], settings: TokenizerSettings = TokenizerSettings(),
                  where: str = "the vocabulary"):
+        super().__init__(name="tokenizer")
         self.vocab = list(vocab)
         self.settings = settings
         self.special = SpecialIds.of(self.vocab, where)
