@@ -7,10 +7,19 @@ class WordPieceVocab(artifact.Artifact):
     """A WordPiece vocabulary: `features.VOCAB_FILE` (`vocab.txt`) in the artifact's uri, one
     token per line, id = line.
 
-    The first entries are always `[PAD] [UNK] [CLS] [SEP] [MASK]` (see models/features.py).
+    Beside it, `tokenizer_config.json` (cased or not); the special tokens are wherever the
+    vocabulary puts them (models/tokenization.py).
     """
 
     # KFP v2 specs need "namespace.Name" and take custom types without typed PROPERTIES: the
     # size is a custom property `vocab_size`.
     TYPE_NAME = "lmpipe.WordPieceVocab"
 
+
+
+class BertCheckpoint(artifact.Artifact):
+    """A BERT checkpoint directory from outside lmpipe (models/checkpoint.py: a Hugging Face
+    checkpoint, a keras-hub preset or an lmpipe model), brought in by an Importer so that
+    lineage goes back to its path."""
+
+    TYPE_NAME = "lmpipe.BertCheckpoint"

@@ -252,11 +252,21 @@ def load_masked_lm(ckpt: Checkpoint, dropout: float = 0.1, dtype: Optional[str] 
     backbone = keras_hub.models.BertBackbone.from_preset(preset, dropout=dropout, **kwargs)
     model = masked_lm_on(backbone)
     head_weights = os.path.join(preset, MLM_HEAD_WEIGHTS)
-    if os.path.isfile(head_weights):
+    if ckpt.format == KERAS_HUB and _is_masked_lm_task(preset):
+        # A BertMaskedLM preset (task.json): its head's weights.
+        task = keras_hub.models.BertMaskedLM.from_preset(preset)
+        model.get_layer("mlm_head").set_weights(task.masked_lm_head.get_weights())
+        model.pretrained_head = True
+    elif os.path.isfile(head_weights):
         with np.load(head_weights) as saved:
             model.get_layer("mlm_head").set_weights([saved[f"w{i}"] for i in range(len(saved.files))])
         model.pretrained_head = True
     return model
+
+
+def _is_masked_lm_task(preset: str) -> bool:
+    task = os.path.join(preset, "task.json")
+    return os.path.isfile(task) and _read_json(task).get("class_name", "").endswith("BertMaskedLM")
 
 
 def save_mlm_head(model, encoder_dir: str) -> str:

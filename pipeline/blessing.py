@@ -14,9 +14,10 @@ from pipeline.tfx_pipeline import absolute
 
 
 def overall_threshold(floor: float, max_regression: float) -> list:
-    """At least `floor`, and at most `max_regression` below the latest blessed model, on the
-    whole eval split (a `MetricConfig.per_slice_thresholds` value): small slices such as a
-    text-length bucket are reported, but do not decide the blessing."""
+    """At least `floor`, and at most `max_regression` below the baseline (the latest blessed
+    model; a negative `max_regression` asks for that much gain), on the whole eval split (a
+    `MetricConfig.per_slice_thresholds` value): small slices such as a text-length bucket are
+    reported, but do not decide the blessing."""
     return [tfma.PerSliceMetricThreshold(
         slicing_specs=[tfma.SlicingSpec()],
         threshold=tfma.MetricThreshold(
@@ -27,16 +28,23 @@ def overall_threshold(floor: float, max_regression: float) -> list:
 
 
 def evaluate_and_push(examples, model, eval_config: tfma.EvalConfig, serving_model_dir: str,
-                      max_versions: int) -> List:
+                      max_versions: int, baseline_model=None) -> List:
     """Resolver (latest blessed model) → Evaluator on the eval split → Pusher (blessed only,
-    atomic for a polling server, at most `max_versions` kept; 0 keeps all)."""
-    latest_blessed = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
+    atomic for a polling server, at most `max_versions` kept; 0 keeps all).
+
+    `baseline_model`: a model channel to compare with instead of the latest blessed model
+    (continued pretraining compares with the checkpoint it started from)."""
+    steps = []
+    if baseline_model is None:
+        latest_blessed = tfx.dsl.Resolver(
+            strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+            model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+            model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+        ).with_id("latest_blessed_model_resolver")
+        steps.append(latest_blessed)
+        baseline_model = latest_blessed.outputs["model"]
     evaluator = tfx.components.Evaluator(
-        examples=examples, model=model, baseline_model=latest_blessed.outputs["model"],
+        examples=examples, model=model, baseline_model=baseline_model,
         eval_config=eval_config, example_splits=["eval"])
     pusher = AtomicPusher(
         model=model, model_blessing=evaluator.outputs["blessing"],
@@ -45,4 +53,4 @@ def evaluate_and_push(examples, model, eval_config: tfma.EvalConfig, serving_mod
             filesystem=tfx.proto.PushDestination.Filesystem(
                 base_directory=absolute(serving_model_dir))),
     ).with_id("Pusher")  # TFX's Pusher's id: summaries and lineage queries look for it
-    return [latest_blessed, evaluator, pusher]
+    return steps + [evaluator, pusher]

@@ -1,6 +1,7 @@
 """`lmpipe` command line.
 
     lmpipe pretrain --corpus data/corpus --run-dir runs/demo --train-steps 1000
+    lmpipe import --checkpoint ~/bert-base-cased --serving-dir serving --model-name bert
 
 Every PretrainConfig field is a flag (`--vocab-size`, `--seq-length`, `--model-size`, ...).
 Bad input fails before any pipeline work starts, with a message that names the file or setting.
@@ -14,7 +15,7 @@ import sys
 import time
 import typing
 
-from pipeline.config import ConfigError, FinetuneConfig, PretrainConfig
+from pipeline.config import ConfigError, FinetuneConfig, ImportConfig, PretrainConfig
 
 EXIT_BAD_INPUT = 2
 EXIT_PIPELINE_FAILED = 1
@@ -27,6 +28,10 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_cls) -> None:
             parser.add_argument("--corpus", dest="corpus_dir", required=True,
                                 help="directory of UTF-8 text files; documents are separated "
                                      "by blank lines")
+        elif field.name == "checkpoint":
+            parser.add_argument("--checkpoint", required=True,
+                                help="a Hugging Face BERT checkpoint directory, a keras-hub preset "
+                                     "directory or an lmpipe model (a local directory)")
         elif field.name == "data":
             parser.add_argument("--data", dest="data", required=True,
                                 help="a CSV, TSV or JSONL file of labelled text, or a directory "
@@ -70,12 +75,32 @@ def _fail(code: int, message: str) -> int:
     return code
 
 
+def check_checkpoint(path: str, flag: str, seq_length: int):
+    """The checkpoint's format and files, before any pipeline work; raises ConfigError."""
+    from models import checkpoint
+
+    try:
+        ckpt = checkpoint.inspect(path)
+    except checkpoint.CheckpointError as e:
+        raise ConfigError(f"{flag} {path}: {e}") from None
+    if seq_length > ckpt.max_sequence_length:
+        raise ConfigError(f"--seq-length {seq_length} is longer than {flag} {path} can read "
+                          f"({ckpt.max_sequence_length} positions); use --seq-length "
+                          f"{ckpt.max_sequence_length} or less.")
+    return ckpt
+
+
 def pretrain(args) -> int:
     from components.text_example_gen import CorpusError, check_corpus_dir
 
     try:
         cfg = _config_from_args(args, PretrainConfig)
         check_corpus_dir(cfg.corpus_dir)
+        if cfg.init_from:
+            start = check_checkpoint(cfg.init_from, "--init-from", cfg.seq_length)
+            print(f"lmpipe: continuing pretraining from the {start.format} checkpoint "
+                  f"{start.path} (vocabulary of {start.vocab_size}, "
+                  f"{'uncased' if start.tokenizer.lowercase else 'cased'}).")
         check_distribution(cfg)
     except (ConfigError, CorpusError) as e:
         return _fail(EXIT_BAD_INPUT, str(e))
@@ -84,6 +109,44 @@ def pretrain(args) -> int:
 
     return _run_local("pretrain", cfg, args, lambda: pretrain_pipeline.create_pipeline(cfg),
                       lambda: run_summary.pretrain_summary(cfg), _print_summary)
+
+
+def import_checkpoint(args) -> int:
+    """`lmpipe import`: a checkpoint to a pushed fill-mask model and an encoder, no training."""
+    try:
+        cfg = _config_from_args(args, ImportConfig)
+        ckpt = check_checkpoint(cfg.checkpoint, "--checkpoint", cfg.seq_length)
+    except ConfigError as e:
+        return _fail(EXIT_BAD_INPUT, str(e))
+
+    from pipeline import import_checkpoint as import_pipeline, local_runner, run_summary
+
+    started = time.time()
+    try:
+        local_runner.run_local(import_pipeline.create_pipeline(cfg), cfg.worker_timeout)
+    except Exception as e:  # noqa: BLE001  (report the cause, exit non-zero)
+        cause = _root_cause(e)
+        return _fail(EXIT_PIPELINE_FAILED, f"the import failed: {type(cause).__name__}: {cause}")
+    summary = run_summary.import_summary(cfg)
+    summary["wall_seconds"] = round(time.time() - started, 1)
+    path = args.summary or os.path.join(cfg.run_dir, "summary.json")
+    run_summary.write_summary(path, "import", summary)
+    head = ("from the checkpoint" if summary["pretrained_mlm_head"] else
+            "none in the checkpoint: a new, untrained one (fill-mask answers are random until "
+            "lmpipe pretrain --init-from trains it)")
+    print("\n".join([
+        "",
+        "== lmpipe import: summary ==",
+        f"checkpoint        {ckpt.path} ({ckpt.format})",
+        f"vocabulary        {ckpt.vocab_size} tokens, {'uncased' if ckpt.tokenizer.lowercase else 'cased'}",
+        f"MLM head          {head}",
+        f"model (encoder)   {summary['model']}",
+        f"ML Metadata       {summary['metadata_path']}",
+        f"pushed model      {summary['pushed_model']}",
+        f"wall time         {summary['wall_seconds']} s",
+        f"summary           {path}",
+    ]))
+    return 0 if summary["pushed"] else EXIT_PIPELINE_FAILED
 
 
 def check_distribution(cfg) -> None:
@@ -306,6 +369,10 @@ def main(argv=None) -> int:
     p = sub.add_parser("pretrain", help="run the MLM pretraining pipeline locally")
     _add_config_flags(p, PretrainConfig)
     p.add_argument("--summary", default=None, help="summary JSON (default: RUN_DIR/summary.json)")
+    p = sub.add_parser("import", help="turn a BERT checkpoint (Hugging Face, keras-hub preset, "
+                                      "lmpipe) into a served fill-mask model and an encoder")
+    _add_config_flags(p, ImportConfig)
+    p.add_argument("--summary", default=None, help="summary JSON (default: RUN_DIR/summary.json)")
     p = sub.add_parser("finetune", help="fine-tune a pretrained encoder into a text classifier")
     _add_config_flags(p, FinetuneConfig)
     p.add_argument("--summary", default=None, help="summary JSON (default: RUN_DIR/summary.json)")
@@ -349,7 +416,8 @@ def main(argv=None) -> int:
     if args.command == "rollback" and args.to is None and not args.keep:
         parser.error("give --to VERSION and/or --keep N")
     py_logging.getLogger("absl").setLevel(py_logging.INFO)
-    return {"pretrain": pretrain, "finetune": finetune, "compile": compile_pipeline,
+    return {"pretrain": pretrain, "import": import_checkpoint, "finetune": finetune,
+            "compile": compile_pipeline,
             "serve-config": serve_config, "predict": predict,
             "rollback": rollback}[args.command](args)
 

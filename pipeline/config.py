@@ -7,8 +7,8 @@ settings, each of which goes only to the component that uses it. Every field is 
 Example:
 
 >>> cfg = PretrainConfig(corpus_dir="data/corpus", run_dir="runs/demo")
->>> cfg.model_size, cfg.seq_length, cfg.serving_model_dir
-('tiny', 128, 'runs/demo/serving/mlm')
+>>> cfg.model_size, cfg.seq_length, cfg.vocab_size, cfg.serving_model_dir
+('tiny', 128, 8000, 'runs/demo/serving/mlm')
 >>> sorted(set(cfg.train_settings().to_dict()) & {"min_masked_accuracy", "max_versions", "seq_length"})
 ['seq_length']
 >>> PretrainConfig(corpus_dir="data/corpus", vocab_size=5)  # doctest: +ELLIPSIS
@@ -103,6 +103,11 @@ class RunSettings:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
 
+DEFAULT_VOCAB_SIZE = 8000
+# Continued pretraining is blessed only if masked accuracy beats the starting checkpoint's.
+MIN_GAIN_OVER_START = 1e-9
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class PretrainConfig(RunSettings, MaskedLMSettings):
     """Everything the MLM pretraining pipeline needs to know."""
@@ -110,8 +115,11 @@ class PretrainConfig(RunSettings, MaskedLMSettings):
     corpus_dir: str
     eval_buckets: int = 1  # hash buckets for eval, out of 10 (the rest is train)
 
-    # Vocabulary.
-    vocab_size: int = 8000
+    # Continued pretraining: a BERT checkpoint (models/checkpoint.py) whose vocabulary,
+    # tokenizer and weights the run starts from; its size replaces model_size.
+    init_from: Optional[str] = None
+    # Vocabulary learned from the corpus (default 8000), unless init_from gives one.
+    vocab_size: Optional[int] = None
     lower_thresh: int = 2  # minimum word count the WordPiece learner considers
 
     # Masking (BERT paper defaults).
@@ -126,11 +134,44 @@ class PretrainConfig(RunSettings, MaskedLMSettings):
         from components.mlm_masker import check_masking
         from components.text_example_gen import check_eval_buckets
 
+        if self.init_from and self.vocab_size is not None:
+            raise ConfigError(
+                f"--vocab-size {self.vocab_size} with --init-from {self.init_from}: continued "
+                "pretraining uses the checkpoint's vocabulary (its embeddings are trained on "
+                "it). Drop --vocab-size, or drop --init-from to learn a new vocabulary.")
+        if not self.init_from and self.vocab_size is None:
+            object.__setattr__(self, "vocab_size", DEFAULT_VOCAB_SIZE)
         super().validate()
-        check_vocab_size(self.vocab_size)
+        if self.vocab_size is not None:
+            check_vocab_size(self.vocab_size)
         check_masking(self.mask_rate, self.dupe_factor)
         check_eval_buckets(self.eval_buckets)
         check_positive(self, "lower_thresh")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _ImportSettings:
+    checkpoint: str  # a Hugging Face BERT directory, a keras-hub preset or an lmpipe model
+    model_name: str = "mlm"
+    seq_length: int = 128  # longest input the served model reads (at most the checkpoint's)
+    max_predictions: int = 20  # masked positions per example in its mlm_eval signature
+    top_k: int = 5  # fills returned per [MASK]
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self):
+        check_positive(self, "seq_length", "max_predictions", "top_k")
+        MaskedLMSettings(seq_length=self.seq_length, max_predictions=self.max_predictions,
+                         model_name=self.model_name)  # the same rules as a pretraining run's
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ImportConfig(RunSettings, _ImportSettings):
+    """`lmpipe import`: a checkpoint to a served fill-mask model and an encoder, no training."""
+
+    run_dir: str = "runs/import"
+    pipeline_name: str = "lmpipe-import"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -3,6 +3,11 @@
 corpus → TextExampleGen → StatisticsGen → ExampleValidator (schemas/corpus.pbtxt)
        → WordPieceVocabGen (refuses data with anomalies) → Tokenize (Transform)
        → MlmMasker → Trainer → Evaluator (vs latest blessed) → Pusher
+
+Continued pretraining (`init_from`): the checkpoint's vocabulary and weights instead of a
+learned vocabulary and random weights (checkpoint → Importer → CheckpointImport → Tokenize,
+MlmMasker, Trainer's base_model), and the Evaluator compares with that starting point: only a
+model that beats it on the corpus' eval split is blessed.
 """
 
 import tensorflow_model_analysis as tfma
@@ -14,13 +19,15 @@ from components.tokenize import Tokenize
 from components.vocab_gen import WordPieceVocabGen
 from models import features, mlm_metrics
 from pipeline.blessing import evaluate_and_push, overall_threshold
-from pipeline.config import PretrainConfig
+from pipeline.config import MIN_GAIN_OVER_START, PretrainConfig
+from pipeline.import_checkpoint import starting_point
 from pipeline.tfx_pipeline import absolute, make_pipeline, repo_file, trainer_config
 
 
 def eval_config(cfg: PretrainConfig) -> tfma.EvalConfig:
     """Masked-token accuracy, loss and perplexity on eval; accuracy gates the blessing."""
-    accuracy_thresholds = overall_threshold(cfg.min_masked_accuracy, cfg.max_regression)
+    accuracy_thresholds = overall_threshold(
+        cfg.min_masked_accuracy, -MIN_GAIN_OVER_START if cfg.init_from else cfg.max_regression)
 
     def metric(class_name, per_slice_thresholds=()):
         return tfma.MetricConfig(class_name=class_name, module=mlm_metrics.__name__,
@@ -47,26 +54,39 @@ def create_pipeline(cfg: PretrainConfig, local: bool = True) -> tfx.dsl.Pipeline
         schema_file=repo_file("schemas", "corpus.pbtxt", image=not local))
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
-    vocab_gen = WordPieceVocabGen(
-        examples=example_gen.outputs["examples"], anomalies=example_validator.outputs["anomalies"],
-        vocab_size=cfg.vocab_size, lower_thresh=cfg.lower_thresh)
+    if cfg.init_from:
+        vocabulary_steps = starting_point(cfg.init_from, cfg.seq_length, cfg.max_predictions,
+                                          cfg.top_k, cfg.model_name)
+        start_model = vocabulary_steps[-1].outputs["model"]
+    else:
+        vocabulary_steps = [WordPieceVocabGen(
+            examples=example_gen.outputs["examples"],
+            anomalies=example_validator.outputs["anomalies"],
+            vocab_size=cfg.vocab_size, lower_thresh=cfg.lower_thresh)]
+        start_model = None
+    vocabulary = vocabulary_steps[-1].outputs["vocabulary"]
     tokenize = Tokenize(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
-        vocabulary=vocab_gen.outputs["vocabulary"],
+        vocabulary=vocabulary,
+        # WordPieceVocabGen refuses anomalous data; without it, Tokenize does.
+        anomalies=example_validator.outputs["anomalies"] if cfg.init_from else None,
         preprocessing_fn="models.preprocessing.preprocessing_fn",
         custom_config={"seq_length": cfg.seq_length})
     masker = MlmMasker(
-        examples=tokenize.outputs["transformed_examples"], vocabulary=vocab_gen.outputs["vocabulary"],
+        examples=tokenize.outputs["transformed_examples"], vocabulary=vocabulary,
         seq_length=cfg.seq_length, mask_rate=cfg.mask_rate, max_predictions=cfg.max_predictions,
         dupe_factor=cfg.dupe_factor, seed=cfg.seed)
     trainer = tfx.components.Trainer(
         run_fn="models.masked_lm_trainer.run_fn",
         examples=masker.outputs["masked_examples"],
         transform_graph=tokenize.outputs["transform_graph"],
+        base_model=start_model,
         train_args=tfx.proto.TrainArgs(num_steps=cfg.train_steps),
         eval_args=tfx.proto.EvalArgs(num_steps=cfg.eval_steps),
         custom_config=trainer_config(cfg))
     gate_and_push = evaluate_and_push(masker.outputs["masked_examples"], trainer.outputs["model"],
-                                      eval_config(cfg), cfg.serving_model_dir, cfg.max_versions)
+                                      eval_config(cfg), cfg.serving_model_dir, cfg.max_versions,
+                                      baseline_model=start_model)
     return make_pipeline(cfg, [example_gen, statistics_gen, schema_gen, example_validator,
-                                vocab_gen, tokenize, masker, trainer, *gate_and_push], local)
+                                *vocabulary_steps, tokenize, masker, trainer, *gate_and_push],
+                         local)

@@ -160,6 +160,24 @@ def pretrain_summary(cfg) -> dict:
     return summary
 
 
+def import_summary(cfg) -> dict:
+    """What `lmpipe import` made and pushed, from ML Metadata."""
+    store = _store(cfg)
+    model = _latest(store, "Model")
+    pushed = _latest(store, "PushedModel")
+    is_pushed = bool(_custom(pushed, "pushed"))
+    return {
+        "checkpoint": os.path.abspath(cfg.checkpoint),
+        "checkpoint_format": _custom(model, "checkpoint_format"),
+        "pretrained_mlm_head": bool(_custom(model, "pretrained_mlm_head")),
+        "model": model.uri if model else None,
+        "metadata_path": os.path.abspath(cfg.metadata_path),
+        "pushed": is_pushed,
+        "pushed_model": _custom(pushed, "pushed_destination") if is_pushed else None,
+        "config": json.loads(cfg.to_json()),
+    }
+
+
 def _train_summary(store) -> Optional[dict]:
     run = _latest(store, "ModelRun")
     path = os.path.join(run.uri, "train_summary.json") if run else None

@@ -1,0 +1,90 @@
+"""CheckpointImport: a BERT checkpoint (Importer output) → lmpipe's pretrained Model and its
+WordPieceVocab, with no training.
+
+The Model is what a pretraining run's Trainer writes (models/checkpoint.py: save_model): the
+fill-mask SavedModel in `Format-Serving/`, served from raw text, and `encoder/` for
+fine-tuning or more pretraining. The vocabulary is the checkpoint's, with its tokenizer
+settings, for Tokenize and MlmMasker.
+"""
+
+import os
+from typing import Any, Dict, List
+
+from absl import logging
+from tfx import types
+from tfx.dsl.components.base import base_component, base_executor, executor_spec
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+
+from components.types import BertCheckpoint, WordPieceVocab
+
+CHECKPOINT_KEY = "checkpoint"
+MODEL_KEY = "model"
+VOCABULARY_KEY = "vocabulary"
+SEQ_LENGTH_KEY = "seq_length"
+MAX_PREDICTIONS_KEY = "max_predictions"
+TOP_K_KEY = "top_k"
+MODEL_NAME_KEY = "model_name"
+
+
+class Executor(base_executor.BaseExecutor):
+
+    def Do(self, input_dict: Dict[str, List[types.Artifact]],
+           output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]) -> None:
+        import tensorflow_text  # noqa: F401  (the tokenizer's ops)
+
+        from models import checkpoint
+        from models.tokenization import copy_vocabulary
+
+        source = artifact_utils.get_single_instance(input_dict[CHECKPOINT_KEY])
+        model = artifact_utils.get_single_instance(output_dict[MODEL_KEY])
+        vocabulary = artifact_utils.get_single_instance(output_dict[VOCABULARY_KEY])
+        ckpt = checkpoint.inspect(source.uri)
+        masked_lm = checkpoint.load_masked_lm(ckpt, dropout=0.0)
+        checkpoint.save_model(masked_lm, ckpt.vocab_file, ckpt.tokenizer, model.uri,
+                              int(exec_properties[SEQ_LENGTH_KEY]),
+                              int(exec_properties[MAX_PREDICTIONS_KEY]),
+                              int(exec_properties[TOP_K_KEY]), exec_properties[MODEL_NAME_KEY])
+        copy_vocabulary(os.path.join(model.uri, "encoder", "vocab.txt"), vocabulary.uri)
+        vocabulary.set_int_custom_property("vocab_size", ckpt.vocab_size)
+        model.set_string_custom_property("checkpoint_format", ckpt.format)
+        model.set_int_custom_property("pretrained_mlm_head", int(masked_lm.pretrained_head))
+        logging.info("CheckpointImport: %s checkpoint %s → %s (MLM head %s)", ckpt.format,
+                     ckpt.path, model.uri,
+                     "from the checkpoint" if masked_lm.pretrained_head else "new, untrained")
+
+
+class CheckpointImportSpec(ComponentSpec):
+    PARAMETERS = {
+        SEQ_LENGTH_KEY: ExecutionParameter(type=int),
+        MAX_PREDICTIONS_KEY: ExecutionParameter(type=int),
+        TOP_K_KEY: ExecutionParameter(type=int),
+        MODEL_NAME_KEY: ExecutionParameter(type=str),
+    }
+    INPUTS = {CHECKPOINT_KEY: ChannelParameter(type=BertCheckpoint)}
+    OUTPUTS = {
+        MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
+        VOCABULARY_KEY: ChannelParameter(type=WordPieceVocab),
+    }
+
+
+class CheckpointImport(base_component.BaseComponent):
+    """Example (inside a pipeline definition):
+
+        checkpoint = tfx.dsl.Importer(source_uri="/ckpt/bert-base-cased",
+                                      artifact_type=BertCheckpoint).with_id("checkpoint")
+        imported = CheckpointImport(checkpoint.outputs["result"], seq_length=128,
+                                    max_predictions=20, top_k=5, model_name="mlm")
+        # imported.outputs["model"], imported.outputs["vocabulary"]
+    """
+
+    SPEC_CLASS = CheckpointImportSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+
+    def __init__(self, checkpoint: types.BaseChannel, seq_length: int, max_predictions: int,
+                 top_k: int, model_name: str):
+        super().__init__(spec=CheckpointImportSpec(
+            checkpoint=checkpoint, seq_length=seq_length, max_predictions=max_predictions,
+            top_k=top_k, model_name=model_name,
+            model=types.Channel(type=standard_artifacts.Model),
+            vocabulary=types.Channel(type=WordPieceVocab)))
