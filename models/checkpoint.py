@@ -219,7 +219,7 @@ def _huggingface_masked_lm(ckpt: Checkpoint, dropout: float, dtype):
         max_sequence_length=ckpt.max_sequence_length,
         num_segments=int(config.get("type_vocab_size", 2)), dtype=dtype,
         exact_gelu=_GELU[config.get("hidden_act", "gelu")])
-    model = masked_lm_on(backbone)
+    model = masked_lm_on(backbone, float(config.get("layer_norm_eps", 1e-12)))
     with _SafetensorLoader(ckpt.path) as loader:
         convert_bert.convert_weights(backbone, loader, config)
         head = model.get_layer("mlm_head")
@@ -250,17 +250,21 @@ def load_masked_lm(ckpt: Checkpoint, dropout: float = 0.1, dtype: Optional[str] 
     preset = encoder.encoder_dir(ckpt.path) if ckpt.format == LMPIPE else ckpt.path
     kwargs = {"dtype": dtype} if dtype else {}
     backbone = keras_hub.models.BertBackbone.from_preset(preset, dropout=dropout, **kwargs)
-    model = masked_lm_on(backbone)
     head_weights = os.path.join(preset, MLM_HEAD_WEIGHTS)
     if ckpt.format == KERAS_HUB and _is_masked_lm_task(preset):
-        # A BertMaskedLM preset (task.json): its head's weights.
-        task = keras_hub.models.BertMaskedLM.from_preset(preset)
-        model.get_layer("mlm_head").set_weights(task.masked_lm_head.get_weights())
+        # A BertMaskedLM preset (task.json): its head, with its layer-norm epsilon.
+        task_head = keras_hub.models.BertMaskedLM.from_preset(preset).masked_lm_head
+        model = masked_lm_on(backbone, task_head.layer_norm_epsilon)
+        model.get_layer("mlm_head").set_weights(task_head.get_weights())
         model.pretrained_head = True
     elif os.path.isfile(head_weights):
         with np.load(head_weights) as saved:
-            model.get_layer("mlm_head").set_weights([saved[f"w{i}"] for i in range(len(saved.files))])
+            model = masked_lm_on(backbone, float(saved["layer_norm_epsilon"]))
+            model.get_layer("mlm_head").set_weights(
+                [saved[f"w{i}"] for i in range(len(saved.files) - 1)])
         model.pretrained_head = True
+    else:
+        model = masked_lm_on(backbone)
     return model
 
 
@@ -272,9 +276,10 @@ def _is_masked_lm_task(preset: str) -> bool:
 def save_mlm_head(model, encoder_dir: str) -> str:
     """The MLM head's weights beside a saved encoder, so that pretraining can go on from both."""
     path = os.path.join(encoder_dir, MLM_HEAD_WEIGHTS)
-    weights = model.get_layer("mlm_head").get_weights()
+    head = model.get_layer("mlm_head")
     with open(path, "wb") as f:
-        np.savez(f, **{f"w{i}": w for i, w in enumerate(weights)})
+        np.savez(f, layer_norm_epsilon=head.layer_norm_epsilon,
+                 **{f"w{i}": w for i, w in enumerate(head.get_weights())})
     return path
 
 

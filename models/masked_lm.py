@@ -26,12 +26,14 @@ def build_masked_lm(vocab_size: int, seq_length: int, size: str = "tiny",
     return masked_lm_on(build_backbone(vocab_size, seq_length, size, dropout, dtype))
 
 
-def masked_lm_on(backbone: keras_hub.models.BertBackbone) -> keras.Model:
-    """The MLM model on a given encoder, with a new head (BERT's: dense, exact GELU, layer norm
-    with BERT's epsilon, output tied to the token embedding plus a bias)."""
+def masked_lm_on(backbone: keras_hub.models.BertBackbone,
+                 layer_norm_epsilon: float = 1e-12) -> keras.Model:
+    """The MLM model on a given encoder, with a new head (BERT's: dense, exact GELU, layer norm,
+    output tied to the token embedding plus a bias). BERT's layer-norm epsilon is 1e-12;
+    keras-hub's BertMaskedLM uses 1e-5 (models/checkpoint.py keeps a checkpoint's own)."""
     head = keras_hub.layers.MaskedLMHead(
         vocabulary_size=backbone.vocabulary_size, token_embedding=backbone.token_embedding,
-        intermediate_activation="gelu", layer_norm_epsilon=1e-12,
+        intermediate_activation="gelu", layer_norm_epsilon=layer_norm_epsilon,
         kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
         dtype="float32", name="mlm_head")
     inputs = {**backbone.input,
