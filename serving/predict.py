@@ -45,8 +45,13 @@ def _plain(value):
 
 
 def _rows(outputs: Dict[str, np.ndarray], count: int) -> List[dict]:
-    return [{name: _plain(values[i]) for name, values in sorted(outputs.items())}
+    rows = [{name: _plain(values[i]) for name, values in sorted(outputs.items())}
             for i in range(count)]
+    for row in rows:
+        if "mask_count" in row:  # fill-mask: drop the batch's padding rows ("" and 0)
+            row["tokens"] = row["tokens"][:row["mask_count"]]
+            row["scores"] = row["scores"][:row["mask_count"]]
+    return rows
 
 
 def as_text(item) -> str:
