@@ -47,6 +47,11 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_cls) -> None:
             parser.add_argument(flag, dest=field.name, default=None,
                                 type=lambda text: tuple(int(x) for x in text.split(",")),
                                 help="train,eval,test hash buckets (default: 8,1,1)")
+        elif field.name == "labels":
+            parser.add_argument("--labels", dest="labels", default=None,
+                                type=lambda text: tuple(x.strip() for x in text.split(",")),
+                                help="the class names in order, e.g. negative,neutral,positive "
+                                     "(default: those of the train split, sorted)")
         elif field.name == "beam_args":
             parser.add_argument("--beam-arg", dest="beam_args", action="append",
                                 help="a Beam pipeline option, e.g. --beam-arg=--runner=DirectRunner "
@@ -199,10 +204,13 @@ def finetune(args) -> int:
 
     try:
         cfg = _config_from_args(args, FinetuneConfig)
-        labels = finetune_pipeline.schema_labels(finetune_pipeline.schema_path(cfg))
+        schema_file, labels, labels_from = finetune_pipeline.choose_classes(cfg)
         pretrained = pretrained_lib.resolve(cfg.pretrained)
         pretrained_lib.check_vocabulary_matches(pretrained)
-        counts = check_labelled_data(cfg.data, cfg.text_column, cfg.label_column, labels)
+        if pretrained.needs_import:
+            check_checkpoint(pretrained.model_uri, "--pretrained", cfg.seq_length)
+        counts = check_labelled_data(cfg.data, cfg.text_column, cfg.label_column, labels,
+                                     labels_from=labels_from)
         check_distribution(cfg)
     except (ConfigError, LabelledDataError, pretrained_lib.PretrainedError) as e:
         return _fail(EXIT_BAD_INPUT, str(e))
@@ -210,6 +218,10 @@ def finetune(args) -> int:
         return _fail(EXIT_BAD_INPUT, f"{type(e).__name__}: {e}")
     print(f"lmpipe: {sum(counts.values())} labelled examples: "
           + ", ".join(f"{label} {n}" for label, n in counts.items()))
+    if schema_file == finetune_pipeline.run_schema_path(cfg):
+        finetune_pipeline.write_run_schema(cfg, labels)
+        print(f"lmpipe: classes {', '.join(labels)} (from {labels_from}); the schema is "
+              f"{schema_file}: later runs in {cfg.run_dir} validate against it.")
 
     from pipeline import run_summary
 
@@ -231,7 +243,8 @@ def finetune(args) -> int:
         ]))
 
     return _run_local("finetune", cfg, args,
-                      lambda: finetune_pipeline.create_pipeline(cfg, labels, pretrained),
+                      lambda: finetune_pipeline.create_pipeline(cfg, labels, pretrained,
+                                                                schema_file),
                       lambda: run_summary.finetune_summary(cfg, labels, pretrained), print_summary)
 
 

@@ -185,13 +185,18 @@ class FinetuneConfig(RunSettings, ClassifierSettings):
     pipeline_name: str = "lmpipe-finetune"
     text_column: str = "text"
     label_column: str = "label"
-    schema_file: Optional[str] = None  # default: schemas/labelled.pbtxt; its label domain = classes
+    # The classes: a schema file's label domain, or --labels (in this order), or the run
+    # directory's schema from an earlier run, or else those of the train split (sorted).
+    schema_file: Optional[str] = None
+    labels: Optional[Tuple[str, ...]] = None
     split_buckets: Tuple[int, int, int] = (8, 1, 1)  # train/eval/test hash buckets (test may be 0)
 
     min_accuracy: float = 0.6  # blessing floor on eval accuracy
 
     def __post_init__(self):
         object.__setattr__(self, "split_buckets", tuple(self.split_buckets))
+        if self.labels is not None:
+            object.__setattr__(self, "labels", tuple(self.labels))
         super().__post_init__()
 
     def validate(self):
@@ -203,5 +208,11 @@ class FinetuneConfig(RunSettings, ClassifierSettings):
                               "pretraining run) or a pretrained model directory. Its vocabulary "
                               "is used even with --from-scratch (random encoder weights).")
         check_split_buckets(self.split_buckets)
+        if self.labels is not None:
+            if self.schema_file:
+                raise ConfigError("give the classes once: --labels or --schema-file, not both.")
+            if len(set(self.labels)) != len(self.labels) or len(self.labels) < 2 or not all(self.labels):
+                raise ConfigError(f"--labels {','.join(self.labels)}: give two or more distinct, "
+                                  "non-empty class names, e.g. --labels negative,neutral,positive.")
         if not 0.0 <= self.min_accuracy <= 1.0:
             raise ConfigError(f"min_accuracy={self.min_accuracy} must be in [0, 1].")

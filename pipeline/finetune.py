@@ -2,12 +2,14 @@
 
 labelled file(s) → LabelledExampleGen → StatisticsGen → ExampleValidator (schemas/labelled.pbtxt)
     → Tokenize (Transform with the pretraining run's vocabulary; refuses anomalous data)
+      (a checkpoint from elsewhere: Importer → CheckpointImport give the vocabulary and model)
     → Trainer (pretrained encoder as base_model + classification head)
     → Evaluator (TFMA; thresholds and no regression vs the latest blessed model) → Pusher
 """
 
+import hashlib
 import os
-from typing import Sequence
+from typing import List, Sequence, Tuple
 
 import tensorflow_model_analysis as tfma
 from tensorflow_metadata.proto.v0 import schema_pb2
@@ -20,14 +22,66 @@ from components.types import WordPieceVocab
 from models import features
 from pipeline.blessing import evaluate_and_push, overall_threshold
 from pipeline.config import FinetuneConfig
+from pipeline.import_checkpoint import starting_point
 from pipeline.resolve_pretrained import Pretrained
 from pipeline.tfx_pipeline import absolute, make_pipeline, repo_file, trainer_config
 
 LABELLED_SCHEMA = repo_file("schemas", "labelled.pbtxt")
+RUN_SCHEMA = "labelled_schema.pbtxt"  # in the run directory: the classes of its runs
 
 
-def schema_path(cfg: FinetuneConfig) -> str:
-    return os.path.abspath(cfg.schema_file or LABELLED_SCHEMA)
+def run_schema_path(cfg: FinetuneConfig) -> str:
+    return os.path.abspath(os.path.join(cfg.run_dir, RUN_SCHEMA))
+
+
+def choose_classes(cfg: FinetuneConfig) -> Tuple[str, List[str], str]:
+    """(schema file, class names, where they came from): `--schema-file`'s label domain;
+    `--labels`; the run directory's schema (written by an earlier run, so a class that appears
+    only in a retrain is refused); or the train split's classes, sorted. In the last two
+    cases the schema is the run directory's (write_run_schema writes it)."""
+    from components.labelled_example_gen.reader import train_labels
+
+    if cfg.schema_file:
+        path = os.path.abspath(cfg.schema_file)
+        return path, schema_labels(path), f"the label domain of {path}"
+    if cfg.labels:
+        return run_schema_path(cfg), list(cfg.labels), "--labels"
+    if os.path.isfile(run_schema_path(cfg)):
+        path = run_schema_path(cfg)
+        return path, schema_labels(path), f"the classes of earlier runs, {path}"
+    return (run_schema_path(cfg), train_labels(cfg.data, cfg.text_column, cfg.label_column),
+            "the train split")
+
+
+def write_run_schema(cfg: FinetuneConfig, labels: Sequence[str]) -> str:
+    """lmpipe's curated labelled-data schema with `labels` as the label domain, into the run
+    directory (unchanged if it already says so)."""
+    with open(LABELLED_SCHEMA) as f:
+        schema = text_format.Parse(f.read(), schema_pb2.Schema())
+    domain, = [d for d in schema.string_domain if d.name == features.LABEL]
+    del domain.value[:]
+    domain.value.extend(labels)
+    path = run_schema_path(cfg)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    header = ("# The classes of the fine-tuning runs in this directory (lmpipe finetune wrote it;\n"
+              "# later runs here validate against it). The i-th label value is class id i.\n")
+    with open(path, "w") as f:
+        f.write(header + text_format.MessageToString(schema))
+    return path
+
+
+def pipeline_schema_file(cfg: FinetuneConfig, path: str) -> str:
+    """A copy of the schema named by its content, for ImportSchemaGen: its cache key holds the
+    path, not the content, so an edited schema file must not keep its old artifact."""
+    with open(path, "rb") as f:
+        content = f.read()
+    copy = os.path.join(os.path.abspath(cfg.pipeline_root), "schemas",
+                        f"labelled-{hashlib.sha256(content).hexdigest()[:12]}.pbtxt")
+    os.makedirs(os.path.dirname(copy), exist_ok=True)
+    if not os.path.isfile(copy):
+        with open(copy, "wb") as f:
+            f.write(content)
+    return copy
 
 
 def schema_labels(path: str) -> list:
@@ -76,30 +130,36 @@ def eval_config(cfg: FinetuneConfig, labels: Sequence[str]) -> tfma.EvalConfig:
         ])
 
 
-def create_pipeline(cfg: FinetuneConfig, labels: Sequence[str],
-                    pretrained: Pretrained) -> tfx.dsl.Pipeline:
+def create_pipeline(cfg: FinetuneConfig, labels: Sequence[str], pretrained: Pretrained,
+                    schema_file: str) -> tfx.dsl.Pipeline:
+    """`schema_file`: the curated schema whose label domain is `labels` (choose_classes)."""
     example_gen = LabelledExampleGen(absolute(cfg.data), cfg.text_column, cfg.label_column,
                                      cfg.split_buckets)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path(cfg))
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=pipeline_schema_file(cfg, schema_file))
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
-    vocabulary = tfx.dsl.Importer(
-        source_uri=pretrained.encoder_dir, artifact_type=WordPieceVocab,
-    ).with_id("pretrained_vocabulary")
-    pretrained_model = tfx.dsl.Importer(
-        source_uri=pretrained.model_uri, artifact_type=tfx.types.standard_artifacts.Model,
-    ).with_id("pretrained_model")
+    if pretrained.needs_import:  # a checkpoint from elsewhere: lmpipe's model of it first
+        start = starting_point(pretrained.model_uri, cfg.seq_length,
+                               min(20, cfg.seq_length - 2), 5, "mlm")
+        vocabulary, base_model = start[-1].outputs["vocabulary"], start[-1].outputs["model"]
+    else:
+        start = [tfx.dsl.Importer(
+            source_uri=pretrained.encoder_dir, artifact_type=WordPieceVocab,
+        ).with_id("pretrained_vocabulary"), tfx.dsl.Importer(
+            source_uri=pretrained.model_uri, artifact_type=tfx.types.standard_artifacts.Model,
+        ).with_id("pretrained_model")]
+        vocabulary, base_model = start[0].outputs["result"], start[1].outputs["result"]
     tokenize = Tokenize(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
-        vocabulary=vocabulary.outputs["result"], anomalies=example_validator.outputs["anomalies"],
+        vocabulary=vocabulary, anomalies=example_validator.outputs["anomalies"],
         preprocessing_fn="models.preprocessing.classifier_preprocessing_fn",
         custom_config={"seq_length": cfg.seq_length, "labels": list(labels)})
     trainer = tfx.components.Trainer(
         run_fn="models.text_classifier_trainer.run_fn",
         examples=tokenize.outputs["transformed_examples"],
         transform_graph=tokenize.outputs["transform_graph"],
-        base_model=pretrained_model.outputs["result"],
+        base_model=base_model,
         train_args=tfx.proto.TrainArgs(num_steps=cfg.train_steps),
         eval_args=tfx.proto.EvalArgs(num_steps=cfg.eval_steps),
         custom_config=trainer_config(cfg, labels=list(labels)))
@@ -107,4 +167,4 @@ def create_pipeline(cfg: FinetuneConfig, labels: Sequence[str],
                                       eval_config(cfg, labels), cfg.serving_model_dir,
                                       cfg.max_versions)
     return make_pipeline(cfg, [example_gen, statistics_gen, schema_gen, example_validator,
-                                vocabulary, pretrained_model, tokenize, trainer, *gate_and_push])
+                                *start, tokenize, trainer, *gate_and_push])

@@ -1,5 +1,7 @@
 """Finds what fine-tuning starts from (`--pretrained`): a pretraining run's latest blessed model,
-found through its ML Metadata, or a pretrained model directory (models/encoder.py: layout)."""
+found through its ML Metadata, a pretrained model directory (models/encoder.py: layout), or a
+checkpoint from elsewhere (a Hugging Face BERT directory or a keras-hub preset), which the
+fine-tuning pipeline imports first (models/checkpoint.py)."""
 
 import dataclasses
 import os
@@ -13,7 +15,12 @@ class PretrainedError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Pretrained:
-    model_uri: str  # the Model artifact directory (Trainer's base_model)
+    model_uri: str  # the Model artifact directory (Trainer's base_model), or the checkpoint
+    checkpoint_format: str = "lmpipe"  # or "huggingface", "keras_hub": imported in the pipeline
+
+    @property
+    def needs_import(self) -> bool:
+        return self.checkpoint_format != "lmpipe"
 
     @property
     def encoder_dir(self) -> str:
@@ -42,11 +49,21 @@ def _latest_blessed_model_uri(run_dir: str) -> str:
 
 
 def resolve(path: str) -> Pretrained:
-    """A pretraining run dir (its latest blessed model), a Model artifact dir or its encoder/."""
+    """A pretraining run dir (its latest blessed model), a Model artifact dir or its encoder/,
+    or a Hugging Face / keras-hub checkpoint directory."""
+    from models import checkpoint
+
     path = os.path.abspath(path)
     if not os.path.exists(path):
         raise PretrainedError(f"--pretrained {path} does not exist: give a pretraining run "
-                              "directory (lmpipe pretrain --run-dir) or a pretrained model directory.")
+                              "directory (lmpipe pretrain --run-dir), a pretrained model directory "
+                              "or a BERT checkpoint directory.")
+    if os.path.isfile(os.path.join(path, "config.json")) and os.path.basename(path) != encoder.ENCODER_DIR:
+        try:
+            ckpt = checkpoint.inspect(path)
+        except checkpoint.CheckpointError as e:
+            raise PretrainedError(f"--pretrained {path}: {e}") from None
+        return Pretrained(ckpt.path, ckpt.format)
     if os.path.isfile(os.path.join(path, "metadata.sqlite")):
         pretrained = Pretrained(_latest_blessed_model_uri(path))
     elif (os.path.isfile(os.path.join(path, "config.json"))
@@ -63,8 +80,12 @@ def resolve(path: str) -> Pretrained:
 
 
 def check_vocabulary_matches(pretrained: Pretrained) -> int:
-    """The encoder's embedding table and the vocabulary must have the same size."""
+    """The encoder's embedding table and the vocabulary must have the same size (a checkpoint
+    from elsewhere was checked when it was resolved)."""
     from models.tokenization import read_vocab
+
+    if pretrained.needs_import:
+        return checkpoint_vocab_size(pretrained)
 
     try:
         return encoder.check_vocabulary(pretrained.encoder_dir,
@@ -72,3 +93,9 @@ def check_vocabulary_matches(pretrained: Pretrained) -> int:
                                         pretrained.vocab_file)
     except encoder.EncoderError as e:
         raise PretrainedError(str(e)) from None
+
+
+def checkpoint_vocab_size(pretrained: Pretrained) -> int:
+    from models import checkpoint
+
+    return checkpoint.inspect(pretrained.model_uri).vocab_size

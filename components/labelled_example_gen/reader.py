@@ -235,11 +235,12 @@ def _format_problems(problems: List[str]) -> str:
 
 def check_files(files: Sequence[str], text_column: str, label_column: str,
                 labels: Optional[Sequence[str]] = None, what: str = "the data",
-                min_classes: int = 2) -> Dict[str, int]:
+                min_classes: int = 2, labels_from: str = "the schema's domain") -> Dict[str, int]:
     """Reads every file; returns counts per label or raises one error listing every problem.
 
-    `labels`: the allowed labels (the schema's domain); None to accept any. `min_classes`: the
-    fewest distinct labels over all files (0 to skip that check).
+    `labels`: the allowed labels (`labels_from` says where they come from, for messages); None
+    to accept any. `min_classes`: the fewest distinct labels over all files (0 to skip that
+    check).
     """
     problems: List[str] = []
     counts: Dict[str, int] = collections.Counter()
@@ -257,8 +258,8 @@ def check_files(files: Sequence[str], text_column: str, label_column: str,
             if allowed is not None and label not in allowed:
                 problems.append(
                     f"file {path} line {line}: label column '{label_column}' has '{label}', "
-                    f"which is not one of {domain} (the schema's domain); fix the data or use "
-                    "a schema that lists it")
+                    f"which is not one of {domain} ({labels_from}); fix the data or add the "
+                    "class there")
             counts[label] += 1
     if not problems and min_classes and len(counts) < min_classes:
         found = ", ".join(f"'{c}'" for c in sorted(counts)) or "none"
@@ -272,7 +273,8 @@ def check_files(files: Sequence[str], text_column: str, label_column: str,
 
 
 def check_labelled_data(path: str, text_column: str = "text", label_column: str = "label",
-                        labels: Optional[Sequence[str]] = None) -> Dict[str, int]:
+                        labels: Optional[Sequence[str]] = None,
+                        labels_from: str = "the schema's domain") -> Dict[str, int]:
     """Validates a data file or directory; returns the number of rows per label.
 
     Raises one LabelledDataError listing every problem (up to 20, then "and N more"): files that
@@ -280,7 +282,17 @@ def check_labelled_data(path: str, text_column: str = "text", label_column: str 
     string domain; None accepts any) and fewer than two distinct labels overall.
     """
     files = list_data_files(path)
-    return check_files(files, text_column, label_column, labels, what=path)
+    return check_files(files, text_column, label_column, labels, what=path, labels_from=labels_from)
+
+
+def train_labels(path: str, text_column: str = "text", label_column: str = "label") -> List[str]:
+    """The classes of the train split, sorted: of `train.*` when the data comes split, else of
+    all of it (the hash split draws train from every file)."""
+    files = list_data_files(path)
+    splits = user_splits(path)
+    if splits:
+        files = [f for f in files if os.path.basename(f).split(".", 1)[0] == "train"]
+    return sorted(check_files(files, text_column, label_column, what=path))
 
 
 def user_splits(path: str) -> Optional[Dict[str, str]]:

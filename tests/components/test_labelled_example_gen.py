@@ -177,7 +177,7 @@ def test_check_reports_every_problem(tmp_path):
     msg = str(e.value)
     assert msg.startswith(f"4 problem(s) in {tmp_path}:")
     assert ("a.tsv line 3: label column 'label' has 'neutral', which is not one of negative, "
-            "positive (the schema's domain); fix the data or use a schema that lists it") in msg
+            "positive (the schema's domain); fix the data or add the class there") in msg
     assert "a.tsv line 4: text column 'text' is empty" in msg
     assert "b.tsv: no text column 'text'" in msg
     assert "c.jsonl line 2: malformed JSON" in msg

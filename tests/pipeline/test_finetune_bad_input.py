@@ -61,10 +61,42 @@ def test_label_column_with_one_class(tmp_path, pretrained, capsys):
     assert_failed_cleanly(code, run_dir, capsys, "one class", "positive")
 
 
-def test_label_not_in_the_schema(tmp_path, pretrained, capsys):
+def test_labels_that_miss_a_class_of_the_data(tmp_path, pretrained, capsys):
+    data = write(tmp_path, "reviews.tsv", HEADER + GOOD_ROWS + "neutral\tMeh.\n")
+    code, run_dir = run_cli(tmp_path, data, pretrained, "--labels", "negative,positive")
+    assert_failed_cleanly(code, run_dir, capsys, "reviews.tsv", "line 5", "'neutral'",
+                          "not one of negative, positive (--labels)")
+
+
+def test_label_not_in_a_schema_file(tmp_path, pretrained, capsys):
+    data = write(tmp_path, "reviews.tsv", HEADER + GOOD_ROWS + "neutral\tMeh.\n")
+    code, run_dir = run_cli(tmp_path, data, pretrained, "--schema-file", "schemas/labelled.pbtxt")
+    assert_failed_cleanly(code, run_dir, capsys, "reviews.tsv", "line 5", "'neutral'",
+                          "labelled.pbtxt")
+
+
+def test_a_class_new_to_the_run_directory_is_refused(tmp_path, pretrained, capsys):
+    """The first run wrote the classes of its train split into the run directory; a retrain
+    whose data has another class is stopped before any work."""
+    from pipeline import finetune
+    from pipeline.config import FinetuneConfig
+
+    cfg = FinetuneConfig(data="x", pretrained=pretrained, run_dir=str(tmp_path / "run"))
+    schema = finetune.write_run_schema(cfg, ["negative", "positive"])
+    assert finetune.schema_labels(schema) == ["negative", "positive"]
     data = write(tmp_path, "reviews.tsv", HEADER + GOOD_ROWS + "neutral\tMeh.\n")
     code, run_dir = run_cli(tmp_path, data, pretrained)
-    assert_failed_cleanly(code, run_dir, capsys, "reviews.tsv", "line 5", "'neutral'", "label")
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_BAD_INPUT and "'neutral'" in err and schema in err
+    assert os.listdir(run_dir) == [finetune.RUN_SCHEMA]
+
+
+def test_labels_with_a_schema_file_or_one_class(tmp_path, pretrained, capsys):
+    data = write(tmp_path, "reviews.tsv", HEADER + GOOD_ROWS)
+    code, run_dir = run_cli(tmp_path, data, pretrained, "--labels", "a,b", "--schema-file", "s")
+    assert_failed_cleanly(code, run_dir, capsys, "--labels or --schema-file")
+    code, run_dir = run_cli(tmp_path, data, pretrained, "--labels", "positive")
+    assert_failed_cleanly(code, run_dir, capsys, "two or more distinct")
 
 
 def test_missing_column(tmp_path, pretrained, capsys):
