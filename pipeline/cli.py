@@ -267,6 +267,15 @@ def _print_summary(summary: dict, path: str) -> None:
         f"masked accuracy   {metrics.get('masked_accuracy', float('nan')):.4f} "
         f"(always the most frequent token: {summary['majority_token_accuracy']:.4f})",
         f"perplexity        {metrics.get('perplexity', float('nan')):.1f}",
+    ]
+    if "start_eval_metrics" in summary:
+        start = summary["start_eval_metrics"]
+        lines += [
+            f"starting point    {summary['init_from']}: masked accuracy "
+            f"{start.get('masked_accuracy', float('nan')):.4f}, perplexity "
+            f"{start.get('perplexity', float('nan')):.1f} (blessed only if better)",
+        ]
+    lines += [
         f"blessed           {summary['blessed']}",
         f"pushed model      {summary['pushed_model']}",
         f"wall time         {summary['wall_seconds']} s",

@@ -25,11 +25,12 @@ def _custom(artifact, name: str):
     return value.WhichOneof("value") and getattr(value, value.WhichOneof("value"))
 
 
-def _eval_metrics(uri: str, labels=None) -> dict:
-    """Overall-slice metrics by name; per-class ones as `name/<class>` (TFMA's `classId:N`)."""
+def _eval_metrics(uri: str, labels=None, model_name=None) -> dict:
+    """Overall-slice metrics by name; per-class ones as `name/<class>` (TFMA's `classId:N`).
+    `model_name`: "baseline" for the model the candidate was compared with."""
     import tensorflow_model_analysis as tfma
 
-    result = tfma.load_eval_result(uri)
+    result = tfma.load_eval_result(uri, model_name=model_name)
     metrics = {}
     for slice_key, slice_metrics in result.slicing_metrics:
         if slice_key:  # overall slice only
@@ -98,8 +99,12 @@ def blessing_failures(uri: str) -> list:
                 reasons.append(f"{key.name} {value:.4f} is below the required {floor:.4f}")
             else:
                 allowed = threshold.change_threshold.absolute.value
-                reasons.append(f"{key.name} changed by {value:+.4f} against the latest blessed "
-                               f"model (at most {allowed:+.4f} allowed)")
+                if allowed > 0:  # continued pretraining: the baseline is its starting point
+                    reasons.append(f"{key.name} changed by {value:+.4f} against the starting "
+                                   "checkpoint; it must improve on it")
+                else:
+                    reasons.append(f"{key.name} changed by {value:+.4f} against the latest "
+                                   f"blessed model (at most {allowed:+.4f} allowed)")
     if not result.validation_ok and not reasons:
         reasons.append(str(result.missing_thresholds or result.validation_details).strip())
     return reasons
@@ -157,6 +162,11 @@ def pretrain_summary(cfg) -> dict:
     summary.update(
         vocab_size=_custom(vocab, "vocab_size"),
         majority_token_accuracy=mlm_stats.get("eval", {}).get("majority_accuracy"))
+    evaluation = _latest(store, "ModelEvaluation")
+    if cfg.init_from and evaluation:
+        # The Evaluator scored the starting checkpoint on the same masked eval data.
+        summary["start_eval_metrics"] = _eval_metrics(evaluation.uri, model_name="baseline")
+        summary["init_from"] = os.path.abspath(cfg.init_from)
     return summary
 
 

@@ -1,0 +1,151 @@
+"""Starting from a public-style checkpoint, end to end (tests/data/bert_parity: a Hugging Face
+BERT, cased, Google's reserved ids): continued pretraining on the bundled corpus, then
+fine-tuning from its result on a three-class file with no schema; and fine-tuning straight
+from the checkpoint. One run of each, shared by the assertions."""
+
+import json
+import os
+import random
+
+import ml_metadata as mlmd
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  (registers the tokenizer's ops before loading models)
+from tfx import v1 as tfx
+
+from tests.conftest import REPO, run_lmpipe, tiny_corpus
+
+pytestmark = pytest.mark.e2e
+
+CHECKPOINT = os.path.join(REPO, "tests", "data", "bert_parity", "checkpoint")
+SOURCES = ("brown", "news", "wikipedia")
+
+
+def _run(*args):
+    result = run_lmpipe(*args)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    return result
+
+
+def _summary(run_dir, job):
+    with open(os.path.join(run_dir, "summary.json")) as f:
+        return json.load(f)[job]
+
+
+def source_file(path, per_source=150):
+    """A three-class file from the bundled corpus: a paragraph, labelled with where it is from."""
+    rows = []
+    for name in SOURCES:
+        with open(os.path.join(REPO, "data", "corpus", f"{name}.txt"), encoding="utf-8") as f:
+            paragraphs = [p.strip().replace("\t", " ") for p in f if len(p.strip()) > 80]
+        rows += [(name, p[:300]) for p in paragraphs[:per_source]]
+    random.Random(0).shuffle(rows)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("source\ttext\n" + "".join(f"{label}\t{text}\n" for label, text in rows))
+    return path
+
+
+@pytest.fixture(scope="module")
+def adapted(tmp_path_factory):
+    root = tmp_path_factory.mktemp("adapt")
+    run_dir = str(root / "run")
+    result = _run("pretrain", "--corpus", tiny_corpus(str(root / "corpus")), "--run-dir", run_dir,
+                  "--init-from", CHECKPOINT, "--seq-length", "64", "--max-predictions", "8",
+                  "--batch-size", "16", "--train-steps", "60", "--checkpoint-every", "60",
+                  "--eval-steps", "5", "--learning-rate", "5e-4", "--min-masked-accuracy", "0.01")
+    return {"run_dir": run_dir, "summary": _summary(run_dir, "pretrain"), "stdout": result.stdout}
+
+
+@pytest.fixture(scope="module")
+def classified(adapted, tmp_path_factory):
+    root = tmp_path_factory.mktemp("classify")
+    run_dir = str(root / "run")
+    data = source_file(str(root / "sources.tsv"))
+    result = _run("finetune", "--data", data, "--label-column", "source",
+                  "--pretrained", adapted["run_dir"], "--run-dir", run_dir, "--seq-length", "64",
+                  "--batch-size", "16", "--train-steps", "80", "--checkpoint-every", "40",
+                  "--eval-steps", "4", "--learning-rate", "5e-4", "--min-accuracy", "0.4")
+    return {"run_dir": run_dir, "summary": _summary(run_dir, "finetune"), "stdout": result.stdout}
+
+
+def _store(run_dir):
+    return mlmd.MetadataStore(tfx.orchestration.metadata.sqlite_metadata_connection_config(
+        os.path.join(run_dir, "metadata.sqlite")))
+
+
+def test_continued_pretraining_uses_the_checkpoints_vocabulary_and_beats_it(adapted):
+    summary = adapted["summary"]
+    assert summary["vocab_size"] == 2925  # the checkpoint's, not a learned one
+    start, now = summary["start_eval_metrics"], summary["eval_metrics"]
+    assert now["masked_accuracy"] > start["masked_accuracy"]
+    assert now["perplexity"] < start["perplexity"]
+    assert summary["blessed"] and summary["pushed"]
+    assert "starting point" in adapted["stdout"] and "blessed only if better" in adapted["stdout"]
+    store = _store(adapted["run_dir"])
+    executions = {store.get_execution_types_by_id([e.type_id])[0].name
+                  for e in store.get_executions()}
+    assert not any("WordPieceVocabGen" in name for name in executions)
+    checkpoint, = store.get_artifacts_by_type("lmpipe.BertCheckpoint")
+    assert checkpoint.uri == CHECKPOINT
+
+
+def test_the_trainer_and_the_evaluator_start_from_the_imported_checkpoint(adapted):
+    store = _store(adapted["run_dir"])
+    imported = [m for m in store.get_artifacts_by_type("Model") if "CheckpointImport" in m.uri]
+    assert len(imported) == 1
+    users = {}
+    for event in store.get_events_by_artifact_ids([imported[0].id]):
+        if event.type == mlmd.proto.Event.INPUT:
+            execution, = store.get_executions_by_id([event.execution_id])
+            key = event.path.steps[0].key
+            users[store.get_execution_types_by_id([execution.type_id])[0].name] = key
+    assert {name.rsplit(".", 1)[-1]: key for name, key in users.items()} == {
+        "Trainer": "base_model", "Evaluator": "baseline_model"}
+
+
+def test_the_adapted_model_fills_masks_with_the_checkpoints_tokenizer(adapted):
+    session = tf.compat.v1.Session(graph=tf.Graph())
+    meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], adapted["summary"]["pushed_model"])
+    sig = meta.signature_def["serving_default"]
+    out = session.run({k: v.name for k, v in sig.outputs.items()},
+                      {sig.inputs["text"].name: ["The [MASK] of Zürich said.", "北京[MASK]"]})
+    assert out["mask_count"].tolist() == [1, 1]
+    assert all(t for t in out["tokens"][:, 0].ravel())
+
+
+def test_finetuning_on_three_classes_without_a_schema(classified):
+    summary = classified["summary"]
+    assert summary["labels"] == list(SOURCES)  # from the train split, sorted
+    assert summary["blessed"] and summary["pushed"]
+    assert summary["eval_metrics"]["accuracy"] >= 0.4
+    schema = os.path.join(classified["run_dir"], "labelled_schema.pbtxt")
+    assert f"the schema is {schema}" in classified["stdout"]
+    from pipeline.finetune import schema_labels
+
+    assert schema_labels(schema) == list(SOURCES)
+
+
+def test_the_served_classifier_answers_raw_text_in_a_tf1_session(classified):
+    session = tf.compat.v1.Session(graph=tf.Graph())
+    meta = tf.compat.v1.saved_model.loader.load(session, ["serve"],
+                                                classified["summary"]["pushed_model"])
+    sig = meta.signature_def["serving_default"]
+    texts = ["Anarchism is a political philosophy.", "The police said on Tuesday.", ""]
+    out = session.run({k: v.name for k, v in sig.outputs.items()}, {sig.inputs["text"].name: texts})
+    assert out["probabilities"].shape == (3, 3)
+    np.testing.assert_allclose(out["probabilities"].sum(axis=1), 1.0, atol=1e-5)
+    assert {label.decode() for label in out["label"]} <= set(SOURCES)
+
+
+def test_finetuning_straight_from_the_hugging_face_checkpoint(tmp_path):
+    run_dir = str(tmp_path / "run")
+    _run("finetune", "--data", os.path.join(REPO, "data", "sentiment", "rotten_tomatoes_sample.tsv"),
+         "--pretrained", CHECKPOINT, "--run-dir", run_dir, "--seq-length", "32", "--batch-size", "16",
+         "--train-steps", "30", "--checkpoint-every", "30", "--eval-steps", "2",
+         "--min-accuracy", "0.0", "--labels", "negative,positive")
+    summary = _summary(run_dir, "finetune")
+    assert summary["pretrained_model"] == CHECKPOINT and summary["pushed"]
+    assert summary["labels"] == ["negative", "positive"]
+    checkpoint, = _store(run_dir).get_artifacts_by_type("lmpipe.BertCheckpoint")
+    assert checkpoint.uri == CHECKPOINT
