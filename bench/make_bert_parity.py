@@ -12,7 +12,8 @@ Writes tests/data/bert_parity/:
                   control characters, very long words), one per line
   expected.npz    per sentence, the token ids of the cased and of an uncased tokenizer over the
                   same vocabulary; for `hidden_index` (some of the corpus, all the crafted
-                  ones), the last hidden states and MLM logits; for the fill-mask sentences, the pipeline's top-k
+                  ones), the last hidden states and MLM logits; for the fill-mask sentences,
+                  the pipeline's top-k
 """
 
 import json
