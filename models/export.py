@@ -108,8 +108,9 @@ def export_masked_lm(model: keras.Model, tf_transform_output, export_dir: str,
 MLM_WARMUP_TEXTS = ("The [MASK] of the city said.", "No mask here.", "")
 
 
-def trim_padding(token_ids: tf.Tensor) -> tf.Tensor:
-    """Cuts `[batch, seq_length]` ids to the batch's longest real (non-`[PAD]`) sequence.
+def trim_padding(token_ids: tf.Tensor, *same_shape: tf.Tensor):
+    """Cuts `[batch, seq_length]` ids (and `same_shape` tensors alike, e.g. segment ids) to
+    the batch's longest real (non-`[PAD]`) sequence; one tensor in, one out.
 
     Attention and mean pooling ignore padding, so the answers do not change, but a short
     review no longer pays for `seq_length` positions (bench/profile_inference.py). The length
@@ -118,16 +119,23 @@ def trim_padding(token_ids: tf.Tensor) -> tf.Tensor:
     real = tf.reduce_sum(tf.cast(tf.not_equal(token_ids, features.PAD_ID), tf.int32), axis=1)
     longest = tf.maximum(tf.reduce_max(real), 1)  # an empty batch reduces to INT_MIN
     longest = (longest + 15) // 16 * 16
-    return token_ids[:, :longest]
+    if not same_shape:
+        return token_ids[:, :longest]
+    return tuple(t[:, :longest] for t in (token_ids, *same_shape))
 
 
-def _classify_fn(model, tft_layer, labels: Sequence[str], seq_length: int):
+def _classify_fn(model, tft_layer, labels: Sequence[str], seq_length: int, pairs: bool):
     label_names = tf.constant(list(labels))
 
-    def classify(text):
-        transformed = tft_layer({features.TEXT: tf.reshape(text, [-1, 1])})
-        token_ids = trim_padding(tf.reshape(transformed[features.TOKEN_IDS], [-1, seq_length]))
-        logits = model(inputs.bert_inputs(token_ids), training=False)
+    def classify(text, text_pair=None):
+        raw = {features.TEXT: tf.reshape(text, [-1, 1])}
+        if text_pair is not None:
+            raw[features.TEXT_PAIR] = tf.reshape(text_pair, [-1, 1])
+        transformed = tft_layer(raw)
+        token_ids, segment_ids = trim_padding(
+            tf.reshape(transformed[features.TOKEN_IDS], [-1, seq_length]),
+            tf.reshape(transformed[features.SEGMENT_IDS], [-1, seq_length]))
+        logits = model(inputs.bert_inputs(token_ids, segment_ids=segment_ids), training=False)
         probabilities = tf.nn.softmax(tf.cast(logits, tf.float32))
         best = tf.argmax(probabilities, axis=-1)
         return {
@@ -136,21 +144,25 @@ def _classify_fn(model, tft_layer, labels: Sequence[str], seq_length: int):
             "score": tf.reduce_max(probabilities, axis=-1),
         }
 
+    texts = [features.TEXT, features.TEXT_PAIR] if pairs else [features.TEXT]
     serving_default = tf.function(
-        classify, input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        classify, input_signature=[tf.TensorSpec([None], tf.string, name=name) for name in texts])
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def predict_examples(examples):
         """Serialized raw tf.Examples (as TFMA feeds them) to the same outputs."""
-        parsed = tf.io.parse_example(examples, {features.TEXT: tf.io.FixedLenFeature([], tf.string)})
-        return classify(parsed[features.TEXT])
+        parsed = tf.io.parse_example(examples, {
+            name: tf.io.FixedLenFeature([], tf.string) for name in texts})
+        return classify(*(parsed[name] for name in texts))
 
     return serving_default, predict_examples
 
 
-def write_warmup_requests(export_dir: str, model_name: str, texts: Sequence[str]) -> str:
+def write_warmup_requests(export_dir: str, model_name: str, texts: Sequence[str],
+                          pairs: bool = False) -> str:
     """TF Serving warmup: `assets.extra/tf_serving_warmup_requests`, PredictionLogs that
-    TF Serving replays at load time so the first real request is not slow."""
+    TF Serving replays at load time so the first real request is not slow (a pair model gets
+    `texts` as both of its inputs)."""
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
     path = os.path.join(export_dir, "assets.extra", "tf_serving_warmup_requests")
@@ -160,7 +172,8 @@ def write_warmup_requests(export_dir: str, model_name: str, texts: Sequence[str]
             request = predict_pb2.PredictRequest(
                 model_spec=model_pb2.ModelSpec(name=model_name,
                                                signature_name=features.SERVING_SIGNATURE))
-            request.inputs["text"].CopyFrom(tf.make_tensor_proto(batch, dtype=tf.string))
+            for name in ([features.TEXT, features.TEXT_PAIR] if pairs else [features.TEXT]):
+                request.inputs[name].CopyFrom(tf.make_tensor_proto(batch, dtype=tf.string))
             log = prediction_log_pb2.PredictionLog(
                 predict_log=prediction_log_pb2.PredictLog(request=request))
             writer.write(log.SerializeToString())
@@ -175,13 +188,15 @@ def export_classifier(model: keras.Model, tf_transform_output, export_dir: str,
     """Writes the classifier SavedModel:
 
     - `serving_default(text: string[None])` → `probabilities` `[batch, classes]` (in `labels`
-      order), `label` (the class name) and `score` (its probability);
+      order), `label` (the class name) and `score` (its probability); a model of text pairs
+      (a `text_pair` raw feature) takes `text` and `text_pair`;
     - `predict_examples(examples)`: the same from serialized raw tf.Examples (TFMA);
     - `transform_features(examples)`: the Transform output (TFMA's preprocessing function);
     plus TF Serving warmup requests.
     """
     tft_layer = tf_transform_output.transform_features_layer()
-    serving_default, predict_examples = _classify_fn(model, tft_layer, labels, seq_length)
+    pairs = features.TEXT_PAIR in tf_transform_output.raw_feature_spec()
+    serving_default, predict_examples = _classify_fn(model, tft_layer, labels, seq_length, pairs)
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.track(tft_layer)
@@ -190,5 +205,5 @@ def export_classifier(model: keras.Model, tf_transform_output, export_dir: str,
     archive.add_endpoint(features.TRANSFORM_SIGNATURE,
                          _transform_features_fn(tft_layer, tf_transform_output))
     archive.write_out(export_dir)
-    write_warmup_requests(export_dir, model_name, WARMUP_TEXTS)
+    write_warmup_requests(export_dir, model_name, WARMUP_TEXTS, pairs)
     return export_dir

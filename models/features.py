@@ -12,6 +12,8 @@ SOURCE = "source"
 # Labelled examples (LabelledExampleGen output): the text and its class name, whatever the
 # columns were called in the input file.
 LABEL = "label"
+# The second text of a pair (entailment, paraphrase): `[CLS] text [SEP] text_pair [SEP]`.
+TEXT_PAIR = "text_pair"
 
 # Transform output: per document, the wordpiece ids packed into consecutive
 # fixed-length windows `[CLS] ... [SEP] [PAD]...`, flattened (length is a
@@ -21,6 +23,7 @@ PACKED_IDS = "packed_ids"
 # Transform output for classification: `[CLS] text [SEP] [PAD]...`, the class index and a
 # text-length bucket to slice evaluation by.
 LABEL_ID = "label_id"
+SEGMENT_IDS = "segment_ids"  # int64 [seq_length]: 0 for the first text, 1 for the pair's second
 LENGTH_BUCKET = "length_bucket"
 
 # Masked MLM training examples (MlmMasker output), one per window and masking.

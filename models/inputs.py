@@ -20,16 +20,18 @@ from models import features
 
 
 def bert_inputs(token_ids: tf.Tensor, padding_mask: Optional[tf.Tensor] = None,
-                mask_positions: Optional[tf.Tensor] = None) -> dict:
-    """Token ids `[batch, seq_length]` to the BertBackbone input dict (one segment); the
-    padding mask is every non-`[PAD]` position unless given; `mask_positions` is added for
-    the masked-LM head."""
+                mask_positions: Optional[tf.Tensor] = None,
+                segment_ids: Optional[tf.Tensor] = None) -> dict:
+    """Token ids `[batch, seq_length]` to the BertBackbone input dict; the padding mask is
+    every non-`[PAD]` position unless given, the segment ids 0 (one text) unless given;
+    `mask_positions` is added for the masked-LM head."""
     token_ids = tf.cast(token_ids, tf.int32)
     if padding_mask is None:
         padding_mask = tf.not_equal(token_ids, features.PAD_ID)
     inputs = {
         "token_ids": token_ids,
-        "segment_ids": tf.zeros_like(token_ids),
+        "segment_ids": (tf.zeros_like(token_ids) if segment_ids is None
+                        else tf.cast(segment_ids, tf.int32)),
         "padding_mask": tf.cast(padding_mask, tf.int32),
     }
     if mask_positions is not None:
@@ -69,9 +71,11 @@ def parse_classifier(serialized: tf.Tensor, seq_length: int):
     """Serialized transformed examples to (inputs, class id)."""
     parsed = tf.io.parse_example(serialized, {
         features.TOKEN_IDS: tf.io.FixedLenFeature([seq_length], tf.int64),
+        features.SEGMENT_IDS: tf.io.FixedLenFeature([seq_length], tf.int64),
         features.LABEL_ID: tf.io.FixedLenFeature([], tf.int64),
     })
-    return bert_inputs(parsed[features.TOKEN_IDS]), parsed[features.LABEL_ID]
+    return (bert_inputs(parsed[features.TOKEN_IDS], segment_ids=parsed[features.SEGMENT_IDS]),
+            parsed[features.LABEL_ID])
 
 
 def classifier_dataset(file_patterns: List[str], seq_length: int, batch_size: int,

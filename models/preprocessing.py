@@ -53,7 +53,8 @@ LENGTH_BOUNDARIES = (16, 32, 64)
 
 
 def classifier_preprocessing_fn(inputs, custom_config):
-    """`[CLS] text [SEP]` padded/truncated to `seq_length`, the class index, a length bucket.
+    """`[CLS] text [SEP]` (or, with a `text_pair` feature, `[CLS] text [SEP] text_pair [SEP]`)
+    padded/truncated to `seq_length`, its segment ids, the class index, a length bucket.
 
     `custom_config`: `vocab_file` (the pretraining run's vocabulary, set by Tokenize),
     `seq_length` and `labels` (class names; index = class id). A label outside `labels` maps
@@ -62,12 +63,21 @@ def classifier_preprocessing_fn(inputs, custom_config):
     tokenizer = tokenization.load_tokenizer(custom_config["vocab_file"])
     seq_length = int(custom_config["seq_length"])
     ids = tokenizer.tokenize(tf.reshape(inputs[features.TEXT], [-1]))
-    first_window = tokenization.frame_windows(ids, seq_length, tokenizer.special)[:, :seq_length]
+    if features.TEXT_PAIR in inputs:
+        pair_ids = tokenizer.tokenize(tf.reshape(inputs[features.TEXT_PAIR], [-1]))
+        token_ids, segment_ids = tokenization.frame_pair(ids, pair_ids, seq_length,
+                                                         tokenizer.special)
+        length = ids.row_lengths() + pair_ids.row_lengths()
+    else:
+        first_window = tokenization.frame_windows(ids, seq_length, tokenizer.special)
+        token_ids = first_window[:, :seq_length].to_tensor(shape=[None, seq_length])
+        segment_ids = tf.zeros_like(token_ids)
+        length = ids.row_lengths()
     outputs = {
-        features.TOKEN_IDS: first_window.to_tensor(shape=[None, seq_length]),
+        features.TOKEN_IDS: token_ids,
+        features.SEGMENT_IDS: segment_ids,
         features.LENGTH_BUCKET: tf.searchsorted(
-            tf.constant(LENGTH_BOUNDARIES, tf.int64), ids.row_lengths(), side="right",
-            out_type=tf.int64),
+            tf.constant(LENGTH_BOUNDARIES, tf.int64), length, side="right", out_type=tf.int64),
     }
     if features.LABEL in inputs:  # absent at serving time
         labels = list(custom_config["labels"])

@@ -211,6 +211,41 @@ def frame_windows(ids: tf.RaggedTensor, seq_length: int, special: SpecialIds) ->
     return tf.RaggedTensor.from_row_lengths(tf.reshape(dense, [-1]), num_windows * seq_length)
 
 
+def frame_pair(first: tf.RaggedTensor, second: tf.RaggedTensor, seq_length: int,
+               special: SpecialIds):
+    """`[CLS] first [SEP] second [SEP] [PAD]...` of `seq_length` and its segment ids (0 up to
+    the first [SEP], 1 after), as `[batch, seq_length]` int64 tensors.
+
+    Too long a pair is cut longest first, as Hugging Face's tokenizers do: tokens come off the
+    longer text until both are as long, then off both in turn, the longer one (the second of
+    two as long) keeping the odd token; so the shorter keeps
+    min(len, max(budget - len(longer), floor(budget / 2))) tokens.
+    """
+    budget = seq_length - 3
+    first_len, second_len = first.row_lengths(), second.row_lengths()
+    first_shorter = first_len <= second_len
+    shorter = tf.where(first_shorter, first_len, second_len)
+    longer = tf.where(first_shorter, second_len, first_len)
+    keep_shorter = tf.minimum(shorter, tf.maximum(budget - longer, budget // 2))
+    keep_longer = tf.minimum(longer, budget - keep_shorter)
+    keep_first = tf.where(first_shorter, keep_shorter, keep_longer)
+    keep_second = tf.where(first_shorter, keep_longer, keep_shorter)
+
+    def head(ids, keep):
+        return tf.ragged.boolean_mask(ids, tf.ragged.range(ids.row_lengths()) < keep[:, None])
+
+    n = first.nrows()
+    cls = tf.fill([n, 1], tf.constant(special.cls, tf.int64))
+    sep = tf.fill([n, 1], tf.constant(special.sep, tf.int64))
+    part_a = tf.concat([cls, head(first, keep_first), sep], axis=1)
+    part_b = tf.concat([head(second, keep_second), sep], axis=1)
+    token_ids = tf.concat([part_a, part_b], axis=1)
+    segment_ids = tf.concat([tf.zeros_like(part_a), tf.ones_like(part_b)], axis=1)
+    shape = [None, seq_length]
+    return (token_ids.to_tensor(default_value=special.pad, shape=shape),
+            segment_ids.to_tensor(default_value=0, shape=shape))
+
+
 def read_vocab(path: str) -> List[str]:
     """Reads a vocabulary file: one token per line, id = line number."""
     with tf.io.gfile.GFile(path) as f:

@@ -210,7 +210,7 @@ def finetune(args) -> int:
         if pretrained.needs_import:
             check_checkpoint(pretrained.model_uri, "--pretrained", cfg.seq_length)
         counts = check_labelled_data(cfg.data, cfg.text_column, cfg.label_column, labels,
-                                     labels_from=labels_from)
+                                     labels_from=labels_from, pair_column=cfg.text_pair_column)
         check_distribution(cfg)
     except (ConfigError, LabelledDataError, pretrained_lib.PretrainedError) as e:
         return _fail(EXIT_BAD_INPUT, str(e))
@@ -340,6 +340,8 @@ def predict(args) -> int:
             texts.extend(serving_predict.read_lines(args.input))
         if not texts:
             raise serving_predict.PredictError("no texts: give TEXT arguments or --input FILE")
+        if args.pairs:
+            texts = [tuple(text.split("\t", 1)) for text in texts]
         if args.model_dir:
             predictor = serving_predict.LocalPredictor(args.model_dir, args.version,
                                                        args.batch_size)
@@ -356,7 +358,8 @@ def predict(args) -> int:
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:
         for text, result in zip(texts, results):
-            out.write(json.dumps({"text": text, **result}, ensure_ascii=False) + "\n")
+            given = {"text": text[0], "text_pair": text[1]} if args.pairs else {"text": text}
+            out.write(json.dumps({**given, **result}, ensure_ascii=False) + "\n")
     finally:
         if args.output:
             out.close()
@@ -424,6 +427,8 @@ def main(argv=None) -> int:
     p.add_argument("--version", type=int, default=None)
     p.add_argument("--label", default=None, help="a version label, e.g. stable (server only)")
     p.add_argument("--input", help="a file of texts, one per line")
+    p.add_argument("--pairs", action="store_true",
+                   help="a model of text pairs: each text is TEXT<TAB>TEXT_PAIR")
     p.add_argument("--output", help="JSONL output file (default: stdout)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per server request")

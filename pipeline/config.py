@@ -185,6 +185,9 @@ class FinetuneConfig(RunSettings, ClassifierSettings):
     pipeline_name: str = "lmpipe-finetune"
     text_column: str = "text"
     label_column: str = "label"
+    # Pairs (entailment, paraphrase): the column of each row's second text; the model reads
+    # `[CLS] text [SEP] text_pair [SEP]` and the served model takes two strings.
+    text_pair_column: Optional[str] = None
     # The classes: a schema file's label domain, or --labels (in this order), or the run
     # directory's schema from an earlier run, or else those of the train split (sorted).
     schema_file: Optional[str] = None

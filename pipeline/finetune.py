@@ -43,14 +43,30 @@ def choose_classes(cfg: FinetuneConfig) -> Tuple[str, List[str], str]:
 
     if cfg.schema_file:
         path = os.path.abspath(cfg.schema_file)
+        if cfg.text_pair_column and not _has_feature(path, features.TEXT_PAIR):
+            raise ValueError(f"{path} has no '{features.TEXT_PAIR}' feature, but "
+                             f"--text-pair-column {cfg.text_pair_column} gives pairs: add the "
+                             f"feature (as the '{features.TEXT}' one) or leave out --schema-file")
         return path, schema_labels(path), f"the label domain of {path}"
     if cfg.labels:
         return run_schema_path(cfg), list(cfg.labels), "--labels"
     if os.path.isfile(run_schema_path(cfg)):
         path = run_schema_path(cfg)
+        if bool(cfg.text_pair_column) != _has_feature(path, features.TEXT_PAIR):
+            raise ValueError(
+                f"{path} (the schema of earlier runs here) is for "
+                f"{'text pairs' if not cfg.text_pair_column else 'single texts'}, this run for "
+                f"{'text pairs' if cfg.text_pair_column else 'single texts'}: use another --run-dir")
         return path, schema_labels(path), f"the classes of earlier runs, {path}"
-    return (run_schema_path(cfg), train_labels(cfg.data, cfg.text_column, cfg.label_column),
+    return (run_schema_path(cfg), train_labels(cfg.data, cfg.text_column, cfg.label_column,
+                                               cfg.text_pair_column),
             "the train split")
+
+
+def _has_feature(path: str, name: str) -> bool:
+    with open(path) as f:
+        schema = text_format.Parse(f.read(), schema_pb2.Schema())
+    return any(feature.name == name for feature in schema.feature)
 
 
 def write_run_schema(cfg: FinetuneConfig, labels: Sequence[str]) -> str:
@@ -61,6 +77,11 @@ def write_run_schema(cfg: FinetuneConfig, labels: Sequence[str]) -> str:
     domain, = [d for d in schema.string_domain if d.name == features.LABEL]
     del domain.value[:]
     domain.value.extend(labels)
+    if cfg.text_pair_column:  # the second text: required, as the first
+        text, = [f for f in schema.feature if f.name == features.TEXT]
+        pair = schema.feature.add()
+        pair.CopyFrom(text)
+        pair.name = features.TEXT_PAIR
     path = run_schema_path(cfg)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     header = ("# The classes of the fine-tuning runs in this directory (lmpipe finetune wrote it;\n"
@@ -134,7 +155,7 @@ def create_pipeline(cfg: FinetuneConfig, labels: Sequence[str], pretrained: Pret
                     schema_file: str) -> tfx.dsl.Pipeline:
     """`schema_file`: the curated schema whose label domain is `labels` (choose_classes)."""
     example_gen = LabelledExampleGen(absolute(cfg.data), cfg.text_column, cfg.label_column,
-                                     cfg.split_buckets)
+                                     cfg.split_buckets, cfg.text_pair_column)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=pipeline_schema_file(cfg, schema_file))
     example_validator = tfx.components.ExampleValidator(

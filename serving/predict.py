@@ -1,9 +1,10 @@
 """Calling a pushed model: in-process through its `serving_default` signature, or a TF Serving
 server over REST (its documented JSON API) or gRPC (tensorflow-serving-api).
 
-All three take raw strings and return one dict per text with the signature's outputs
-(for a classifier: `label`, `score`, `probabilities`; for a fill-mask model: `tokens`,
-`scores`, `mask_count`), as plain Python values.
+All three take raw strings (or, for a model of text pairs, `(text, text_pair)` tuples) and
+return one dict per text with the signature's outputs (for a classifier: `label`, `score`,
+`probabilities`; for a fill-mask model: `tokens`, `scores`, `mask_count`), as plain Python
+values.
 
 Example (in-process, on a pushed classifier):
 
@@ -23,6 +24,7 @@ from serving import versions
 
 SIGNATURE = "serving_default"
 INPUT = "text"
+PAIR_INPUT = "text_pair"  # the second input of a model of text pairs
 
 
 class PredictError(RuntimeError):
@@ -68,13 +70,23 @@ class _Predictor:
 
     def predict(self, texts: Sequence) -> List[dict]:
         results = []
-        texts = [as_text(t) for t in texts]
+        texts = [tuple(as_text(t) for t in item) if isinstance(item, (tuple, list))
+                 else as_text(item) for item in texts]
         for start in range(0, len(texts), self.batch_size):
             results.extend(self._call(texts[start:start + self.batch_size]))
         return results
 
-    def _call(self, texts: List[str]) -> List[dict]:
+    def _call(self, texts: List) -> List[dict]:
         raise NotImplementedError
+
+
+def _inputs(texts: List) -> Dict[str, List[str]]:
+    """{input name: strings}: `text`, and `text_pair` when the items are pairs."""
+    if texts and isinstance(texts[0], tuple):
+        if any(len(item) != 2 for item in texts):
+            raise PredictError("a text pair is two texts (text<TAB>text_pair)")
+        return {INPUT: [a for a, _ in texts], PAIR_INPUT: [b for _, b in texts]}
+    return {INPUT: list(texts)}
 
 
 class LocalPredictor(_Predictor):
@@ -98,8 +110,15 @@ class LocalPredictor(_Predictor):
         self._tf = tf
         self.batch_size = batch_size
 
-    def _call(self, texts: List[str]) -> List[dict]:
-        outputs = self._serve(**{INPUT: self._tf.constant(texts, dtype=self._tf.string)})
+    def _call(self, texts: List) -> List[dict]:
+        inputs = _inputs(texts)
+        expected = set(self._serve.structured_input_signature[1])
+        if set(inputs) != expected:
+            raise PredictError(f"{self.path} takes {', '.join(sorted(expected))}; give "
+                               + ("pairs (--pairs, text<TAB>text_pair)" if PAIR_INPUT in expected
+                                  else "single texts (no --pairs)"))
+        outputs = self._serve(**{name: self._tf.constant(values, dtype=self._tf.string)
+                                 for name, values in inputs.items()})
         return _rows({k: v.numpy() for k, v in outputs.items()}, len(texts))
 
 
@@ -122,8 +141,11 @@ class RestPredictor(_Predictor):
         self.endpoint = url.rstrip("/") + _model_path(model, version, label) + ":predict"
         self.model, self.timeout, self.batch_size = model, timeout, batch_size
 
-    def _call(self, texts: List[str]) -> List[dict]:
-        body = json.dumps({"signature_name": SIGNATURE, "instances": texts}).encode()
+    def _call(self, texts: List) -> List[dict]:
+        inputs = _inputs(texts)
+        instances = texts if len(inputs) == 1 else [
+            dict(zip(inputs, row)) for row in zip(*inputs.values())]
+        body = json.dumps({"signature_name": SIGNATURE, "instances": instances}).encode()
         request = urllib.request.Request(self.endpoint, data=body, method="POST",
                                          headers={"Content-Type": "application/json"})
         try:
@@ -168,7 +190,7 @@ class GrpcPredictor(_Predictor):
         self._channel = grpc.insecure_channel(target)
         self._stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
 
-    def _call(self, texts: List[str]) -> List[dict]:
+    def _call(self, texts: List) -> List[dict]:
         import grpc
         import tensorflow as tf
         from tensorflow_serving.apis import predict_pb2
@@ -180,7 +202,8 @@ class GrpcPredictor(_Predictor):
             request.model_spec.version.value = self.version
         if self.label:
             request.model_spec.version_label = self.label
-        request.inputs[INPUT].CopyFrom(tf.make_tensor_proto(texts, dtype=tf.string))
+        for name, values in _inputs(texts).items():
+            request.inputs[name].CopyFrom(tf.make_tensor_proto(values, dtype=tf.string))
         try:
             response = self._stub.Predict(request, timeout=self.timeout)
         except grpc.RpcError as e:

@@ -1,7 +1,7 @@
 """LabelledExampleGen: a FileBasedExampleGen over labelled text (CSV, TSV, JSONL)."""
 
 import os
-from typing import Sequence
+from typing import Optional, Sequence
 
 from tfx.components import FileBasedExampleGen  # not exported by tfx.v1.components in 1.16
 from tfx.dsl.components.base import executor_spec
@@ -28,8 +28,10 @@ def check_split_buckets(split_buckets: Sequence[int]) -> tuple:
 
 
 def LabelledExampleGen(data_path: str, text_column: str = "text", label_column: str = "label",
-                       split_buckets: Sequence[int] = (8, 1, 1)):
-    """Examples (`text`, `label`) from labelled CSV/TSV/JSONL data.
+                       split_buckets: Sequence[int] = (8, 1, 1),
+                       text_pair_column: Optional[str] = None):
+    """Examples (`text`, `label`, and `text_pair` with `text_pair_column`) from labelled
+    CSV/TSV/JSONL data.
 
     * `data_path` is a file: its rows are hash-split into `train`/`eval`/`test` with
       `split_buckets` hash buckets each (deterministic: each example's serialized bytes are
@@ -38,11 +40,15 @@ def LabelledExampleGen(data_path: str, text_column: str = "text", label_column: 
       are the splits, kept as they are (`split_buckets` is not used).
     * any other directory: all its top-level data files are hash-split as for one file.
 
-    `text_column` / `label_column` name the input columns (JSONL keys); the examples always use
-    `features.TEXT` / `features.LABEL`. Call `check_labelled_data` first to report every bad row
-    and unknown label before the pipeline starts (the executor checks the rows again).
+    `text_column` / `label_column` (/ `text_pair_column`) name the input columns (JSONL keys);
+    the examples always use `features.TEXT` / `features.LABEL` (/ `features.TEXT_PAIR`). Call
+    `check_labelled_data` first to report every bad row and unknown label before the pipeline
+    starts (the executor checks the rows again).
     """
-    for kind, column in (("text_column", text_column), ("label_column", label_column)):
+    named = [("text_column", text_column), ("label_column", label_column)]
+    if text_pair_column is not None:
+        named.append(("text_pair_column", text_pair_column))
+    for kind, column in named:
         if not isinstance(column, str) or not column.strip():
             raise ValueError(f"{kind} must be a non-empty column name; got {column!r}")
     buckets = check_split_buckets(split_buckets)
@@ -76,5 +82,5 @@ def LabelledExampleGen(data_path: str, text_column: str = "text", label_column: 
         input_base=input_base,
         input_config=input_config,
         output_config=output_config,
-        custom_config=custom_config(text_column, label_column),
+        custom_config=custom_config(text_column, label_column, text_pair_column),
         custom_executor_spec=executor_spec.BeamExecutorSpec(Executor))

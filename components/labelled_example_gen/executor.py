@@ -1,13 +1,14 @@
 """LabelledExampleGen executor: labelled text rows (CSV, TSV, JSONL) to tf.train.Examples.
 
 Each row becomes one example with bytes features `text` (features.TEXT) and `label`
-(features.LABEL), whatever the input columns are called. The column names come from
-`exec_properties["custom_config"]` (keys `text_column`, `label_column`; see component.py).
+(features.LABEL), and `text_pair` (features.TEXT_PAIR) for pairs, whatever the input columns
+are called. The column names come from `exec_properties["custom_config"]` (keys
+`text_column`, `label_column`, `text_pair_column`; see component.py).
 """
 
 import json
 import os
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from absl import logging
 import apache_beam as beam
@@ -29,8 +30,9 @@ def _bytes_feature(value: str) -> tf.train.Feature:
     return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode("utf-8")]))
 
 
-def columns(exec_properties: Dict[str, Any]) -> Tuple[str, str]:
-    """(text column, label column) from the custom config; defaults "text" and "label".
+def columns(exec_properties: Dict[str, Any]) -> Tuple[str, str, Optional[str]]:
+    """(text column, label column, text-pair column or None) from the custom config; defaults
+    "text", "label" and no pair.
 
     FileBasedExampleGen stores `custom_config` (an example_gen_pb2.CustomConfig whose Any packs
     a google.protobuf.Struct) in exec_properties as its JSON string. A plain dict, or the JSON
@@ -49,24 +51,28 @@ def columns(exec_properties: Dict[str, Any]) -> Tuple[str, str]:
             config = {}
     text_column = config.get("text_column") or DEFAULT_TEXT_COLUMN
     label_column = config.get("label_column") or DEFAULT_LABEL_COLUMN
-    return str(text_column), str(label_column)
+    pair_column = config.get("text_pair_column") or None
+    return str(text_column), str(label_column), pair_column and str(pair_column)
 
 
-def custom_config(text_column: str, label_column: str) -> example_gen_pb2.CustomConfig:
+def custom_config(text_column: str, label_column: str,
+                  pair_column: Optional[str] = None) -> example_gen_pb2.CustomConfig:
     """The CustomConfig that carries the column names to the executor."""
     struct = struct_pb2.Struct()
     struct.update({"text_column": text_column, "label_column": label_column})
+    if pair_column:
+        struct.update({"text_pair_column": pair_column})
     config = example_gen_pb2.CustomConfig()
     config.custom_config.Pack(struct)
     return config
 
 
-def _to_examples(path: str, text_column: str, label_column: str):
-    for _, text, label in reader.read_labelled(path, text_column, label_column):
-        yield tf.train.Example(features=tf.train.Features(feature={
-            features.TEXT: _bytes_feature(text),
-            features.LABEL: _bytes_feature(label),
-        }))
+def _to_examples(path: str, text_column: str, label_column: str, pair_column: Optional[str]):
+    for _, text, label, *pair in reader.read_labelled(path, text_column, label_column, pair_column):
+        feature = {features.TEXT: _bytes_feature(text), features.LABEL: _bytes_feature(label)}
+        if pair:
+            feature[features.TEXT_PAIR] = _bytes_feature(pair[0])
+        yield tf.train.Example(features=tf.train.Features(feature=feature))
 
 
 @beam.ptransform_fn
@@ -76,7 +82,7 @@ def _LabelledToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
                        split_pattern: str) -> beam.pvalue.PCollection:
     """Reads the data files matching `input_base/split_pattern`; one example per row."""
     input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
-    text_column, label_column = columns(exec_properties)
+    text_column, label_column, pair_column = columns(exec_properties)
     pattern = os.path.join(input_base, split_pattern)
     files = sorted(f for f in fileio.glob(pattern) if reader.is_data_file(f))
     if not files:
@@ -87,13 +93,13 @@ def _LabelledToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
     # checks (schema domain, two or more classes) belong to check_labelled_data, run before the
     # pipeline: one split of user-split data may legitimately be small.
     reader.check_files(files, text_column, label_column, labels=None, what=pattern,
-                       min_classes=0)
+                       min_classes=0, pair_column=pair_column)
     logging.info("LabelledExampleGen: reading %d file(s) matching %s (text column %r, label "
                  "column %r)", len(files), pattern, text_column, label_column)
     return (pipeline
             | "CreateFilenames" >> beam.Create(files)
             | "Reshuffle" >> beam.Reshuffle()
-            | "ReadRows" >> beam.FlatMap(_to_examples, text_column, label_column))
+            | "ReadRows" >> beam.FlatMap(_to_examples, text_column, label_column, pair_column))
 
 
 class Executor(BaseExampleGenExecutor):

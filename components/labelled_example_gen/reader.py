@@ -35,7 +35,8 @@ DATA_EXTENSIONS = (".csv", ".tsv", ".jsonl")
 SPLIT_NAMES = ("train", "eval", "test")
 MAX_LISTED_PROBLEMS = 20
 
-Row = Tuple[int, str, str]
+# (line, text, label), and the second text of a pair when there is a text-pair column.
+Row = Tuple[str, ...]
 
 
 class LabelledDataError(ValueError):
@@ -57,7 +58,15 @@ def is_data_file(path: str) -> bool:
 
 
 def _flag(column_kind: str) -> str:
-    return "--text-column" if column_kind == "text" else "--label-column"
+    return "--" + column_kind.replace(" ", "-") + "-column"
+
+
+def _columns(text_column: str, label_column: str, pair_column: Optional[str]):
+    """(kind, column) of each column a row needs, in Row order."""
+    columns = [("text", text_column), ("label", label_column)]
+    if pair_column:
+        columns.append(("text pair", pair_column))
+    return columns
 
 
 def _read_text(path: str) -> str:
@@ -105,8 +114,8 @@ def _missing_column(path: str, kind: str, column: str, existing: Sequence[str],
             f"{noun} that holds the {kind}")
 
 
-def _rows_delimited(path: str, text: str, delimiter: str, text_column: str,
-                    label_column: str, problems: _Problems) -> List[Row]:
+def _rows_delimited(path: str, text: str, delimiter: str, columns, problems: _Problems
+                    ) -> List[Row]:
     if delimiter == "\t":
         rows = csv.reader(io.StringIO(text, newline=""), delimiter="\t",
                           quoting=csv.QUOTE_NONE)
@@ -125,7 +134,7 @@ def _rows_delimited(path: str, text: str, delimiter: str, text_column: str,
             if header is None:
                 header = [f.strip() for f in fields]
                 index = {}
-                for kind, column in (("text", text_column), ("label", label_column)):
+                for kind, column in columns:
                     if column not in header:
                         raise LabelledDataError(_missing_column(path, kind, column, header))
                     index[kind] = header.index(column)
@@ -134,23 +143,21 @@ def _rows_delimited(path: str, text: str, delimiter: str, text_column: str,
                 problems.add(f"file {path} line {start}: {len(fields)} field(s), but the header "
                              f"has {len(header)} ({fix}); fix or remove the row")
                 continue
-            text_value = _field(path, start, "text", text_column, fields[index["text"]],
-                                problems)
-            label = _field(path, start, "label", label_column, fields[index["label"]],
-                           problems)
-            if text_value is not None and label is not None:
-                out.append((start, text_value, label))
+            values = [_field(path, start, kind, column, fields[index[kind]], problems)
+                      for kind, column in columns]
+            if None not in values:
+                out.append((start, *values))
     except csv.Error as e:
         raise LabelledDataError(f"file {path} line {rows.line_num}: malformed CSV ({e}); check "
                                 "the quoting of that row") from None
     if header is None:
+        names = " and ".join(f"'{column}'" for _, column in columns)
         raise LabelledDataError(f"file {path}: is empty (no header row); add a header naming "
-                                f"the '{text_column}' and '{label_column}' columns and rows")
+                                f"the {names} columns and rows")
     return out
 
 
-def _rows_jsonl(path: str, text: str, text_column: str, label_column: str,
-                problems: _Problems) -> List[Row]:
+def _rows_jsonl(path: str, text: str, columns, problems: _Problems) -> List[Row]:
     out: List[Row] = []
     for line, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
@@ -162,44 +169,46 @@ def _rows_jsonl(path: str, text: str, text_column: str, label_column: str,
                          f"{e.colno}); each line must be one JSON object")
             continue
         if not isinstance(obj, dict):
+            example = ", ".join(f'"{column}": "..."' for _, column in columns)
             problems.add(f"file {path} line {line}: a JSON {type(obj).__name__}, not an object; "
-                         f"each line must be one JSON object like "
-                         f'{{"{text_column}": "...", "{label_column}": "..."}}')
+                         f"each line must be one JSON object like {{{example}}}")
             continue
-        values = {}
-        for kind, column in (("text", text_column), ("label", label_column)):
+        values = []
+        for kind, column in columns:
             if column not in obj:
                 problems.add(_missing_column(path, kind, column, list(obj), line=line))
-                values[kind] = None
+                values.append(None)
             else:
-                values[kind] = _field(path, line, kind, column, obj[column], problems)
-        if values["text"] is not None and values["label"] is not None:
-            out.append((line, values["text"], values["label"]))
+                values.append(_field(path, line, kind, column, obj[column], problems))
+        if None not in values:
+            out.append((line, *values))
     return out
 
 
-def _parse(path: str, text_column: str, label_column: str, problems: _Problems) -> List[Row]:
+def _parse(path: str, text_column: str, label_column: str, problems: _Problems,
+           pair_column: Optional[str] = None) -> List[Row]:
     ext = _extension(path)
     if ext not in DATA_EXTENSIONS:
         raise LabelledDataError(
             f"file {path}: unsupported extension '{ext or '(none)'}'; labelled data must be "
             f"{', '.join(DATA_EXTENSIONS)}: rename or convert the file")
     text = _read_text(path)
+    columns = _columns(text_column, label_column, pair_column)
     if ext == ".jsonl":
-        rows = _rows_jsonl(path, text, text_column, label_column, problems)
+        rows = _rows_jsonl(path, text, columns, problems)
     else:
-        rows = _rows_delimited(path, text, "\t" if ext == ".tsv" else ",", text_column,
-                               label_column, problems)
+        rows = _rows_delimited(path, text, "\t" if ext == ".tsv" else ",", columns, problems)
     if not rows and not problems.messages:
         raise LabelledDataError(f"file {path}: has no data rows; add labelled rows or remove "
                                 "the file")
     return rows
 
 
-def read_labelled(path: str, text_column: str = "text", label_column: str = "label"
-                  ) -> List[Row]:
-    """(line number, text, label) for every row of one file; raises at the first problem."""
-    return _parse(path, text_column, label_column, _Problems(collect=False))
+def read_labelled(path: str, text_column: str = "text", label_column: str = "label",
+                  pair_column: Optional[str] = None) -> List[Row]:
+    """(line number, text, label[, text pair]) for every row of one file; raises at the first
+    problem."""
+    return _parse(path, text_column, label_column, _Problems(collect=False), pair_column)
 
 
 def list_data_files(path: str) -> List[str]:
@@ -235,7 +244,8 @@ def _format_problems(problems: List[str]) -> str:
 
 def check_files(files: Sequence[str], text_column: str, label_column: str,
                 labels: Optional[Sequence[str]] = None, what: str = "the data",
-                min_classes: int = 2, labels_from: str = "the schema's domain") -> Dict[str, int]:
+                min_classes: int = 2, labels_from: str = "the schema's domain",
+                pair_column: Optional[str] = None) -> Dict[str, int]:
     """Reads every file; returns counts per label or raises one error listing every problem.
 
     `labels`: the allowed labels (`labels_from` says where they come from, for messages); None
@@ -249,12 +259,12 @@ def check_files(files: Sequence[str], text_column: str, label_column: str,
     for path in files:
         collector = _Problems(collect=True)
         try:
-            rows = _parse(path, text_column, label_column, collector)
+            rows = _parse(path, text_column, label_column, collector, pair_column)
         except LabelledDataError as e:
             problems.append(str(e))
             continue
         problems.extend(collector.messages)
-        for line, _, label in rows:
+        for line, _, label, *_ in rows:
             if allowed is not None and label not in allowed:
                 problems.append(
                     f"file {path} line {line}: label column '{label_column}' has '{label}', "
@@ -274,7 +284,8 @@ def check_files(files: Sequence[str], text_column: str, label_column: str,
 
 def check_labelled_data(path: str, text_column: str = "text", label_column: str = "label",
                         labels: Optional[Sequence[str]] = None,
-                        labels_from: str = "the schema's domain") -> Dict[str, int]:
+                        labels_from: str = "the schema's domain",
+                        pair_column: Optional[str] = None) -> Dict[str, int]:
     """Validates a data file or directory; returns the number of rows per label.
 
     Raises one LabelledDataError listing every problem (up to 20, then "and N more"): files that
@@ -282,17 +293,20 @@ def check_labelled_data(path: str, text_column: str = "text", label_column: str 
     string domain; None accepts any) and fewer than two distinct labels overall.
     """
     files = list_data_files(path)
-    return check_files(files, text_column, label_column, labels, what=path, labels_from=labels_from)
+    return check_files(files, text_column, label_column, labels, what=path, labels_from=labels_from,
+                       pair_column=pair_column)
 
 
-def train_labels(path: str, text_column: str = "text", label_column: str = "label") -> List[str]:
+def train_labels(path: str, text_column: str = "text", label_column: str = "label",
+                 pair_column: Optional[str] = None) -> List[str]:
     """The classes of the train split, sorted: of `train.*` when the data comes split, else of
     all of it (the hash split draws train from every file)."""
     files = list_data_files(path)
     splits = user_splits(path)
     if splits:
         files = [f for f in files if os.path.basename(f).split(".", 1)[0] == "train"]
-    return sorted(check_files(files, text_column, label_column, what=path))
+    return sorted(check_files(files, text_column, label_column, what=path,
+                              pair_column=pair_column))
 
 
 def user_splits(path: str) -> Optional[Dict[str, str]]:

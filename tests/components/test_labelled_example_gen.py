@@ -287,9 +287,9 @@ def test_component_configs(tmp_path):
         "train": 6, "eval": 3, "test": 1}
     # custom_config reaches the executor as the JSON of a CustomConfig packing a Struct.
     assert isinstance(gen.exec_properties["custom_config"], str)
-    assert columns(gen.exec_properties) == ("review", "y")
-    assert columns({"custom_config": {"text_column": "t"}}) == ("t", "label")
-    assert columns({}) == ("text", "label")
+    assert columns(gen.exec_properties) == ("review", "y", None)
+    assert columns({"custom_config": {"text_column": "t"}}) == ("t", "label", None)
+    assert columns({}) == ("text", "label", None)
 
     _write(tmp_path / "more.csv", "review,y\nBad,neg\n")
     gen = LabelledExampleGen(str(tmp_path), split_buckets=(8, 2, 0))
@@ -343,3 +343,17 @@ def test_executor_rejects_bad_file(tmp_path):
     _write(data / "bad.tsv", "label\ttext\nnegative\t\n")
     with pytest.raises(LabelledDataError, match=r"bad\.tsv line 2: text column 'text' is empty"):
         _run_executor(LabelledExampleGen(str(data)), tmp_path / "out")
+
+
+def test_text_pairs_read_with_their_second_column(tmp_path):
+    path = _write(tmp_path / "pairs.tsv", "premise\thypothesis\tlabel\nA man sleeps.\tSomeone rests.\t"
+                  "entailment\nA cat.\t\tneutral\n")
+    with pytest.raises(LabelledDataError, match="line 3: text pair column 'hypothesis' is empty"):
+        read_labelled(str(path), text_column="premise", pair_column="hypothesis")
+    path = _write(tmp_path / "pairs.jsonl", '{"p": "A man sleeps.", "h": "Someone rests.", '
+                  '"label": "entailment"}\n{"p": "A cat.", "label": "neutral"}\n')
+    problems = str(pytest.raises(LabelledDataError, check_labelled_data, str(path), "p",
+                                 pair_column="h").value)
+    assert "line 2: no text pair key 'h'" in problems and "--text-pair-column" in problems
+    gen = LabelledExampleGen(str(path), text_column="p", text_pair_column="h")
+    assert columns(gen.exec_properties) == ("p", "label", "h")

@@ -1,7 +1,7 @@
 """Starting from a public-style checkpoint, end to end (tests/data/bert_parity: a Hugging Face
 BERT, cased, Google's reserved ids): continued pretraining on the bundled corpus, then
-fine-tuning from its result on a three-class file with no schema; and fine-tuning straight
-from the checkpoint. One run of each, shared by the assertions."""
+fine-tuning from its result on a three-class file with no schema; and fine-tuning a model of
+text pairs straight from the checkpoint. One run of each, shared by the assertions."""
 
 import json
 import os
@@ -138,14 +138,48 @@ def test_the_served_classifier_answers_raw_text_in_a_tf1_session(classified):
     assert {label.decode() for label in out["label"]} <= set(SOURCES)
 
 
-def test_finetuning_straight_from_the_hugging_face_checkpoint(tmp_path):
+def pair_file(path, pairs=400):
+    """Text pairs from the bundled corpus: two sentences, `same` if they come from the same
+    source file, else `different` (a real-text stand-in for paraphrase or entailment data)."""
+    sentences = {}
+    for name in SOURCES:
+        with open(os.path.join(REPO, "data", "corpus", f"{name}.txt"), encoding="utf-8") as f:
+            sentences[name] = [s.strip() for line in f for s in line.split(". ")
+                               if 30 < len(s.strip()) < 200 and "\t" not in s]
+    rng = random.Random(1)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("first\tsecond\tlabel\n")
+        for i in range(pairs):
+            a = rng.choice(SOURCES)
+            b = a if i % 2 else rng.choice([s for s in SOURCES if s != a])
+            f.write(f"{rng.choice(sentences[a])}\t{rng.choice(sentences[b])}\t"
+                    f"{'same' if a == b else 'different'}\n")
+    return path
+
+
+def test_finetuning_text_pairs_straight_from_the_hugging_face_checkpoint(tmp_path):
     run_dir = str(tmp_path / "run")
-    _run("finetune", "--data", os.path.join(REPO, "data", "sentiment", "rotten_tomatoes_sample.tsv"),
-         "--pretrained", CHECKPOINT, "--run-dir", run_dir, "--seq-length", "32", "--batch-size", "16",
-         "--train-steps", "30", "--checkpoint-every", "30", "--eval-steps", "2",
-         "--min-accuracy", "0.0", "--labels", "negative,positive")
+    data = pair_file(str(tmp_path / "pairs.tsv"))
+    _run("finetune", "--data", data, "--text-column", "first", "--text-pair-column", "second",
+         "--pretrained", CHECKPOINT, "--run-dir", run_dir, "--seq-length", "48",
+         "--batch-size", "16", "--train-steps", "30", "--checkpoint-every", "30",
+         "--eval-steps", "2", "--min-accuracy", "0.0", "--labels", "same,different")
     summary = _summary(run_dir, "finetune")
     assert summary["pretrained_model"] == CHECKPOINT and summary["pushed"]
-    assert summary["labels"] == ["negative", "positive"]
+    assert summary["labels"] == ["same", "different"]  # --labels' order
     checkpoint, = _store(run_dir).get_artifacts_by_type("lmpipe.BertCheckpoint")
     assert checkpoint.uri == CHECKPOINT
+    session = tf.compat.v1.Session(graph=tf.Graph())
+    meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], summary["pushed_model"])
+    sig = meta.signature_def["serving_default"]
+    assert sorted(sig.inputs) == ["text", "text_pair"]
+    out = session.run({k: v.name for k, v in sig.outputs.items()},
+                      {sig.inputs["text"].name: ["The jury said.", "Anarchism is old."],
+                       sig.inputs["text_pair"].name: ["The court agreed.", "It rained."]})
+    assert out["probabilities"].shape == (2, 2)
+    predictions = tmp_path / "predictions.jsonl"
+    _run("predict", "--model-dir", summary["pushed_model"], "--pairs", "--output",
+         str(predictions), "The jury said.\tThe court agreed.")
+    row, = [json.loads(line) for line in open(predictions)]
+    assert row["text_pair"] == "The court agreed." and row["label"] in ("same", "different")
+    np.testing.assert_allclose(row["probabilities"], out["probabilities"][0], atol=1e-5)

@@ -132,3 +132,33 @@ def test_trimming_padding_at_serving_leaves_the_answers_unchanged(pooling):
     short = model(inputs.bert_inputs(trimmed), training=False)
     np.testing.assert_allclose(short, full, atol=1e-5)
     assert export.trim_padding(tf.zeros([0, 48], tf.int64)).shape == (0, 16)
+
+
+def test_a_classifier_of_text_pairs_takes_two_strings(tmp_path, vocab_file):
+    labels = ["same", "different"]
+    tft_output = transform_output(tmp_path, preprocessing.classifier_preprocessing_fn,
+                                  {"vocab_file": vocab_file, "seq_length": SEQ, "labels": labels},
+                                  [features.TEXT, features.TEXT_PAIR, features.LABEL])
+    model = classifier.build_classifier(build_backbone(len(VOCAB), SEQ), len(labels))
+    path = export.export_classifier(model, tft_output, str(tmp_path / "pairs"), labels, SEQ, "nli")
+    session, signatures = load_tf1(path)
+    serving = signatures[features.SERVING_SIGNATURE]
+    assert sorted(serving.inputs) == [features.TEXT, features.TEXT_PAIR]
+    out = run(session, serving, text=["good film", "bad"], text_pair=["very good", "film ."])
+    assert out["probabilities"].shape == (2, 2)
+    example = tf.train.Example(features=tf.train.Features(feature={
+        name: tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+        for name, value in ((features.TEXT, b"good film"), (features.TEXT_PAIR, b"very good"),
+                            (features.LABEL, b"same"))}))
+    by_example = run(session, signatures[features.PREDICT_EXAMPLES_SIGNATURE],
+                     examples=[example.SerializeToString()])
+    np.testing.assert_allclose(by_example["probabilities"][0], out["probabilities"][0], rtol=1e-5)
+    transformed = run(session, signatures[features.TRANSFORM_SIGNATURE],
+                      examples=[example.SerializeToString()])
+    assert transformed[features.TOKEN_IDS][0][:7].tolist() == [2, 5, 7, 3, 8, 5, 3]
+    assert transformed[features.SEGMENT_IDS][0][:8].tolist() == [0, 0, 0, 0, 1, 1, 1, 0]
+    # The warmup requests TF Serving replays at load give both inputs.
+    from tests.conftest import read_warmup_requests
+
+    for log in read_warmup_requests(path):
+        assert sorted(log.predict_log.request.inputs) == [features.TEXT, features.TEXT_PAIR]

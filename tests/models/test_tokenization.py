@@ -109,3 +109,36 @@ def test_frame_windows_batch_keeps_one_row_per_document():
     google = tokenization.SpecialIds(pad=0, unk=100, cls=101, sep=102, mask=103)
     np.testing.assert_array_equal(tokenization.frame_windows(ids, 5, google)[0].numpy(),
                                   [101, 11, 12, 102, 0])
+
+
+def test_pairs_are_framed_and_cut_longest_first_as_hugging_face_does():
+    """bench/make_bert_parity.py recorded `tokenizer(a, b, truncation="longest_first")` for
+    300 pairs of the sentences, cut to 24 tokens."""
+    pairs = np.load(f"{PARITY}/pairs.npz")
+    vocab = tokenization.read_vocab(f"{PARITY}/checkpoint/vocab.txt")
+    tok = tokenization.Tokenizer(vocab, tokenization.TokenizerSettings(lowercase=False))
+    token_ids, segment_ids = tokenization.frame_pair(
+        tok.tokenize(tf.constant(pairs["first"])), tok.tokenize(tf.constant(pairs["second"])),
+        int(pairs["max_length"]), tok.special)
+    np.testing.assert_array_equal(token_ids.numpy(), pairs["input_ids"])
+    # Hugging Face gives padding segment 0, as lmpipe does.
+    np.testing.assert_array_equal(segment_ids.numpy(), pairs["token_type_ids"])
+    assert (pairs["input_ids"][:, -1] != 0).mean() > 0.5  # most were cut
+
+
+@pytest.mark.parametrize("seq_length, first, second, kept", [
+    (11, 3, 4, (3, 4)), (11, 10, 2, (6, 2)), (11, 2, 10, (2, 6)), (11, 10, 10, (4, 4)),
+    (11, 5, 10, (4, 4)), (11, 0, 0, (0, 0)), (12, 10, 10, (4, 5)), (12, 4, 10, (4, 5)),
+    (12, 10, 5, (5, 4))])
+def test_longest_first_truncation_keeps(seq_length, first, second, kept):
+    # 8 (9) tokens besides [CLS] [SEP] [SEP]; an odd budget leaves the odd one to the longer
+    # text (the second of two as long).
+    token_ids, segment_ids = tokenization.frame_pair(
+        tf.ragged.constant([list(range(10, 10 + first))], dtype=tf.int64, ragged_rank=1),
+        tf.ragged.constant([list(range(50, 50 + second))], dtype=tf.int64, ragged_rank=1),
+        seq_length, LMPIPE)
+    ids = token_ids.numpy()[0].tolist()
+    assert ids[0] == 2 and ids.count(3) == 2
+    assert (sum(10 <= i < 50 for i in ids), sum(i >= 50 for i in ids)) == kept
+    assert segment_ids.numpy()[0].tolist() == [0] * (kept[0] + 2) + [1] * (kept[1] + 1) + [0] * (
+        seq_length - sum(kept) - 3)
