@@ -77,6 +77,11 @@ def inspect(path: str) -> Checkpoint:
     if os.path.isfile(os.path.join(path, encoder.ENCODER_DIR, "config.json")):
         return _inspect_lmpipe(path)
     config_file = os.path.join(path, "config.json")
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        raise CheckpointError(
+            f"{path} is a SavedModel (a pushed or exported model serves, but holds no encoder to "
+            "start from): give the lmpipe run directory that pushed it, or its model directory "
+            "(<run dir>/pipeline/Trainer/model/<id>, with encoder/).")
     if not os.path.isfile(config_file):
         raise CheckpointError(
             f"{path} is not a checkpoint lmpipe knows: expected a Hugging Face BERT checkpoint "

@@ -81,12 +81,16 @@ def _fail(code: int, message: str) -> int:
 
 
 def check_checkpoint(path: str, flag: str, seq_length: int):
-    """The checkpoint's format and files, before any pipeline work; raises ConfigError."""
+    """The checkpoint's format and files, before any pipeline work (an lmpipe run directory:
+    its latest blessed model); raises ConfigError."""
     from models import checkpoint
+    from pipeline import resolve_pretrained
 
     try:
+        if os.path.isfile(os.path.join(path, "metadata.sqlite")):
+            path = resolve_pretrained.resolve(path).model_uri
         ckpt = checkpoint.inspect(path)
-    except checkpoint.CheckpointError as e:
+    except (checkpoint.CheckpointError, resolve_pretrained.PretrainedError) as e:
         raise ConfigError(f"{flag} {path}: {e}") from None
     if seq_length > ckpt.max_sequence_length:
         raise ConfigError(f"--seq-length {seq_length} is longer than {flag} {path} can read "
@@ -103,6 +107,7 @@ def pretrain(args) -> int:
         check_corpus_dir(cfg.corpus_dir)
         if cfg.init_from:
             start = check_checkpoint(cfg.init_from, "--init-from", cfg.seq_length)
+            cfg = dataclasses.replace(cfg, init_from=start.path)
             print(f"lmpipe: continuing pretraining from the {start.format} checkpoint "
                   f"{start.path} (vocabulary of {start.vocab_size}, "
                   f"{'uncased' if start.tokenizer.lowercase else 'cased'}).")
@@ -121,6 +126,7 @@ def import_checkpoint(args) -> int:
     try:
         cfg = _config_from_args(args, ImportConfig)
         ckpt = check_checkpoint(cfg.checkpoint, "--checkpoint", cfg.seq_length)
+        cfg = dataclasses.replace(cfg, checkpoint=ckpt.path)
     except ConfigError as e:
         return _fail(EXIT_BAD_INPUT, str(e))
 

@@ -183,3 +183,20 @@ def test_finetuning_text_pairs_straight_from_the_hugging_face_checkpoint(tmp_pat
     row, = [json.loads(line) for line in open(predictions)]
     assert row["text_pair"] == "The court agreed." and row["label"] in ("same", "different")
     np.testing.assert_allclose(row["probabilities"], out["probabilities"][0], atol=1e-5)
+
+
+def test_a_model_no_better_than_its_starting_point_is_not_pushed(adapted):
+    """A rerun that barely trains (the data steps are cached) scores as the checkpoint does:
+    not blessed, nothing pushed, the earlier version untouched."""
+    serving = os.path.join(adapted["run_dir"], "serving", "mlm")
+    before = sorted(os.listdir(serving))
+    result = run_lmpipe("pretrain", "--corpus", os.path.join(os.path.dirname(adapted["run_dir"]),
+                                                             "corpus"),
+                        "--run-dir", adapted["run_dir"], "--init-from", CHECKPOINT,
+                        "--seq-length", "64", "--max-predictions", "8", "--batch-size", "16",
+                        "--train-steps", "1", "--checkpoint-every", "1", "--eval-steps", "5",
+                        "--learning-rate", "1e-12", "--min-masked-accuracy", "0.0")
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "against the starting checkpoint; it must improve on it" in result.stderr
+    assert "Nothing was pushed" in result.stderr
+    assert sorted(os.listdir(serving)) == before
