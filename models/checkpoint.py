@@ -29,6 +29,7 @@ import os
 from typing import Optional
 
 import numpy as np
+from absl import logging
 
 from models import encoder, features
 from models.tokenization import TOKENIZER_CONFIG_FILE, TokenizerSettings, read_vocab
@@ -166,7 +167,9 @@ def _inspect_lmpipe(path: str) -> Checkpoint:
 
 class _SafetensorLoader:
     """keras-hub's SafetensorLoader, also finding `LayerNorm.weight`/`.bias` where its converter
-    asks for the older `LayerNorm.gamma`/`.beta` (checkpoints saved by transformers 4.x+)."""
+    asks for the older `LayerNorm.gamma`/`.beta` (checkpoints saved by transformers 4.x+), and
+    `embeddings.*` where it asks for `bert.embeddings.*` (a `BertModel`, saved without the
+    task model's `bert.` prefix)."""
 
     def __init__(self, path: str):
         from keras_hub.src.utils.transformers.safetensor_utils import SafetensorLoader
@@ -184,14 +187,17 @@ class _SafetensorLoader:
     def get_tensor(self, key: str):
         from safetensors import SafetensorError
 
-        try:
-            return self._loader.get_tensor(key)
-        except SafetensorError:
-            renamed = key.replace("LayerNorm.gamma", "LayerNorm.weight").replace(
-                "LayerNorm.beta", "LayerNorm.bias")
-            if renamed == key:
-                raise
-            return self._loader.get_tensor(renamed)
+        renamed = key.replace("LayerNorm.gamma", "LayerNorm.weight").replace(
+            "LayerNorm.beta", "LayerNorm.bias")
+        candidates = dict.fromkeys([key, renamed, key.removeprefix("bert."),
+                                    renamed.removeprefix("bert.")])
+        for candidate in candidates:
+            try:
+                return self._loader.get_tensor(candidate)
+            except SafetensorError:
+                error = SafetensorError(f"{self._loader.preset}: no tensor {key} (nor "
+                                        f"{', '.join(list(candidates)[1:])})")
+        raise error
 
     def has(self, key: str) -> bool:
         from safetensors import SafetensorError
@@ -239,6 +245,9 @@ def _huggingface_masked_lm(ckpt: Checkpoint, dropout: float, dtype):
                                prefix + "transform.LayerNorm.beta")
             loader.port_weight(head._bias, prefix + "bias")
             model.pretrained_head = True
+    if loader.skipped:
+        logging.info("%s has no %s: those weights start random (unused by the MLM).",
+                     ckpt.path, ", ".join(loader.skipped))
     return model
 
 

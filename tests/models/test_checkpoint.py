@@ -173,3 +173,20 @@ def test_the_tokenizer_of_an_imported_model_is_the_checkpoints(imported):
     assert tok.special.mask == 103 and not tok.settings.lowercase
     ids = tok.tokenize(tf.constant(["The [MASK] 北京"])).to_list()[0]
     assert ids[1] == 103 and len(ids) == 4
+
+
+def test_a_bare_bert_model_without_prefix_or_head_imports(tmp_path, expected):
+    """`BertModel.save_pretrained` writes `embeddings.*` (no `bert.`) and no MLM head."""
+    from safetensors.numpy import load_file, save_file
+
+    path = _copy_checkpoint(tmp_path)
+    tensors = load_file(os.path.join(path, "model.safetensors"))
+    save_file({k.removeprefix("bert."): v for k, v in tensors.items() if not k.startswith("cls.")},
+              os.path.join(path, "model.safetensors"))
+    model = checkpoint.load_masked_lm(checkpoint.inspect(path), dropout=0.0)
+    assert not model.pretrained_head
+    x = inputs.bert_inputs(tf.constant(expected["input_ids"][:8], tf.int32))
+    x["padding_mask"] = tf.constant(expected["attention_mask"][:8], tf.int32)
+    hidden = model.backbone(x)["sequence_output"].numpy()
+    real = expected["attention_mask"][:8].astype(bool)
+    np.testing.assert_allclose(hidden[real], expected["hidden"][:real.sum()], atol=1e-4)
