@@ -70,8 +70,8 @@ def _has_feature(path: str, name: str) -> bool:
 
 
 def write_run_schema(cfg: FinetuneConfig, labels: Sequence[str]) -> str:
-    """lmpipe's curated labelled-data schema with `labels` as the label domain, into the run
-    directory (unchanged if it already says so)."""
+    """lmpipe's curated labelled-data schema with `labels` as the label domain (and a
+    `text_pair` feature for pairs), into the run directory."""
     with open(LABELLED_SCHEMA) as f:
         schema = text_format.Parse(f.read(), schema_pb2.Schema())
     domain, = [d for d in schema.string_domain if d.name == features.LABEL]
