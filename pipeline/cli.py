@@ -294,6 +294,10 @@ def compile_pipeline(args) -> int:
     """Writes the pretraining pipeline as a Kubeflow Pipelines v2 / Vertex AI PipelineJob."""
     try:
         cfg = _config_from_args(args, PretrainConfig)
+        if cfg.init_from:
+            raise ConfigError("--init-from reads a checkpoint on this machine's file system "
+                              "(models/checkpoint.py), which a Kubeflow / Vertex pipeline cannot; "
+                              "continue pretraining with lmpipe pretrain here.")
     except ConfigError as e:
         return _fail(EXIT_BAD_INPUT, str(e))
     from pipeline import kubeflow_v2_runner
