@@ -62,7 +62,8 @@ def test_serving_graph_uses_only_core_and_tensorflow_text_ops(finetune_run, mode
     found = ops.saved_model_ops(model_dir)
     assert ops.unservable_ops(model_dir) == {}
     sources = ops.op_sources(found)
-    assert {"FastWordpieceTokenizeWithOffsets", "CaseFoldUTF8"} <= \
+    # BERT's word split, accent stripping (an uncased vocabulary) and wordpieces.
+    assert {"RegexSplitWithOffsets", "NormalizeUTF8", "FastWordpieceTokenizeWithOffsets"} <= \
         {op for op, source in sources.items() if source == "tensorflow_text"}
     assert not found & ops.PYTHON_OPS
 
