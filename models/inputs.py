@@ -71,7 +71,9 @@ def parse_classifier(serialized: tf.Tensor, seq_length: int):
     """Serialized transformed examples to (inputs, class id)."""
     parsed = tf.io.parse_example(serialized, {
         features.TOKEN_IDS: tf.io.FixedLenFeature([seq_length], tf.int64),
-        features.SEGMENT_IDS: tf.io.FixedLenFeature([seq_length], tf.int64),
+        # Absent in examples transformed before text pairs existed: one segment.
+        features.SEGMENT_IDS: tf.io.FixedLenFeature([seq_length], tf.int64,
+                                                    default_value=[0] * seq_length),
         features.LABEL_ID: tf.io.FixedLenFeature([], tf.int64),
     })
     return (bert_inputs(parsed[features.TOKEN_IDS], segment_ids=parsed[features.SEGMENT_IDS]),
