@@ -242,6 +242,9 @@ def finetune(args) -> int:
             f"classes           {', '.join(labels)}",
             f"eval accuracy     {metrics.get('accuracy', float('nan')):.4f}",
             f"eval macro F1     {_macro(metrics, 'f1_score'):.4f}",
+            *([f"test accuracy     {summary['test_metrics']['accuracy']:.4f}, macro F1 "
+               f"{summary['test_metrics']['macro_f1']:.4f} ({summary['test_metrics']['example_count']} "
+               "examples; reported, never used for blessing)"] if "test_metrics" in summary else []),
             f"blessed           {summary['blessed']}",
             f"pushed model      {summary['pushed_model']}",
             f"wall time         {summary['wall_seconds']} s",

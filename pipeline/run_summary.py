@@ -1,6 +1,7 @@
 """A run's summary, read back out of its ML Metadata: vocabulary, metrics, why a model was not
 blessed, what was pushed, the training summary; and the summary file the CLI writes."""
 
+import glob
 import json
 import math
 import os
@@ -145,7 +146,51 @@ def finetune_summary(cfg, labels, pretrained) -> dict:
     if evaluation:
         summary["confusion_matrix"] = _confusion_matrix(evaluation.uri, labels)
         summary["slices"] = _slice_accuracy(evaluation.uri)
+    examples = _latest_output(store, "FileBasedExampleGen", "Examples")
+    test_files = glob.glob(os.path.join(examples.uri, "Split-test", "*")) if examples else []
+    if summary["pushed"] and test_files:
+        summary["test_metrics"] = test_metrics(summary["pushed_model"], test_files, labels)
     return summary
+
+
+def _latest_output(store, producer: str, type_name: str):
+    """The newest `type_name` artifact output by an execution of a `producer` component."""
+    candidates = []
+    for artifact in store.get_artifacts_by_type(type_name):
+        for event in store.get_events_by_artifact_ids([artifact.id]):
+            if event.type != mlmd.proto.Event.OUTPUT:
+                continue
+            execution, = store.get_executions_by_id([event.execution_id])
+            kind, = store.get_execution_types_by_id([execution.type_id])
+            if kind.name.endswith(producer):
+                candidates.append(artifact)
+    return max(candidates, key=lambda a: a.id) if candidates else None
+
+
+def test_metrics(model_dir: str, files, labels) -> dict:
+    """The pushed classifier on the test split, once, after the run (never used for blessing):
+    accuracy, macro-F1, per-class F1 and the example count."""
+    import numpy as np
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (the serving graph's tokenizer ops)
+
+    from models import features
+
+    predict = tf.saved_model.load(model_dir).signatures[features.PREDICT_EXAMPLES_SIGNATURE]
+    index = {label: i for i, label in enumerate(labels)}
+    actual, predicted = [], []
+    for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(256):
+        parsed = tf.io.parse_example(batch, {features.LABEL: tf.io.FixedLenFeature([], tf.string)})
+        actual += [index[label.decode()] for label in parsed[features.LABEL].numpy()]
+        predicted += np.argmax(predict(examples=batch)["probabilities"].numpy(), axis=1).tolist()
+    actual, predicted = np.array(actual), np.array(predicted)
+    f1 = {}
+    for i, label in enumerate(labels):
+        true_pos = np.sum((predicted == i) & (actual == i))
+        denominator = np.sum(predicted == i) + np.sum(actual == i)
+        f1[label] = float(2 * true_pos / denominator) if denominator else 0.0
+    return {"accuracy": float(np.mean(actual == predicted)), "macro_f1": float(np.mean(list(f1.values()))),
+            "f1": f1, "example_count": int(len(actual))}
 
 
 def pretrain_summary(cfg) -> dict:

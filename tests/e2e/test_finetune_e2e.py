@@ -33,6 +33,11 @@ def test_summary_metrics_blessing_and_push(finetune_run):
     assert correct / metrics["example_count"] == pytest.approx(metrics["accuracy"], abs=1e-6)
     assert summary["slices"] and all(k.startswith("length_bucket=") for k in summary["slices"])
     assert sum(s["example_count"] for s in summary["slices"].values()) == metrics["example_count"]
+    # The test split: the pushed model, scored once after the run, apart from the blessing.
+    test = summary["test_metrics"]
+    assert test["example_count"] > 0 and 0 <= test["accuracy"] <= 1
+    assert test["macro_f1"] == pytest.approx(sum(test["f1"].values()) / 2)
+    assert "test accuracy" in finetune_run["stdout"]
     version = summary["pushed_model"]
     assert os.path.dirname(version) == os.path.join(finetune_run["run_dir"], "serving", "classifier")
 
