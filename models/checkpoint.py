@@ -122,7 +122,8 @@ def _inspect_huggingface(path: str, config: dict) -> Checkpoint:
         raise CheckpointError(f"{path}/config.json: hidden_act {config['hidden_act']!r} is not "
                               f"supported (one of {', '.join(_GELU)}).")
     vocab_file = _need(os.path.join(path, features.VOCAB_FILE), "a BERT checkpoint's WordPiece "
-                       "vocabulary, one token per line")
+                       "vocabulary, one token per line in id order (transformers 5 saves only "
+                       "tokenizer.json: its model.vocab holds the same tokens and ids)")
     tok_config = {}
     if os.path.isfile(os.path.join(path, TOKENIZER_CONFIG_FILE)):
         tok_config = _read_json(os.path.join(path, TOKENIZER_CONFIG_FILE))

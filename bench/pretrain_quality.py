@@ -1,0 +1,240 @@
+"""Pretraining side by side with Hugging Face on the same budget (issue 13), run by hand:
+
+    .venv/bin/python bench/pretrain_quality.py > runs/pq/log.txt 2>&1 &
+
+Every step is resumable: it is skipped when its result exists, so the same command continues
+an interrupted run. Results go to bench/pretrain_quality_runs.jsonl (one line per finished
+step) and bench/pretrain_quality.json (the figures, rebuilt after every step).
+
+Smoke test (seconds, not figures): `--tokens 40960 --seeds 1 --ft-steps 10 --root /tmp/pq
+--results /tmp/pq/pq --corpus data/corpus --labelled data/sentiment/rotten_tomatoes_sample.tsv`.
+
+1. lmpipe pretrains BERT-`--size` on the corpus (`lmpipe pretrain`: its vocabulary, static
+   masking with `--dupe-factor`, `--steps` x `--batch-size` x `--seq-length` tokens);
+2. Hugging Face pretrains the same architecture on the same train-split documents with the
+   same vocabulary, token budget and optimizer settings (bench/peer_pretrain.py, .venv-peer);
+3. both encoders are scored by the same code (models/checkpoint.py loads either; the Hugging
+   Face one through keras-hub's converter, as `lmpipe import` does) on one fixed masked eval set:
+   the lmpipe run's MlmMasker eval split (documents neither side trained on);
+4. both are fine-tuned by `lmpipe finetune` on Rotten Tomatoes with `--seeds` seeds; the test
+   split accuracy comes from the run summary's `test_metrics`.
+"""
+
+import argparse
+import glob
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+LMPIPE = os.path.join(os.path.dirname(sys.executable), "lmpipe")
+PEER_PYTHON = os.path.join(REPO, ".venv-peer", "bin", "python")
+RESULTS = os.path.join(REPO, "bench", "pretrain_quality")  # + _runs.jsonl, .json (--results)
+
+
+def log(message):
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def done_runs(results):
+    if not os.path.exists(results + "_runs.jsonl"):
+        return {}
+    with open(results + "_runs.jsonl") as f:
+        return {r["key"]: r for r in map(json.loads, f)}
+
+
+def record(results, entry):
+    with open(results + "_runs.jsonl", "a") as f:
+        f.write(json.dumps(entry, sort_keys=True) + "\n")
+
+
+def run(command, log_file, not_blessed_ok=False):
+    """Runs a command, its output to `log_file`; lmpipe's exit 1 (ran, but the model was not
+    blessed) is accepted with `not_blessed_ok`."""
+    log(" ".join(command) + f"  (log: {log_file})")
+    os.makedirs(os.path.dirname(log_file), exist_ok=True)
+    with open(log_file, "w") as f:
+        result = subprocess.run(command, stdout=f, stderr=subprocess.STDOUT, cwd=REPO)
+    if result.returncode != 0 and not (not_blessed_ok and result.returncode == 1):
+        raise RuntimeError(f"{command[:2]} failed ({result.returncode}); see {log_file}")
+    return result.returncode
+
+
+def pretrain_ours(args, root):
+    run_dir = os.path.join(root, f"ours-{args.size}")
+    command = [LMPIPE, "pretrain", "--corpus", args.corpus, "--run-dir", run_dir,
+               "--vocab-size", str(args.vocab_size), "--model-size", args.size,
+               "--seq-length", str(args.seq_length), "--batch-size", str(args.batch_size),
+               "--train-steps", str(args.steps), "--checkpoint-every", str(args.steps // 5),
+               "--learning-rate", str(args.learning_rate), "--dupe-factor", str(args.dupe_factor),
+               "--max-predictions", str(args.max_predictions), "--min-masked-accuracy", "0.0",
+               "--seed", str(args.seed)]
+    started = time.time()
+    run(command, os.path.join(root, "logs", f"ours-{args.size}.log"))
+    with open(os.path.join(run_dir, "summary.json")) as f:
+        summary = json.load(f)["pretrain"]
+    return {"run_dir": run_dir, "command": " ".join(command[1:]),
+            "seconds": round(time.time() - started), "evaluator_masked_accuracy":
+            summary["eval_metrics"].get("masked_accuracy"), "vocab_size": summary["vocab_size"]}
+
+
+def _artifact(run_dir, component, output):
+    paths = sorted(glob.glob(os.path.join(run_dir, "pipeline", component, output, "*")),
+                   key=lambda p: int(os.path.basename(p)))
+    return paths[-1]
+
+
+def train_texts(ours_run, path):
+    """The documents of the lmpipe run's train split (TextExampleGen), for the peer."""
+    import tensorflow as tf
+
+    examples = _artifact(ours_run, "FileBasedExampleGen", "examples")
+    files = glob.glob(os.path.join(examples, "Split-train", "*"))
+    count = 0
+    with open(path, "w", encoding="utf-8") as out:
+        for record_bytes in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+            example = tf.train.Example.FromString(record_bytes.numpy())
+            text = example.features.feature["text"].bytes_list.value[0].decode("utf-8")
+            out.write(json.dumps(text, ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+def pretrain_peer(args, root, ours_run):
+    out = os.path.join(root, f"hf-{args.size}")
+    texts = os.path.join(root, "train_texts.jsonl")
+    documents = train_texts(ours_run, texts)
+    vocab = os.path.join(_artifact(ours_run, "WordPieceVocabGen", "vocabulary"), "vocab.txt")
+    command = [PEER_PYTHON, "bench/peer_pretrain.py", "--texts", texts, "--vocab", vocab,
+               "--out", out, "--size", args.size, "--steps", str(args.steps),
+               "--batch-size", str(args.batch_size), "--seq-length", str(args.seq_length),
+               "--learning-rate", str(args.learning_rate), "--seed", str(args.seed)]
+    started = time.time()
+    run(command, os.path.join(root, "logs", f"hf-{args.size}.log"))
+    return {"checkpoint": out, "documents": documents, "command": " ".join(command[1:]),
+            "seconds": round(time.time() - started)}
+
+
+def masked_lm_scores(model_dir, eval_files, seq_length, max_predictions):
+    """Masked-token accuracy and mean loss on the fixed masked eval set, same code for both."""
+    import numpy as np
+    import tensorflow as tf
+
+    from models import checkpoint, inputs
+
+    model = checkpoint.load_masked_lm(checkpoint.inspect(model_dir), dropout=0.0)
+    correct = count = nll = 0.0
+    dataset = tf.data.TFRecordDataset(eval_files, compression_type="GZIP").batch(256)
+    for batch in dataset:
+        x, labels, weights = inputs.parse_masked_lm(batch, seq_length, max_predictions)
+        logits = tf.cast(model(x, training=False), tf.float32)
+        losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+        hits = tf.cast(tf.equal(tf.argmax(logits, -1), labels), tf.float32)
+        correct += float(tf.reduce_sum(hits * weights))
+        nll += float(tf.reduce_sum(losses * weights))
+        count += float(tf.reduce_sum(weights))
+    return {"masked_accuracy": correct / count, "masked_loss": nll / count,
+            "perplexity": float(np.exp(nll / count)), "masked_tokens": int(count)}
+
+
+def finetune(args, root, arm, pretrained, seed):
+    run_dir = os.path.join(root, f"ft-{arm}-s{seed}")
+    command = [LMPIPE, "finetune", "--data", args.labelled, "--pretrained", pretrained,
+               "--run-dir", run_dir, "--seq-length", "64", "--train-steps", str(args.ft_steps),
+               "--checkpoint-every", "300", "--batch-size", "32",
+               "--learning-rate", str(args.ft_learning_rate), "--eval-steps", "20",
+               "--min-accuracy", "0.0", "--early-stopping-patience", "2", "--seed", str(seed)]
+    run(command, os.path.join(root, "logs", f"ft-{arm}-s{seed}.log"), not_blessed_ok=True)
+    with open(os.path.join(run_dir, "summary.json")) as f:
+        summary = json.load(f)["finetune"]
+    return {"arm": arm, "seed": seed, "command": " ".join(command[1:]),
+            "test_accuracy": summary["test_metrics"]["accuracy"],
+            "test_macro_f1": summary["test_metrics"]["macro_f1"],
+            "eval_accuracy": summary["eval_metrics"].get("accuracy")}
+
+
+def write_result(args, runs):
+    def mean(values):
+        return sum(values) / len(values) if values else None
+
+    mlm = {k.split(":")[1]: r for k, r in runs.items() if k.startswith("mlm:")}
+    fine = [r for k, r in runs.items() if k.startswith("finetune:")]
+    result = {
+        "command": "bench/pretrain_quality.py " + " ".join(sys.argv[1:]),
+        "size": args.size, "training_tokens": args.steps * args.batch_size * args.seq_length,
+        "mlm_accuracy_ours": mlm.get("ours", {}).get("masked_accuracy"),
+        "mlm_accuracy_hf": mlm.get("hf", {}).get("masked_accuracy"),
+        "mlm_loss_ours": mlm.get("ours", {}).get("masked_loss"),
+        "mlm_loss_hf": mlm.get("hf", {}).get("masked_loss"),
+        "finetune_accuracy_ours_pretrained": mean([r["test_accuracy"] for r in fine
+                                                   if r["arm"] == "ours"]),
+        "finetune_accuracy_hf_pretrained": mean([r["test_accuracy"] for r in fine
+                                                 if r["arm"] == "hf"]),
+        "finetune_runs": sorted(fine, key=lambda r: (r["arm"], r["seed"])),
+        "pretraining": {k: v for k, v in runs.items() if k.startswith("pretrain:")},
+    }
+    with open(args.results + ".json", "w") as f:
+        json.dump(result, f, indent=2, sort_keys=True)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--corpus", default=os.path.join(REPO, "..", "shared", "datasets", "corpus"))
+    parser.add_argument("--labelled", default=os.path.join(REPO, "..", "shared", "datasets",
+                                                           "sentiment", "rotten_tomatoes.tsv"))
+    parser.add_argument("--root", default=os.path.join(REPO, "runs", "pq"))
+    parser.add_argument("--size", default="tiny")
+    parser.add_argument("--tokens", type=float, default=10e6, help="training tokens per side")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--seq-length", type=int, default=128)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--vocab-size", type=int, default=8000)
+    parser.add_argument("--dupe-factor", type=int, default=5)
+    parser.add_argument("--max-predictions", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seeds", default="1,2,3", help="fine-tuning seeds")
+    parser.add_argument("--ft-steps", type=int, default=1500)
+    parser.add_argument("--ft-learning-rate", type=float, default=1e-4)
+    parser.add_argument("--results", default=RESULTS, help="results files: PATH_runs.jsonl, PATH.json")
+    args = parser.parse_args()
+    args.steps = math.ceil(args.tokens / (args.batch_size * args.seq_length))
+    args.corpus, args.labelled = os.path.abspath(args.corpus), os.path.abspath(args.labelled)
+    root = os.path.abspath(args.root)
+
+    runs = done_runs(args.results)
+
+    def step(key, fn):
+        if key not in runs:
+            entry = {"key": key, **fn()}
+            record(args.results, entry)
+            runs[key] = entry
+            write_result(args, runs)
+            log(f"{key}: {json.dumps({k: v for k, v in entry.items() if k != 'command'})}")
+        return runs[key]
+
+    ours = step(f"pretrain:ours-{args.size}", lambda: pretrain_ours(args, root))
+    peer = step(f"pretrain:hf-{args.size}", lambda: pretrain_peer(args, root, ours["run_dir"]))
+    eval_files = glob.glob(os.path.join(_artifact(ours["run_dir"], "MlmMasker", "masked_examples"),
+                                        "Split-eval", "*"))
+    from pipeline.resolve_pretrained import resolve
+
+    ours_model = resolve(ours["run_dir"]).model_uri
+    step("mlm:ours", lambda: masked_lm_scores(ours_model, eval_files, args.seq_length,
+                                              args.max_predictions))
+    step("mlm:hf", lambda: masked_lm_scores(peer["checkpoint"], eval_files, args.seq_length,
+                                            args.max_predictions))
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        for arm, pretrained in (("ours", ours["run_dir"]), ("hf", peer["checkpoint"])):
+            step(f"finetune:{arm}:{seed}",
+                 lambda arm=arm, pretrained=pretrained, seed=seed:
+                 finetune(args, root, arm, pretrained, seed))
+    write_result(args, runs)
+    log(f"done: {args.results}.json")
+
+
+if __name__ == "__main__":
+    main()
