@@ -6,6 +6,11 @@ Every step is resumable: it is skipped when its result exists, so the same comma
 an interrupted run. Results go to bench/pretrain_quality_runs.jsonl (one line per finished
 step) and bench/pretrain_quality.json (the figures, rebuilt after every step).
 
+The long runs are best started from a clone of the repository at a fixed commit, so that work on
+the checkout does not change the code mid-run (`--root` and `--results` can point back):
+`git clone -q . /work/pq && cd /work/pq && nohup nice /work/main/.venv/bin/python
+bench/pretrain_quality.py --root /work/main/runs/pq --results /work/main/bench/pretrain_quality &`
+
 Smoke test (seconds, not figures): `--tokens 40960 --seeds 1 --ft-steps 10 --root /tmp/pq
 --results /tmp/pq/pq --corpus data/corpus --labelled data/sentiment/rotten_tomatoes_sample.tsv`.
 
@@ -57,8 +62,10 @@ def run(command, log_file, not_blessed_ok=False):
     blessed) is accepted with `not_blessed_ok`."""
     log(" ".join(command) + f"  (log: {log_file})")
     os.makedirs(os.path.dirname(log_file), exist_ok=True)
+    # This checkout's code, even when the virtualenv was installed from another one.
+    env = {**os.environ, "PYTHONPATH": REPO}
     with open(log_file, "w") as f:
-        result = subprocess.run(command, stdout=f, stderr=subprocess.STDOUT, cwd=REPO)
+        result = subprocess.run(command, stdout=f, stderr=subprocess.STDOUT, cwd=REPO, env=env)
     if result.returncode != 0 and not (not_blessed_ok and result.returncode == 1):
         raise RuntimeError(f"{command[:2]} failed ({result.returncode}); see {log_file}")
     return result.returncode
