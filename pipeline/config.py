@@ -122,9 +122,10 @@ class PretrainConfig(RunSettings, MaskedLMSettings):
     vocab_size: Optional[int] = None
     lower_thresh: int = 2  # minimum word count the WordPiece learner considers
 
-    # Masking (BERT paper defaults).
+    # Masking (BERT paper defaults); whole-word masking masks all pieces of a word together.
     mask_rate: float = 0.15
     dupe_factor: int = 2
+    whole_word_masking: bool = False
 
     min_masked_accuracy: float = 0.1  # blessing floor
 

@@ -75,7 +75,7 @@ def create_pipeline(cfg: PretrainConfig, local: bool = True) -> tfx.dsl.Pipeline
     masker = MlmMasker(
         examples=tokenize.outputs["transformed_examples"], vocabulary=vocabulary,
         seq_length=cfg.seq_length, mask_rate=cfg.mask_rate, max_predictions=cfg.max_predictions,
-        dupe_factor=cfg.dupe_factor, seed=cfg.seed)
+        dupe_factor=cfg.dupe_factor, seed=cfg.seed, whole_word_masking=cfg.whole_word_masking)
     trainer = tfx.components.Trainer(
         run_fn="models.masked_lm_trainer.run_fn",
         examples=masker.outputs["masked_examples"],

@@ -34,6 +34,7 @@ class MlmMaskerSpec(types.ComponentSpec):
         executor.MAX_PREDICTIONS_KEY: ExecutionParameter(type=int),
         executor.DUPE_FACTOR_KEY: ExecutionParameter(type=int),
         executor.SEED_KEY: ExecutionParameter(type=int),
+        executor.WHOLE_WORD_KEY: ExecutionParameter(type=int),
     }
     INPUTS = {
         executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
@@ -48,7 +49,8 @@ class MlmMasker(base_beam_component.BaseBeamComponent):
     """Turns Transform's packed token windows into BERT-style masked-LM examples.
 
     ``train`` gets ``dupe_factor`` differently-masked copies of every window; other
-    splits one. Output ``outputs['masked_examples']`` (Examples) also holds
+    splits one; ``whole_word_masking`` masks all pieces of a word together. Output
+    ``outputs['masked_examples']`` (Examples) also holds
     ``mlm_stats.json`` and the ``majority_accuracy`` custom property (eval split).
     """
 
@@ -63,6 +65,7 @@ class MlmMasker(base_beam_component.BaseBeamComponent):
                  max_predictions: int = 20,
                  dupe_factor: int = 2,
                  seed: int = 42,
+                 whole_word_masking: bool = False,
                  masked_examples: Optional[types.BaseChannel] = None):
         check_masking(mask_rate, dupe_factor)
         masked_examples = masked_examples or types.Channel(
@@ -75,5 +78,6 @@ class MlmMasker(base_beam_component.BaseBeamComponent):
             max_predictions=max_predictions,
             dupe_factor=dupe_factor,
             seed=seed,
+            whole_word_masking=int(whole_word_masking),
             masked_examples=masked_examples)
         super().__init__(spec=spec)

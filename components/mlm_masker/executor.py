@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import struct
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import apache_beam as beam
 import numpy as np
@@ -33,6 +33,7 @@ MASK_RATE_KEY = "mask_rate"
 MAX_PREDICTIONS_KEY = "max_predictions"
 DUPE_FACTOR_KEY = "dupe_factor"
 SEED_KEY = "seed"
+WHOLE_WORD_KEY = "whole_word_masking"
 
 TRAIN_SPLIT = "train"
 EVAL_SPLIT = "eval"
@@ -41,11 +42,13 @@ OUTPUT_FILE_PREFIX = "masked"
 OUTPUT_FILE_SUFFIX = ".tfrecord.gz"
 
 
-def read_vocabulary(vocab_uri: str) -> Tuple[int, SpecialIds]:
-    """The size of ``<vocab_uri>/vocab.txt`` and where it puts the special tokens."""
+def read_vocabulary(vocab_uri: str) -> Tuple[int, SpecialIds, np.ndarray]:
+    """The size of ``<vocab_uri>/vocab.txt``, where it puts the special tokens, and which ids
+    are ``##`` continuation pieces."""
     path = os.path.join(vocab_uri, features.VOCAB_FILE)
     vocab = read_vocab(path)
-    return len(vocab), SpecialIds.of(vocab, path)
+    continuation = np.array([token.startswith("##") for token in vocab], dtype=bool)
+    return len(vocab), SpecialIds.of(vocab, path), continuation
 
 
 def window_key(window: np.ndarray, index: int) -> bytes:
@@ -82,7 +85,9 @@ class _MaskExampleDoFn(beam.DoFn):
     WINDOWS_TAG = "windows"
 
     def __init__(self, seq_length: int, vocab_size: int, special: SpecialIds, mask_rate: float,
-                 max_predictions: int, dupes: int, seed: int):
+                 max_predictions: int, dupes: int, seed: int,
+                 continuation: Optional[np.ndarray] = None):
+        self._continuation = continuation  # whole-word masking when given
         self._seq_length = seq_length
         self._vocab_size = vocab_size
         self._special = special
@@ -103,7 +108,7 @@ class _MaskExampleDoFn(beam.DoFn):
             for dupe in range(self._dupes):
                 masked = masking.mask_window(
                     window, masking.rng_for(self._seed, key, dupe), self._vocab_size,
-                    self._mask_rate, self._max_predictions, self._special)
+                    self._mask_rate, self._max_predictions, self._special, self._continuation)
                 if masked is None:
                     break  # no candidates: no masking of this window ever succeeds
                 rows.append(masked)
@@ -180,7 +185,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     Inputs: ``examples`` (Examples with ``features.PACKED_IDS``), ``vocabulary``
     (WordPieceVocab). Output: ``masked_examples`` (Examples; ``Split-<name>/
     masked-*.tfrecord.gz`` plus ``mlm_stats.json``). Exec properties:
-    ``seq_length``, ``mask_rate``, ``max_predictions``, ``dupe_factor``, ``seed``.
+    ``seq_length``, ``mask_rate``, ``max_predictions``, ``dupe_factor``, ``seed``,
+    ``whole_word_masking`` (0/1).
     The ``train`` split gets ``dupe_factor`` maskings per window, other splits one.
     """
 
@@ -196,7 +202,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         max_predictions = int(exec_properties.get(MAX_PREDICTIONS_KEY, 20))
         dupe_factor = int(exec_properties.get(DUPE_FACTOR_KEY, 2))
         seed = int(exec_properties.get(SEED_KEY, 42))
-        vocab_size, special = read_vocabulary(vocab.uri)
+        whole_word = bool(int(exec_properties.get(WHOLE_WORD_KEY) or 0))
+        vocab_size, special, continuation = read_vocabulary(vocab.uri)
         splits = artifact_utils.decode_split_names(examples.split_names)
         if not splits:
             raise ValueError(f"Input examples at {examples.uri} have no split_names")
@@ -208,7 +215,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                             dupes=dupe_factor if split == TRAIN_SPLIT else 1,
                             seq_length=seq_length, vocab_size=vocab_size, special=special,
                             mask_rate=mask_rate, max_predictions=max_predictions,
-                            seed=seed)
+                            seed=seed, continuation=continuation if whole_word else None)
                 for split in splits
             ]
             _ = (per_split

@@ -93,12 +93,35 @@ def split_windows(packed_ids, seq_length: int) -> np.ndarray:
     return ids.reshape(-1, seq_length)
 
 
+def _whole_words(original: np.ndarray, candidates: np.ndarray, continuation: np.ndarray,
+                 num_to_predict: int, max_predictions: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted positions of randomly chosen whole words, about `num_to_predict` of them."""
+    words = []
+    for position in candidates:
+        extends = (words and continuation[original[position]]
+                   and words[-1][-1] == position - 1)
+        if extends:
+            words[-1].append(position)
+        else:
+            words.append([position])
+    chosen = []
+    for index in rng.permutation(len(words)):
+        word = words[index]
+        if chosen and len(chosen) + len(word) > num_to_predict:
+            continue
+        chosen.extend(word[:max_predictions - len(chosen)])
+        if len(chosen) >= num_to_predict:
+            break
+    return np.sort(np.array(chosen, dtype=np.int64))
+
+
 def mask_window(token_ids: np.ndarray,
                 rng: np.random.Generator,
                 vocab_size: int,
                 mask_rate: float = 0.15,
                 max_predictions: int = 20,
-                special: SpecialIds = LMPIPE_SPECIAL) -> Optional[Dict[str, np.ndarray]]:
+                special: SpecialIds = LMPIPE_SPECIAL,
+                continuation: Optional[np.ndarray] = None) -> Optional[Dict[str, np.ndarray]]:
     """Masks one window for masked-LM training.
 
     Candidates are the positions whose id is not a special token (PAD/UNK/CLS/SEP/MASK,
@@ -107,7 +130,13 @@ def mask_window(token_ids: np.ndarray,
     (Python ``round``, i.e. half to even) candidate positions are chosen uniformly
     without replacement; each is replaced by ``[MASK]`` with probability 0.8, by a
     uniform random id among the vocabulary's other ids with probability 0.1 (which
-    may coincide with the original id), and kept with probability 0.1.
+    may coincide with the original id), and kept with probability 0.1. Every window with a
+    candidate gets at least one position to predict.
+
+    Whole-word masking (``continuation``: a bool per vocabulary id, True for ``##`` pieces):
+    words (a piece and the ``##`` pieces after it) are chosen instead of positions, in random
+    order, each only if it still fits in ``num_to_predict`` (as Google's BERT does); the first
+    word chosen always counts, so no window is left with nothing to predict.
 
     Args:
       token_ids: int array ``[seq_length]``.
@@ -136,7 +165,12 @@ def mask_window(token_ids: np.ndarray,
 
     num_to_predict = min(max_predictions,
                          max(1, int(round(candidates.size * mask_rate))))
-    positions = np.sort(rng.choice(candidates, size=num_to_predict, replace=False))
+    if continuation is None:
+        positions = np.sort(rng.choice(candidates, size=num_to_predict, replace=False))
+    else:
+        positions = _whole_words(original, candidates, continuation, num_to_predict,
+                                 max_predictions, rng)
+        num_to_predict = positions.size
 
     masked = original.copy()
     action = rng.random(num_to_predict)

@@ -324,6 +324,71 @@ def test_component_wiring():
     c = MlmMasker(examples=types.Channel(type=standard_artifacts.Examples),
                   vocabulary=types.Channel(type=WordPieceVocab), seq_length=128)
     assert c.exec_properties == dict(seq_length=128, mask_rate=0.15, max_predictions=20,
-                                     dupe_factor=2, seed=42)
+                                     dupe_factor=2, seed=42, whole_word_masking=0)
     assert c.outputs["masked_examples"].type is standard_artifacts.Examples
     assert c.executor_spec.executor_class is Executor
+
+
+def test_whole_word_masking_masks_every_piece_of_a_chosen_word():
+    # ids 5-9 start words, 10-14 are ## pieces: words are [5 10 11] [6] [7 12] [8] [9 13 14] ...
+    continuation = np.array([False] * 10 + [True] * 5)
+    window = np.array([features.CLS_ID, 5, 10, 11, 6, 7, 12, 8, 9, 13, 14, 6, 5, 10,
+                       features.SEP_ID, features.PAD_ID])
+    words = [[1, 2, 3], [4], [5, 6], [7], [8, 9, 10], [11], [12, 13]]
+    sizes = set()
+    for dupe in range(200):
+        out = masking.mask_window(window, masking.rng_for(7, b"w", dupe), vocab_size=15,
+                                  mask_rate=0.3, max_predictions=6, continuation=continuation)
+        n = int(out[features.MASK_WEIGHTS].sum())
+        chosen = set(out[features.MASK_POSITIONS][:n].tolist())
+        assert 1 <= n <= 6
+        for word in words:  # all of a word or none of it
+            assert set(word) <= chosen or not set(word) & chosen
+        sizes.add(n)
+    # round(13 * 0.3) = 4 asked; a word that would overshoot is skipped, so after three
+    # one-piece words only longer ones are left and the window gets 3.
+    assert sizes == {3, 4}
+
+
+def test_whole_word_masking_never_leaves_a_window_without_a_prediction():
+    continuation = np.array([False] * 10 + [True] * 5)
+    window = np.array([features.CLS_ID, 5, 10, 11, 12, features.SEP_ID])  # one 4-piece word
+    out = masking.mask_window(window, masking.rng_for(1, b"x", 0), vocab_size=15,
+                              mask_rate=0.15, max_predictions=20, continuation=continuation)
+    assert out[features.MASK_POSITIONS][:4].tolist() == [1, 2, 3, 4]  # more than the 1 asked
+
+
+def test_the_executor_masks_whole_words_when_asked(tmp_path):
+    """Through the Beam executor: a `##` piece is masked only with the piece before it."""
+    from tfx.types import artifact_utils, standard_artifacts
+
+    from components.mlm_masker.executor import Executor
+    from components.types import WordPieceVocab
+    from models.features import VOCAB_FILE
+
+    vocab = list(features.RESERVED_TOKENS) + ["cat", "dog", "##s"]
+    cat, dog, plural = 5, 6, 7
+    docs = [[_window([cat, plural, dog, cat, plural, dog, dog, cat, plural])] for _ in range(3)]
+    in_uri, vocab_uri, out_uri = (str(tmp_path / d) for d in ("in", "vocab", "out"))
+    _write_split(in_uri, "train", docs)
+    os.makedirs(vocab_uri)
+    with open(os.path.join(vocab_uri, VOCAB_FILE), "w") as f:
+        f.write("\n".join(vocab) + "\n")
+    examples, vocabulary, output = (standard_artifacts.Examples(), WordPieceVocab(),
+                                    standard_artifacts.Examples())
+    examples.uri, vocabulary.uri, output.uri = in_uri, vocab_uri, out_uri
+    examples.split_names = artifact_utils.encode_split_names(["train"])
+    Executor().Do({"examples": [examples], "vocabulary": [vocabulary]},
+                  {"masked_examples": [output]},
+                  dict(seq_length=SEQ_LENGTH, mask_rate=0.3, max_predictions=MAX_PREDICTIONS,
+                       dupe_factor=10, seed=3, whole_word_masking=1))
+    masked_plurals = 0
+    for ex in _read_split(out_uri, "train"):
+        n = int(ex[features.MASK_WEIGHTS].sum())
+        chosen = set(ex[features.MASK_POSITIONS][:n].tolist())
+        window = docs[0][0]
+        for position in chosen:
+            if window[position] == plural:
+                masked_plurals += 1
+                assert position - 1 in chosen  # its "cat" too
+    assert masked_plurals > 0
