@@ -122,8 +122,8 @@ class PretrainConfig(RunSettings, MaskedLMSettings):
     vocab_size: Optional[int] = None
     lower_thresh: int = 2  # minimum word count the WordPiece learner considers
 
-    # Masking (BERT paper defaults); whole-word masking masks all pieces of a word together.
-    mask_rate: float = 0.15
+    # Static masking (BERT paper defaults; mask_rate and masking are training settings):
+    # dupe_factor maskings of each train window; whole-word masking masks all pieces of a word.
     dupe_factor: int = 2
     whole_word_masking: bool = False
 
@@ -146,6 +146,9 @@ class PretrainConfig(RunSettings, MaskedLMSettings):
         if self.vocab_size is not None:
             check_vocab_size(self.vocab_size)
         check_masking(self.mask_rate, self.dupe_factor)
+        if self.masking == "dynamic" and self.whole_word_masking:
+            raise ConfigError("--whole-word-masking is static masking's (MlmMasker): use it "
+                              "with --masking static, or dynamic masking without it.")
         check_eval_buckets(self.eval_buckets)
         check_positive(self, "lower_thresh")
 

@@ -75,10 +75,15 @@ def create_pipeline(cfg: PretrainConfig, local: bool = True) -> tfx.dsl.Pipeline
     masker = MlmMasker(
         examples=tokenize.outputs["transformed_examples"], vocabulary=vocabulary,
         seq_length=cfg.seq_length, mask_rate=cfg.mask_rate, max_predictions=cfg.max_predictions,
-        dupe_factor=cfg.dupe_factor, seed=cfg.seed, whole_word_masking=cfg.whole_word_masking)
+        # With dynamic masking the train split's maskings go unused: one is enough.
+        dupe_factor=1 if cfg.masking == "dynamic" else cfg.dupe_factor, seed=cfg.seed,
+        whole_word_masking=cfg.whole_word_masking)
     trainer = tfx.components.Trainer(
         run_fn="models.masked_lm_trainer.run_fn",
-        examples=masker.outputs["masked_examples"],
+        # Dynamic masking masks Transform's windows as it reads them; the masker's eval split
+        # stays the one fixed masked eval set the Evaluator scores.
+        examples=(tokenize.outputs["transformed_examples"] if cfg.masking == "dynamic"
+                  else masker.outputs["masked_examples"]),
         transform_graph=tokenize.outputs["transform_graph"],
         base_model=start_model,
         train_args=tfx.proto.TrainArgs(num_steps=cfg.train_steps),

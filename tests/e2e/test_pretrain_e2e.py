@@ -10,7 +10,7 @@ import ml_metadata as mlmd
 import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_text  # noqa: F401  (registers CaseFoldUTF8 & co. before loading the model)
+import tensorflow_text  # noqa: F401  (registers the tokenizer's ops before loading the model)
 from tfx import v1 as tfx
 
 from components.types import WordPieceVocab
@@ -173,3 +173,27 @@ def test_encoder_is_saved_as_a_keras_hub_preset_for_fine_tuning(pretrain_run):
     backbone = keras_hub.models.BertBackbone.from_preset(os.path.join(model_artifact.uri, "encoder"))
     assert backbone.vocabulary_size == pretrain_run["summary"]["vocab_size"]
     assert backbone.num_layers == 2 and backbone.hidden_dim == 128
+
+
+def test_dynamic_masking_trains_on_transform_windows(pretrain_run, tmp_path):
+    """`--masking dynamic`: the Trainer reads Tokenize's windows and masks them as it reads;
+    the Evaluator still scores the masker's fixed eval split."""
+    run_dir = str(tmp_path / "run")
+    result = run_lmpipe("pretrain", "--corpus", pretrain_run["corpus"], "--run-dir", run_dir,
+                        "--masking", "dynamic", "--vocab-size", "800", "--lower-thresh", "1",
+                        "--seq-length", "64", "--max-predictions", "8", "--batch-size", "16",
+                        "--train-steps", "40", "--checkpoint-every", "20", "--eval-steps", "5",
+                        "--min-masked-accuracy", "0.0")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    store = mlmd.MetadataStore(tfx.orchestration.metadata.sqlite_metadata_connection_config(
+        os.path.join(run_dir, "metadata.sqlite")))
+    inputs_of = {}
+    for execution in store.get_executions():
+        kind, = store.get_execution_types_by_id([execution.type_id])
+        for event in store.get_events_by_execution_ids([execution.id]):
+            if event.type == mlmd.proto.Event.INPUT and event.path.steps[0].key == "examples":
+                artifact, = store.get_artifacts_by_id([event.artifact_id])
+                inputs_of[kind.name.rsplit(".", 1)[-1]] = artifact.uri
+    assert "/Tokenize/" in inputs_of["Trainer"] and "/MlmMasker/" in inputs_of["Evaluator"]
+    with open(os.path.join(run_dir, "summary.json")) as f:
+        assert json.load(f)["pretrain"]["pushed"]
