@@ -238,7 +238,9 @@ def finetune(args) -> int:
             "== lmpipe finetune: summary ==",
             f"pipeline root     {summary['pipeline_root']}",
             f"pretrained        {summary['pretrained_model']}"
-            + (" (architecture only: --from-scratch)" if cfg.from_scratch else ""),
+            + (" (architecture only: --from-scratch)" if cfg.from_scratch else "")
+            + (f", adapted to the train texts ({cfg.adapt_steps} MLM steps)"
+               if cfg.adapt_steps else ""),
             f"classes           {', '.join(labels)}",
             f"eval accuracy     {metrics.get('accuracy', float('nan')):.4f}",
             f"eval macro F1     {_macro(metrics, 'f1_score'):.4f}",

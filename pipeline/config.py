@@ -22,8 +22,8 @@ import json
 import os
 from typing import Optional, Tuple
 
-from models.settings import (ClassifierSettings, ConfigError, MaskedLMSettings, check_positive,
-                             check_vocab_size)
+from models.settings import (ClassifierSettings, ConfigError, MaskedLMSettings, TrainSettings,
+                             check_positive, check_vocab_size)
 
 # Beam runners whose pipeline options lmpipe knows how to pass; any other needs --beam-arg=--runner.
 BEAM_RUNNERS = ("DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner", "PortableRunner",
@@ -200,6 +200,21 @@ class FinetuneConfig(RunSettings, ClassifierSettings):
 
     min_accuracy: float = 0.6  # blessing floor on eval accuracy
 
+    # Task-adaptive pretraining (Gururangan et al. 2020): this many MLM steps on the train
+    # split's texts (labels unused) before the classifier is trained; 0: off.
+    adapt_steps: int = 0
+    adapt_learning_rate: float = 1e-4
+
+    def adapt_settings(self) -> MaskedLMSettings:
+        """The adaptation Trainer's settings: this run's training settings, as an MLM with
+        dynamic masking for `adapt_steps` steps."""
+        shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(TrainSettings)}
+        return MaskedLMSettings(**{
+            **shared, "model_name": "adapted", "train_steps": self.adapt_steps,
+            "checkpoint_every": min(self.checkpoint_every, self.adapt_steps),
+            "learning_rate": self.adapt_learning_rate, "masking": "dynamic",
+            "max_predictions": max(1, min(20, self.seq_length - 2))})
+
     def __post_init__(self):
         object.__setattr__(self, "split_buckets", tuple(self.split_buckets))
         if self.labels is not None:
@@ -215,6 +230,12 @@ class FinetuneConfig(RunSettings, ClassifierSettings):
                               "pretraining run) or a pretrained model directory. Its vocabulary "
                               "is used even with --from-scratch (random encoder weights).")
         check_split_buckets(self.split_buckets)
+        if self.adapt_steps < 0 or self.adapt_learning_rate <= 0:
+            raise ConfigError("adapt_steps must be >= 0 (0: no task-adaptive pretraining) and "
+                              "adapt_learning_rate positive.")
+        if self.adapt_steps and self.from_scratch:
+            raise ConfigError("--adapt-steps continues pretraining of the pretrained weights; "
+                              "--from-scratch throws them away: use one or the other.")
         if self.labels is not None:
             if self.schema_file:
                 raise ConfigError("give the classes once: --labels or --schema-file, not both.")

@@ -3,7 +3,8 @@
 labelled file(s) → LabelledExampleGen → StatisticsGen → ExampleValidator (schemas/labelled.pbtxt)
     → Tokenize (Transform with the pretraining run's vocabulary; refuses anomalous data)
       (a checkpoint from elsewhere: Importer → CheckpointImport give the vocabulary and model)
-    → Trainer (pretrained encoder as base_model + classification head)
+    (--adapt-steps: AdaptTokenize → AdaptTrainer, MLM on the train texts, starting from it)
+    → Trainer (pretrained or adapted encoder as base_model + classification head)
     → Evaluator (TFMA; thresholds and no regression vs the latest blessed model) → Pusher
 """
 
@@ -171,6 +172,26 @@ def create_pipeline(cfg: FinetuneConfig, labels: Sequence[str], pretrained: Pret
             source_uri=pretrained.model_uri, artifact_type=tfx.types.standard_artifacts.Model,
         ).with_id("pretrained_model")]
         vocabulary, base_model = start[0].outputs["result"], start[1].outputs["result"]
+    adapt = []
+    if cfg.adapt_steps:  # task-adaptive pretraining: MLM on the train split's texts first
+        adapt_tokenize = Tokenize(
+            examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
+            vocabulary=vocabulary, anomalies=example_validator.outputs["anomalies"],
+            preprocessing_fn="models.preprocessing.preprocessing_fn",
+            custom_config={"seq_length": cfg.seq_length}).with_id("AdaptTokenize")
+        settings = cfg.adapt_settings()
+        adapt_trainer = tfx.components.Trainer(
+            run_fn="models.masked_lm_trainer.run_fn",
+            examples=adapt_tokenize.outputs["transformed_examples"],
+            transform_graph=adapt_tokenize.outputs["transform_graph"],
+            base_model=base_model,
+            train_args=tfx.proto.TrainArgs(num_steps=cfg.adapt_steps),
+            eval_args=tfx.proto.EvalArgs(num_steps=cfg.eval_steps),
+            custom_config={"settings": settings.to_dict(), "backup_dir": absolute(os.path.join(
+                cfg.pipeline_root, "train_backup", settings.backup_key()))},
+        ).with_id("AdaptTrainer")
+        adapt = [adapt_tokenize, adapt_trainer]
+        base_model = adapt_trainer.outputs["model"]
     tokenize = Tokenize(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
         vocabulary=vocabulary, anomalies=example_validator.outputs["anomalies"],
@@ -188,4 +209,4 @@ def create_pipeline(cfg: FinetuneConfig, labels: Sequence[str], pretrained: Pret
                                       eval_config(cfg, labels), cfg.serving_model_dir,
                                       cfg.max_versions)
     return make_pipeline(cfg, [example_gen, statistics_gen, schema_gen, example_validator,
-                                *start, tokenize, trainer, *gate_and_push])
+                                *start, *adapt, tokenize, trainer, *gate_and_push])

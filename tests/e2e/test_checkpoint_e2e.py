@@ -65,7 +65,8 @@ def classified(adapted, tmp_path_factory):
     result = _run("finetune", "--data", data, "--label-column", "source",
                   "--pretrained", adapted["run_dir"], "--run-dir", run_dir, "--seq-length", "64",
                   "--batch-size", "16", "--train-steps", "80", "--checkpoint-every", "40",
-                  "--eval-steps", "4", "--learning-rate", "5e-4", "--min-accuracy", "0.4")
+                  "--eval-steps", "4", "--learning-rate", "5e-4", "--min-accuracy", "0.4",
+                  "--adapt-steps", "20")
     return {"run_dir": run_dir, "summary": _summary(run_dir, "finetune"), "stdout": result.stdout}
 
 
@@ -124,6 +125,26 @@ def test_finetuning_on_three_classes_without_a_schema(classified):
     from pipeline.finetune import schema_labels
 
     assert schema_labels(schema) == list(SOURCES)
+
+
+def test_task_adaptive_pretraining_sits_between_the_pretrained_and_the_classifier(
+        adapted, classified):
+    """--adapt-steps: an MLM Trainer on the task's texts (AdaptTokenize's windows) starts from
+    the pretrained model, and the classifier starts from what it made; ML Metadata shows it."""
+    store = _store(classified["run_dir"])
+    base_models, adapted_models = [], []
+    for event in store.get_events_by_execution_ids([e.id for e in store.get_executions()]):
+        artifact, = store.get_artifacts_by_id([event.artifact_id])
+        key = event.path.steps[0].key
+        if event.type == mlmd.proto.Event.INPUT and key == "base_model":
+            base_models.append(artifact.uri)
+        if event.type == mlmd.proto.Event.OUTPUT and "/AdaptTrainer/model/" in artifact.uri:
+            adapted_models.append(artifact.uri)
+    adapted_model, = adapted_models
+    pretrained, = [uri for uri in base_models if uri != adapted_model]
+    assert pretrained.startswith(adapted["run_dir"])  # the continued-pretraining run's model
+    assert sorted(base_models) == sorted([pretrained, adapted_model])
+    assert "adapted to the train texts (20 MLM steps)" in classified["stdout"]
 
 
 def test_the_served_classifier_answers_raw_text_in_a_tf1_session(classified):
