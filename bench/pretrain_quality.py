@@ -22,7 +22,10 @@ Smoke test (seconds, not figures): `--tokens 40960 --seeds 1 --ft-steps 10 --roo
    Face one through keras-hub's converter, as `lmpipe import` does) on one fixed masked eval set:
    the lmpipe run's MlmMasker eval split (documents neither side trained on);
 4. both are fine-tuned by `lmpipe finetune` on Rotten Tomatoes with `--seeds` seeds; the test
-   split accuracy comes from the run summary's `test_metrics`.
+   split accuracy comes from the run summary's `test_metrics`;
+5. a learning curve on Rotten Tomatoes (`--curve-labels` training labels, one fixed eval and
+   test part): from scratch, lmpipe-pretrained, lmpipe-pretrained + task-adaptive pretraining
+   (`--adapt-steps`), and TF-IDF + logistic regression, `--seeds` seeds per point.
 """
 
 import argparse
@@ -164,6 +167,70 @@ def finetune(args, root, arm, pretrained, seed):
             "eval_accuracy": summary["eval_metrics"].get("accuracy")}
 
 
+def curve_data(labelled, root, labels, seed):
+    """A directory of train.tsv (`labels` rows drawn with `seed` from the fixed train part; all
+    of it when `labels` is 0), eval.tsv and test.tsv (the same for every point): the labelled
+    file shuffled once (seed 0) and cut 80/10/10."""
+    import random
+
+    with open(labelled, encoding="utf-8") as f:
+        header, *rows = [line for line in f.read().splitlines() if line.strip()]
+    random.Random(0).shuffle(rows)
+    n_eval = n_test = len(rows) // 10
+    evals, tests, train = rows[:n_eval], rows[n_eval:n_eval + n_test], rows[n_eval + n_test:]
+    if labels:
+        train = random.Random(seed).sample(train, labels)
+    directory = os.path.join(root, "curve-data", f"{labels or 'all'}-s{seed}")
+    os.makedirs(directory, exist_ok=True)
+    for name, part in (("train", train), ("eval", evals), ("test", tests)):
+        with open(os.path.join(directory, f"{name}.tsv"), "w", encoding="utf-8") as f:
+            f.write("\n".join([header, *part]) + "\n")
+    return directory
+
+
+def tfidf_accuracy(data_dir):
+    """TF-IDF (1-2 grams) + logistic regression on train.tsv, accuracy on test.tsv."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    def read(name):
+        with open(os.path.join(data_dir, f"{name}.tsv"), encoding="utf-8") as f:
+            header, *rows = f.read().splitlines()
+        columns = header.split("\t")
+        parts = [row.split("\t") for row in rows]
+        return ([p[columns.index("text")] for p in parts], [p[columns.index("label")] for p in parts])
+
+    (train_x, train_y), (test_x, test_y) = read("train"), read("test")
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
+    model = LogisticRegression(max_iter=2000, C=4.0).fit(vectorizer.fit_transform(train_x), train_y)
+    predicted = model.predict(vectorizer.transform(test_x))
+    return sum(p == y for p, y in zip(predicted, test_y)) / len(test_y)
+
+
+def curve_point(args, root, arm, labels, seed, ours_run):
+    data = curve_data(args.labelled, root, labels, seed)
+    if arm == "tfidf":
+        return {"labels": labels, "arm": arm, "seed": seed, "accuracy": tfidf_accuracy(data)}
+    run_dir = os.path.join(root, f"curve-{arm}-{labels or 'all'}-s{seed}")
+    # Fewer labels, fewer steps (about 8 passes over them), at most the full run's.
+    steps = min(args.ft_steps, max(200, 8 * (labels or 10_000) // 32))
+    command = [LMPIPE, "finetune", "--data", data, "--pretrained", ours_run, "--run-dir", run_dir,
+               "--seq-length", "64", "--train-steps", str(steps),
+               "--checkpoint-every", str(max(50, steps // 5)), "--batch-size", "32",
+               "--learning-rate", str(args.ft_learning_rate), "--eval-steps", "20",
+               "--min-accuracy", "0.0", "--early-stopping-patience", "2", "--seed", str(seed)]
+    if arm == "scratch":
+        command.append("--from-scratch")
+    if arm == "adapted":
+        command += ["--adapt-steps", str(args.adapt_steps)]
+    run(command, os.path.join(root, "logs", f"curve-{arm}-{labels or 'all'}-s{seed}.log"),
+        not_blessed_ok=True)
+    with open(os.path.join(run_dir, "summary.json")) as f:
+        summary = json.load(f)["finetune"]
+    return {"labels": labels, "arm": arm, "seed": seed, "steps": steps,
+            "accuracy": summary["test_metrics"]["accuracy"], "command": " ".join(command[1:])}
+
+
 def write_result(args, runs):
     def mean(values):
         return sum(values) / len(values) if values else None
@@ -183,6 +250,10 @@ def write_result(args, runs):
                                                  if r["arm"] == "hf"]),
         "finetune_runs": sorted(fine, key=lambda r: (r["arm"], r["seed"])),
         "pretraining": {k: v for k, v in runs.items() if k.startswith("pretrain:")},
+        # 0 labels: all of the train part.
+        "curve": sorted(({k: r[k] for k in ("labels", "arm", "seed", "accuracy")}
+                         for key, r in runs.items() if key.startswith("curve:")),
+                        key=lambda r: (r["labels"] or 10**9, r["arm"], r["seed"])),
     }
     with open(args.results + ".json", "w") as f:
         json.dump(result, f, indent=2, sort_keys=True)
@@ -207,6 +278,11 @@ def main():
     parser.add_argument("--ft-steps", type=int, default=1500)
     parser.add_argument("--ft-learning-rate", type=float, default=1e-4)
     parser.add_argument("--results", default=RESULTS, help="results files: PATH_runs.jsonl, PATH.json")
+    parser.add_argument("--curve-labels", default="1000,500,2000,0",
+                        help="learning-curve points in training labels (0: all)")
+    parser.add_argument("--curve-arms", default="scratch,ours,adapted,tfidf")
+    parser.add_argument("--adapt-steps", type=int, default=500)
+    parser.add_argument("--skip-curve", action="store_true")
     args = parser.parse_args()
     args.steps = math.ceil(args.tokens / (args.batch_size * args.seq_length))
     args.corpus, args.labelled = os.path.abspath(args.corpus), os.path.abspath(args.labelled)
@@ -239,6 +315,13 @@ def main():
             step(f"finetune:{arm}:{seed}",
                  lambda arm=arm, pretrained=pretrained, seed=seed:
                  finetune(args, root, arm, pretrained, seed))
+    if not args.skip_curve:  # the 1,000-label point first: the issue's first target
+        for labels in [int(n) for n in args.curve_labels.split(",")]:
+            for seed in [int(s) for s in args.seeds.split(",")]:
+                for arm in args.curve_arms.split(","):
+                    step(f"curve:{arm}:{labels}:{seed}",
+                         lambda arm=arm, labels=labels, seed=seed:
+                         curve_point(args, root, arm, labels, seed, ours["run_dir"]))
     write_result(args, runs)
     log(f"done: {args.results}.json")
 
