@@ -9,7 +9,8 @@ step) and bench/pretrain_quality.json (the figures, rebuilt after every step).
 The long runs are best started from a clone of the repository at a fixed commit, so that work on
 the checkout does not change the code mid-run (`--root` and `--results` can point back):
 `git clone -q . /work/pq && cd /work/pq && nohup nice /work/main/.venv/bin/python
-bench/pretrain_quality.py --root /work/main/runs/pq --results /work/main/bench/pretrain_quality &`
+bench/pretrain_quality.py --root /work/main/runs/pq --results /work/main/bench/pretrain_quality
+--peer-python /work/main/.venv-peer/bin/python &`
 
 Smoke test (seconds, not figures): `--tokens 40960 --seeds 1 --ft-steps 10 --root /tmp/pq
 --results /tmp/pq/pq --corpus data/corpus --labelled data/sentiment/rotten_tomatoes_sample.tsv`.
@@ -119,7 +120,7 @@ def pretrain_peer(args, root, ours_run):
     texts = os.path.join(root, "train_texts.jsonl")
     documents = train_texts(ours_run, texts)
     vocab = os.path.join(_artifact(ours_run, "WordPieceVocabGen", "vocabulary"), "vocab.txt")
-    command = [PEER_PYTHON, "bench/peer_pretrain.py", "--texts", texts, "--vocab", vocab,
+    command = [args.peer_python, "bench/peer_pretrain.py", "--texts", texts, "--vocab", vocab,
                "--out", out, "--size", args.size, "--steps", str(args.steps),
                "--batch-size", str(args.batch_size), "--seq-length", str(args.seq_length),
                "--learning-rate", str(args.learning_rate), "--seed", str(args.seed)]
@@ -283,6 +284,8 @@ def main():
     parser.add_argument("--curve-arms", default="scratch,ours,adapted,tfidf")
     parser.add_argument("--adapt-steps", type=int, default=500)
     parser.add_argument("--skip-curve", action="store_true")
+    parser.add_argument("--peer-python", default=PEER_PYTHON,
+                        help="the Hugging Face side's Python (make bench builds .venv-peer/)")
     args = parser.parse_args()
     args.steps = math.ceil(args.tokens / (args.batch_size * args.seq_length))
     args.corpus, args.labelled = os.path.abspath(args.corpus), os.path.abspath(args.labelled)
