@@ -258,6 +258,42 @@ def write_result(args, runs):
     }
     with open(args.results + ".json", "w") as f:
         json.dump(result, f, indent=2, sort_keys=True)
+    with open(args.results + ".md", "w") as f:
+        f.write(report(result))
+
+
+def report(result) -> str:
+    """bench/pretrain_quality.md: the figures so far, from the JSON."""
+    def pct(value):
+        return "not measured yet" if value is None else f"{100 * value:.2f}"
+
+    lines = [
+        "# Pretraining quality: lmpipe and Hugging Face on the same budget",
+        "",
+        f"Command: `{result['command']}` (resumable; every finished step is a line of "
+        "`bench/pretrain_quality_runs.jsonl`).",
+        "",
+        f"BERT-{result['size']}, {result['training_tokens']:,} training tokens per side, the same "
+        "documents (the lmpipe run's train split), vocabulary and optimizer settings. Masked-token "
+        "accuracy and loss: one scorer for both encoders on the lmpipe run's fixed masked eval "
+        "split. Fine-tuning: `lmpipe finetune` on Rotten Tomatoes, test split, mean of the seeds "
+        "run so far.",
+        "",
+        "| | lmpipe | Hugging Face (run_mlm recipe) |",
+        "|---|---|---|",
+        f"| masked-token accuracy (%) | {pct(result['mlm_accuracy_ours'])} | "
+        f"{pct(result['mlm_accuracy_hf'])} |",
+        f"| masked-token loss | {result['mlm_loss_ours'] or 'not measured yet'} | "
+        f"{result['mlm_loss_hf'] or 'not measured yet'} |",
+        f"| fine-tuned test accuracy (%) | {pct(result['finetune_accuracy_ours_pretrained'])} | "
+        f"{pct(result['finetune_accuracy_hf_pretrained'])} |",
+    ]
+    if result.get("curve"):
+        lines += ["", "## Learning curve (test accuracy, %)", "",
+                  "| labels | arm | seed | accuracy |", "|---|---|---|---|"]
+        lines += [f"| {r['labels'] or 'all'} | {r['arm']} | {r['seed']} | {100 * r['accuracy']:.2f} |"
+                  for r in result["curve"]]
+    return "\n".join(lines) + "\n"
 
 
 def main():
