@@ -267,6 +267,9 @@ def report(result) -> str:
     def pct(value):
         return "not measured yet" if value is None else f"{100 * value:.2f}"
 
+    def loss(value):
+        return "not measured yet" if value is None else f"{value:.3f}"
+
     lines = [
         "# Pretraining quality: lmpipe and Hugging Face on the same budget",
         "",
@@ -283,8 +286,7 @@ def report(result) -> str:
         "|---|---|---|",
         f"| masked-token accuracy (%) | {pct(result['mlm_accuracy_ours'])} | "
         f"{pct(result['mlm_accuracy_hf'])} |",
-        f"| masked-token loss | {result['mlm_loss_ours'] or 'not measured yet'} | "
-        f"{result['mlm_loss_hf'] or 'not measured yet'} |",
+        f"| masked-token loss | {loss(result['mlm_loss_ours'])} | {loss(result['mlm_loss_hf'])} |",
         f"| fine-tuned test accuracy (%) | {pct(result['finetune_accuracy_ours_pretrained'])} | "
         f"{pct(result['finetune_accuracy_hf_pretrained'])} |",
     ]
