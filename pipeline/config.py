@@ -82,7 +82,12 @@ class RunSettings:
         """Where a killed training run's last checkpoint waits for the rerun: stable across
         pipeline runs (unlike the Trainer's per-execution directory) and keyed by the
         training settings, so a run with other settings never resumes from it."""
-        return os.path.join(self.pipeline_root, "train_backup", self.backup_key())
+        return self.backup_dir_for(self)
+
+    def backup_dir_for(self, settings) -> str:
+        """The backup directory of one of this run's Trainers (e.g. task-adaptive pretraining's
+        MaskedLMSettings beside the classifier's)."""
+        return os.path.join(self.pipeline_root, "train_backup", settings.backup_key())
 
     @property
     def pipeline_beam_args(self) -> list:

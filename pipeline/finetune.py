@@ -179,7 +179,6 @@ def create_pipeline(cfg: FinetuneConfig, labels: Sequence[str], pretrained: Pret
             vocabulary=vocabulary, anomalies=example_validator.outputs["anomalies"],
             preprocessing_fn="models.preprocessing.preprocessing_fn",
             custom_config={"seq_length": cfg.seq_length}).with_id("AdaptTokenize")
-        settings = cfg.adapt_settings()
         adapt_trainer = tfx.components.Trainer(
             run_fn="models.masked_lm_trainer.run_fn",
             examples=adapt_tokenize.outputs["transformed_examples"],
@@ -187,8 +186,7 @@ def create_pipeline(cfg: FinetuneConfig, labels: Sequence[str], pretrained: Pret
             base_model=base_model,
             train_args=tfx.proto.TrainArgs(num_steps=cfg.adapt_steps),
             eval_args=tfx.proto.EvalArgs(num_steps=cfg.eval_steps),
-            custom_config={"settings": settings.to_dict(), "backup_dir": absolute(os.path.join(
-                cfg.pipeline_root, "train_backup", settings.backup_key()))},
+            custom_config=trainer_config(cfg, cfg.adapt_settings()),
         ).with_id("AdaptTrainer")
         adapt = [adapt_tokenize, adapt_trainer]
         base_model = adapt_trainer.outputs["model"]

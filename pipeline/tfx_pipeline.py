@@ -36,8 +36,10 @@ def repo_file(*parts: str, image: bool = False) -> str:
     return os.path.join(IMAGE_REPO_ROOT if image else REPO_ROOT, *parts)
 
 
-def trainer_config(cfg, **extras) -> dict:
-    """The Trainer's `custom_config`: the training settings and where a killed run's backup
-    waits (both change only when training does), plus task extras such as `labels`."""
-    return {"settings": cfg.train_settings().to_dict(), "backup_dir": absolute(cfg.backup_dir),
+def trainer_config(cfg, settings=None, **extras) -> dict:
+    """The Trainer's `custom_config`: the training settings (`settings`, default the run's
+    own) and where a killed run's backup waits (both change only when training does), plus
+    task extras such as `labels`."""
+    settings = settings or cfg.train_settings()
+    return {"settings": settings.to_dict(), "backup_dir": absolute(cfg.backup_dir_for(settings)),
             **extras}
