@@ -75,17 +75,22 @@ def run(command, log_file, not_blessed_ok=False):
     return result.returncode
 
 
-def pretrain_ours(args, root):
-    run_dir = os.path.join(root, f"ours-{args.size}")
+# Masking levers: lmpipe pretrain's options, each a run of its own beside the static baseline.
+MASKING = {"": [], "dynamic": ["--masking", "dynamic"], "wwm": ["--whole-word-masking"]}
+
+
+def pretrain_ours(args, root, masking=""):
+    name = f"ours-{args.size}" + (f"-{masking}" if masking else "")
+    run_dir = os.path.join(root, name)
     command = [LMPIPE, "pretrain", "--corpus", args.corpus, "--run-dir", run_dir,
                "--vocab-size", str(args.vocab_size), "--model-size", args.size,
                "--seq-length", str(args.seq_length), "--batch-size", str(args.batch_size),
                "--train-steps", str(args.steps), "--checkpoint-every", str(args.steps // 5),
                "--learning-rate", str(args.learning_rate), "--dupe-factor", str(args.dupe_factor),
                "--max-predictions", str(args.max_predictions), "--min-masked-accuracy", "0.0",
-               "--seed", str(args.seed)]
+               "--seed", str(args.seed)] + MASKING[masking]
     started = time.time()
-    run(command, os.path.join(root, "logs", f"ours-{args.size}.log"))
+    run(command, os.path.join(root, "logs", f"{name}.log"))
     with open(os.path.join(run_dir, "summary.json")) as f:
         summary = json.load(f)["pretrain"]
     return {"run_dir": run_dir, "command": " ".join(command[1:]),
@@ -232,37 +237,72 @@ def curve_point(args, root, arm, labels, seed, ours_run):
             "accuracy": summary["test_metrics"]["accuracy"], "command": " ".join(command[1:])}
 
 
-def write_result(args, runs):
-    def mean(values):
-        return sum(values) / len(values) if values else None
+def _mean(values):
+    return sum(values) / len(values) if values else None
 
+
+def _train_rows(labelled):
+    """How many training labels "all" is: the train part of curve_data's 80/10/10 cut."""
+    with open(labelled, encoding="utf-8") as f:
+        rows = sum(1 for line in f if line.strip()) - 1
+    return rows - 2 * (rows // 10)
+
+
+def curve_summary(curve):
+    """Mean, lowest and highest test accuracy per (labels, arm) over the seeds."""
+    groups = {}
+    for row in curve:
+        groups.setdefault((row["labels"], row["arm"]), []).append(row["accuracy"])
+    return [{"labels": labels, "arm": arm, "seeds": len(values), "mean": _mean(values),
+             "min": min(values), "max": max(values)}
+            for (labels, arm), values in sorted(groups.items())]
+
+
+def write_result(args, runs):
     mlm = {k.split(":")[1]: r for k, r in runs.items() if k.startswith("mlm:")}
     fine = [r for k, r in runs.items() if k.startswith("finetune:")]
+    all_labels = _train_rows(args.labelled)
+    curve = sorted(({"labels": r["labels"] or all_labels, "arm": r["arm"], "seed": r["seed"],
+                     "accuracy": r["accuracy"]}
+                    for key, r in runs.items() if key.startswith("curve:")),
+                   key=lambda r: (r["labels"], r["arm"], r["seed"]))
+    command = "bench/pretrain_quality.py " + " ".join(sys.argv[1:])
+    if args.report_only and os.path.exists(args.results + ".json"):
+        with open(args.results + ".json") as f:  # the command that ran the steps
+            command = json.load(f)["command"]
     result = {
-        "command": "bench/pretrain_quality.py " + " ".join(sys.argv[1:]),
+        "command": command,
         "size": args.size, "training_tokens": args.steps * args.batch_size * args.seq_length,
         "mlm_accuracy_ours": mlm.get("ours", {}).get("masked_accuracy"),
         "mlm_accuracy_hf": mlm.get("hf", {}).get("masked_accuracy"),
         "mlm_loss_ours": mlm.get("ours", {}).get("masked_loss"),
         "mlm_loss_hf": mlm.get("hf", {}).get("masked_loss"),
-        "finetune_accuracy_ours_pretrained": mean([r["test_accuracy"] for r in fine
-                                                   if r["arm"] == "ours"]),
-        "finetune_accuracy_hf_pretrained": mean([r["test_accuracy"] for r in fine
-                                                 if r["arm"] == "hf"]),
+        # Masking levers (lmpipe pretrain options), scored on the same eval set as the baseline.
+        "masking_levers": {name: mlm[f"ours-{name}"] for name in MASKING
+                           if name and f"ours-{name}" in mlm},
+        "finetune_accuracy_ours_pretrained": _mean([r["test_accuracy"] for r in fine
+                                                    if r["arm"] == "ours"]),
+        "finetune_accuracy_hf_pretrained": _mean([r["test_accuracy"] for r in fine
+                                                  if r["arm"] == "hf"]),
         "finetune_runs": sorted(fine, key=lambda r: (r["arm"], r["seed"])),
         "pretraining": {k: v for k, v in runs.items() if k.startswith("pretrain:")},
-        # 0 labels: all of the train part.
-        "curve": sorted(({k: r[k] for k in ("labels", "arm", "seed", "accuracy")}
-                         for key, r in runs.items() if key.startswith("curve:")),
-                        key=lambda r: (r["labels"] or 10**9, r["arm"], r["seed"])),
+        "curve": curve,
+        "curve_all_labels": all_labels,
+        "curve_summary": curve_summary(curve),
+        "curve_commands": {key: r["command"] for key, r in runs.items()
+                           if key.startswith("curve:") and "command" in r},
     }
     with open(args.results + ".json", "w") as f:
         json.dump(result, f, indent=2, sort_keys=True)
+    png = args.results + "_curve.png"
+    if curve and os.path.exists(args.peer_python):
+        subprocess.run([args.peer_python, os.path.join(REPO, "bench", "plot_curve.py"),
+                        args.results + ".json", png], check=True)
     with open(args.results + ".md", "w") as f:
-        f.write(report(result))
+        f.write(report(result, os.path.basename(png)))
 
 
-def report(result) -> str:
+def report(result, png) -> str:
     """bench/pretrain_quality.md: the figures so far, from the JSON."""
     def pct(value):
         return "not measured yet" if value is None else f"{100 * value:.2f}"
@@ -274,7 +314,7 @@ def report(result) -> str:
         "# Pretraining quality: lmpipe and Hugging Face on the same budget",
         "",
         f"Command: `{result['command']}` (resumable; every finished step is a line of "
-        "`bench/pretrain_quality_runs.jsonl`).",
+        "`bench/pretrain_quality_runs.jsonl`, with the command it ran).",
         "",
         f"BERT-{result['size']}, {result['training_tokens']:,} training tokens per side, the same "
         "documents (the lmpipe run's train split), vocabulary and optimizer settings. Masked-token "
@@ -290,11 +330,27 @@ def report(result) -> str:
         f"| fine-tuned test accuracy (%) | {pct(result['finetune_accuracy_ours_pretrained'])} | "
         f"{pct(result['finetune_accuracy_hf_pretrained'])} |",
     ]
-    if result.get("curve"):
+    if result["finetune_runs"]:
+        lines += ["", "Fine-tuning runs (test accuracy, %): " + ", ".join(
+            f"{r['arm']} seed {r['seed']} {100 * r['test_accuracy']:.2f}"
+            for r in result["finetune_runs"]) + "."]
+    if result.get("masking_levers"):
+        lines += ["", "## Masking levers (lmpipe pretrain options, same budget and eval set)", "",
+                  "| masking | masked-token accuracy (%) | loss |", "|---|---|---|",
+                  f"| static, `--dupe-factor` (baseline) | {pct(result['mlm_accuracy_ours'])} | "
+                  f"{loss(result['mlm_loss_ours'])} |"]
+        lines += [f"| {name} | {pct(r['masked_accuracy'])} | {loss(r['masked_loss'])} |"
+                  for name, r in sorted(result["masking_levers"].items())]
+    if result.get("curve_summary"):
         lines += ["", "## Learning curve (test accuracy, %)", "",
-                  "| labels | arm | seed | accuracy |", "|---|---|---|---|"]
-        lines += [f"| {r['labels'] or 'all'} | {r['arm']} | {r['seed']} | {100 * r['accuracy']:.2f} |"
-                  for r in result["curve"]]
+                  f"![learning curve]({png})", "",
+                  "Fixed 80/10/10 cut of the labelled file (seed 0); each point draws its training "
+                  f"labels with the seed from the train part (\"all\" = "
+                  f"{result['curve_all_labels']:,}). Mean over seeds, [lowest, highest].", "",
+                  "| labels | arm | seeds | mean | range |", "|---|---|---|---|---|"]
+        lines += [f"| {r['labels']:,} | {r['arm']} | {r['seeds']} | {100 * r['mean']:.2f} | "
+                  f"[{100 * r['min']:.2f}, {100 * r['max']:.2f}] |"
+                  for r in result["curve_summary"]]
     return "\n".join(lines) + "\n"
 
 
@@ -322,6 +378,10 @@ def main():
     parser.add_argument("--curve-arms", default="scratch,ours,adapted,tfidf")
     parser.add_argument("--adapt-steps", type=int, default=500)
     parser.add_argument("--skip-curve", action="store_true")
+    parser.add_argument("--levers", default="dynamic,wwm",
+                        help="masking levers to pretrain and score beside the baseline")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rewrite the JSON, Markdown and plot from the recorded steps")
     parser.add_argument("--peer-python", default=PEER_PYTHON,
                         help="the Hugging Face side's Python (make bench builds .venv-peer/)")
     args = parser.parse_args()
@@ -330,6 +390,8 @@ def main():
     root = os.path.abspath(args.root)
 
     runs = done_runs(args.results)
+    if args.report_only:
+        return write_result(args, runs)
 
     def step(key, fn):
         if key not in runs:
@@ -356,13 +418,27 @@ def main():
             step(f"finetune:{arm}:{seed}",
                  lambda arm=arm, pretrained=pretrained, seed=seed:
                  finetune(args, root, arm, pretrained, seed))
-    if not args.skip_curve:  # the 1,000-label point first: the issue's first target
-        for labels in [int(n) for n in args.curve_labels.split(",")]:
-            for seed in [int(s) for s in args.seeds.split(",")]:
-                for arm in args.curve_arms.split(","):
-                    step(f"curve:{arm}:{labels}:{seed}",
-                         lambda arm=arm, labels=labels, seed=seed:
-                         curve_point(args, root, arm, labels, seed, ours["run_dir"]))
+    def curve(labels):
+        for seed in [int(s) for s in args.seeds.split(",")]:
+            for arm in args.curve_arms.split(","):
+                step(f"curve:{arm}:{labels}:{seed}",
+                     lambda arm=arm, labels=labels, seed=seed:
+                     curve_point(args, root, arm, labels, seed, ours["run_dir"]))
+
+    def lever(masking):
+        run_dir = step(f"pretrain:ours-{args.size}-{masking}",
+                       lambda: pretrain_ours(args, root, masking))["run_dir"]
+        step(f"mlm:ours-{masking}", lambda: masked_lm_scores(
+            resolve(run_dir).model_uri, eval_files, args.seq_length, args.max_predictions))
+
+    # The curve's first point (the issue's first target), then the masking levers, then the rest.
+    points = [] if args.skip_curve else [int(n) for n in args.curve_labels.split(",")]
+    for labels in points[:1]:
+        curve(labels)
+    for masking in filter(None, args.levers.split(",")):
+        lever(masking)
+    for labels in points[1:]:
+        curve(labels)
     write_result(args, runs)
     log(f"done: {args.results}.json")
 
