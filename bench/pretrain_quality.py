@@ -135,26 +135,50 @@ def pretrain_peer(args, root, ours_run):
             "seconds": round(time.time() - started)}
 
 
-def masked_lm_scores(model_dir, eval_files, seq_length, max_predictions):
-    """Masked-token accuracy and mean loss on the fixed masked eval set, same code for both."""
+def _masked_lm_tokens(model_dir, eval_files, seq_length, max_predictions):
+    """Per masked token of the fixed eval set, in file order: hit (top-1 right) and loss."""
     import numpy as np
     import tensorflow as tf
 
     from models import checkpoint, inputs
 
     model = checkpoint.load_masked_lm(checkpoint.inspect(model_dir), dropout=0.0)
-    correct = count = nll = 0.0
-    dataset = tf.data.TFRecordDataset(eval_files, compression_type="GZIP").batch(256)
+    hits, nlls = [], []
+    dataset = tf.data.TFRecordDataset(sorted(eval_files), compression_type="GZIP").batch(256)
     for batch in dataset:
         x, labels, weights = inputs.parse_masked_lm(batch, seq_length, max_predictions)
         logits = tf.cast(model(x, training=False), tf.float32)
         losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-        hits = tf.cast(tf.equal(tf.argmax(logits, -1), labels), tf.float32)
-        correct += float(tf.reduce_sum(hits * weights))
-        nll += float(tf.reduce_sum(losses * weights))
-        count += float(tf.reduce_sum(weights))
-    return {"masked_accuracy": correct / count, "masked_loss": nll / count,
-            "perplexity": float(np.exp(nll / count)), "masked_tokens": int(count)}
+        real = weights.numpy() > 0
+        hits.append(np.equal(tf.argmax(logits, -1).numpy(), labels.numpy())[real])
+        nlls.append(losses.numpy()[real])
+    return np.concatenate(hits), np.concatenate(nlls)
+
+
+def masked_lm_scores(model_dir, eval_files, seq_length, max_predictions):
+    """Masked-token accuracy and mean loss on the fixed masked eval set, same code for both."""
+    import numpy as np
+
+    hits, nlls = _masked_lm_tokens(model_dir, eval_files, seq_length, max_predictions)
+    return {"masked_accuracy": float(hits.mean()), "masked_loss": float(nlls.mean()),
+            "perplexity": float(np.exp(nlls.mean())), "masked_tokens": int(hits.size)}
+
+
+def paired_mlm(a_dir, b_dir, eval_files, seq_length, max_predictions):
+    """Masked accuracy of a minus b on the same tokens: a 95% bootstrap interval (tokens
+    resampled, 2,000 draws) and McNemar's exact test on the tokens where they disagree."""
+    import numpy as np
+    from scipy.stats import binomtest
+
+    a, _ = _masked_lm_tokens(a_dir, eval_files, seq_length, max_predictions)
+    b, _ = _masked_lm_tokens(b_dir, eval_files, seq_length, max_predictions)
+    diff = a.astype(float) - b.astype(float)
+    draws = np.random.default_rng(0).integers(0, diff.size, (2000, diff.size))
+    low, high = np.percentile(diff[draws].mean(axis=1), [2.5, 97.5])
+    only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    return {"difference": float(diff.mean()), "ci95": [float(low), float(high)],
+            "only_a_right": only_a, "only_b_right": only_b,
+            "mcnemar_p": float(binomtest(only_a, only_a + only_b).pvalue)}
 
 
 def finetune(args, root, arm, pretrained, seed):
@@ -260,6 +284,7 @@ def curve_summary(curve):
 
 def write_result(args, runs):
     mlm = {k.split(":")[1]: r for k, r in runs.items() if k.startswith("mlm:")}
+    paired = mlm.pop("paired", None)
     fine = [r for k, r in runs.items() if k.startswith("finetune:")]
     all_labels = _train_rows(args.labelled)
     curve = sorted(({"labels": r["labels"] or all_labels, "arm": r["arm"], "seed": r["seed"],
@@ -277,6 +302,9 @@ def write_result(args, runs):
         "mlm_accuracy_hf": mlm.get("hf", {}).get("masked_accuracy"),
         "mlm_loss_ours": mlm.get("ours", {}).get("masked_loss"),
         "mlm_loss_hf": mlm.get("hf", {}).get("masked_loss"),
+        # lmpipe minus Hugging Face on the same masked tokens, with its uncertainty.
+        "mlm_accuracy_difference": paired,
+        "mlm_tokens": mlm.get("ours", {}).get("masked_tokens"),
         # Masking levers (lmpipe pretrain options), scored on the same eval set as the baseline.
         "masking_levers": {name: mlm[f"ours-{name}"] for name in MASKING
                            if name and f"ours-{name}" in mlm},
@@ -330,6 +358,14 @@ def report(result, png) -> str:
         f"| fine-tuned test accuracy (%) | {pct(result['finetune_accuracy_ours_pretrained'])} | "
         f"{pct(result['finetune_accuracy_hf_pretrained'])} |",
     ]
+    paired = result.get("mlm_accuracy_difference")
+    if paired:
+        lines += ["", f"lmpipe minus Hugging Face on the same {result.get('mlm_tokens', 0):,} "
+                  f"masked tokens: {100 * paired['difference']:+.2f} points of masked-token "
+                  f"accuracy, 95% bootstrap interval [{100 * paired['ci95'][0]:+.2f}, "
+                  f"{100 * paired['ci95'][1]:+.2f}]; the tokens only one of them gets right: "
+                  f"{paired['only_a_right']:,} lmpipe, {paired['only_b_right']:,} Hugging Face "
+                  f"(McNemar exact p = {paired['mcnemar_p']:.2f})."]
     if result["finetune_runs"]:
         lines += ["", "Fine-tuning runs (test accuracy, %): " + ", ".join(
             f"{r['arm']} seed {r['seed']} {100 * r['test_accuracy']:.2f}"
@@ -413,6 +449,8 @@ def main():
                                               args.max_predictions))
     step("mlm:hf", lambda: masked_lm_scores(peer["checkpoint"], eval_files, args.seq_length,
                                             args.max_predictions))
+    step("mlm:paired", lambda: paired_mlm(ours_model, peer["checkpoint"], eval_files,
+                                          args.seq_length, args.max_predictions))
     for seed in [int(s) for s in args.seeds.split(",")]:
         for arm, pretrained in (("ours", ours["run_dir"]), ("hf", peer["checkpoint"])):
             step(f"finetune:{arm}:{seed}",
