@@ -409,7 +409,7 @@ def main():
     parser.add_argument("--ft-steps", type=int, default=1500)
     parser.add_argument("--ft-learning-rate", type=float, default=1e-4)
     parser.add_argument("--results", default=RESULTS, help="results files: PATH_runs.jsonl, PATH.json")
-    parser.add_argument("--curve-labels", default="1000,500,2000,0",
+    parser.add_argument("--curve-labels", default="1000,0,500,2000",
                         help="learning-curve points in training labels (0: all)")
     parser.add_argument("--curve-arms", default="scratch,ours,adapted,tfidf")
     parser.add_argument("--adapt-steps", type=int, default=500)
@@ -469,13 +469,14 @@ def main():
         step(f"mlm:ours-{masking}", lambda: masked_lm_scores(
             resolve(run_dir).model_uri, eval_files, args.seq_length, args.max_predictions))
 
-    # The curve's first point (the first target), then the masking levers, then the rest.
+    # The curve's first two points (the targets: 1,000 and all labels), then the masking
+    # levers, then the rest of the curve.
     points = [] if args.skip_curve else [int(n) for n in args.curve_labels.split(",")]
-    for labels in points[:1]:
+    for labels in points[:2]:
         curve(labels)
     for masking in filter(None, args.levers.split(",")):
         lever(masking)
-    for labels in points[1:]:
+    for labels in points[2:]:
         curve(labels)
     write_result(args, runs)
     log(f"done: {args.results}.json")
