@@ -17,13 +17,16 @@ $(STAMP): setup.py pyproject.toml constraints.txt
 	$(VENV)/bin/pip install --quiet -c constraints.txt -e ".[test]"
 	rm -f $(VENV)/.installed-*; touch $@
 
+# Pretraining passes over the small bundled corpus about 50 times: dynamic masking (a new masking
+# each pass) keeps it from memorising one masking (eval masked accuracy 0.12 rather than 0.10).
 # The classifier is fine-tuned on all bundled reviews; its learning rate was chosen on the eval
 # split (1e-4, 2e-4, 3e-4, and 1e-4 with --adapt-steps 500 were tried). It is pushed only if
 # eval accuracy reaches 0.7; the last step asks the pushed model about six clear reviews.
 demo: $(STAMP)
 	$(VENV)/bin/lmpipe pretrain --corpus data/corpus --run-dir $(DEMO_DIR)/pretrain \
 	    --summary $(DEMO_DIR)/summary.json \
-	    --vocab-size 4000 --seq-length 128 --model-size tiny --train-steps 1500 --batch-size 32
+	    --vocab-size 4000 --seq-length 128 --model-size tiny --train-steps 1500 --batch-size 32 \
+	    --masking dynamic
 	$(VENV)/bin/lmpipe finetune --data data/sentiment/rotten_tomatoes.tsv \
 	    --pretrained $(DEMO_DIR)/pretrain --run-dir $(DEMO_DIR)/finetune \
 	    --summary $(DEMO_DIR)/summary.json \
