@@ -387,6 +387,15 @@ def report(result, png) -> str:
         lines += [f"| {r['labels']:,} | {r['arm']} | {r['seeds']} | {100 * r['mean']:.2f} | "
                   f"[{100 * r['min']:.2f}, {100 * r['max']:.2f}] |"
                   for r in result["curve_summary"]]
+    pilot_path = os.path.join(REPO, "bench", "pretrain_quality_pilot.json")
+    if os.path.exists(pilot_path):
+        with open(pilot_path) as f:
+            pilot = json.load(f)
+        lines += ["", "## Fine-tuning settings at 1,000 labels (eval split only)", "",
+                  pilot["what"], "", f"Command: `{pilot['command']}`", "",
+                  "| arm | learning rate | steps run | eval accuracy (%) |", "|---|---|---|---|"]
+        lines += [f"| {r['arm']} | {r['learning_rate']:g} | {r['steps']} | "
+                  f"{100 * r['eval_accuracy']:.2f} |" for r in pilot["runs"]]
     return "\n".join(lines) + "\n"
 
 
