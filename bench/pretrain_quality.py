@@ -26,7 +26,11 @@ Smoke test (seconds, not figures): `--tokens 40960 --seeds 1 --ft-steps 10 --roo
    split accuracy comes from the run summary's `test_metrics`;
 5. a learning curve on Rotten Tomatoes (`--curve-labels` training labels, one fixed eval and
    test part): from scratch, lmpipe-pretrained, lmpipe-pretrained + task-adaptive pretraining
-   (`--adapt-steps`), and TF-IDF + logistic regression, `--seeds` seeds per point.
+   (`--adapt-steps`), and TF-IDF + logistic regression, `--seeds` seeds per point; after its
+   first two points, the masking levers (`--levers`: lmpipe pretrain with `--masking dynamic`,
+   with `--whole-word-masking`), each a pretraining of its own scored as in 3.
+
+The plot (PATH_curve.png) is drawn by bench/plot_curve.py in the peer env (matplotlib).
 """
 
 import argparse
@@ -173,8 +177,9 @@ def paired_mlm(a_dir, b_dir, eval_files, seq_length, max_predictions):
     a, _ = _masked_lm_tokens(a_dir, eval_files, seq_length, max_predictions)
     b, _ = _masked_lm_tokens(b_dir, eval_files, seq_length, max_predictions)
     diff = a.astype(float) - b.astype(float)
-    draws = np.random.default_rng(0).integers(0, diff.size, (2000, diff.size))
-    low, high = np.percentile(diff[draws].mean(axis=1), [2.5, 97.5])
+    rng = np.random.default_rng(0)
+    means = [diff[rng.integers(0, diff.size, diff.size)].mean() for _ in range(2000)]
+    low, high = np.percentile(means, [2.5, 97.5])
     only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
     return {"difference": float(diff.mean()), "ci95": [float(low), float(high)],
             "only_a_right": only_a, "only_b_right": only_b,
