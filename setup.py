@@ -22,6 +22,8 @@ REQUIRES = [
     # its converter module imports sentencepiece for other model families.
     "safetensors==0.8.0",
     "sentencepiece==0.2.3",
+    # WordPieceVocabGen learns its vocabulary with Hugging Face's Rust WordPiece trainer.
+    "tokenizers==0.23.3",
 ]
 
 setup(

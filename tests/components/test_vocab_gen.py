@@ -1,6 +1,9 @@
 """WordPiece vocabulary learner, the real Beam executor, and the anomalies gate."""
 
+import json
 import os
+import subprocess
+import sys
 
 import pytest
 import tensorflow as tf
@@ -54,10 +57,41 @@ def test_count_words_uses_pretokenize():
 
 def test_vocab_reserved_first_and_size(vocab):
     assert vocab[:5] == list(features.RESERVED_TOKENS)
-    assert len(vocab) <= 600
-    assert len(vocab) >= 500  # the learner aims within ~5% below the target
+    assert len(vocab) == 600  # exactly the requested size
     assert len(set(vocab)) == len(vocab)
     assert vocab.count(features.MASK) == 1
+
+
+def test_every_seen_character_is_in_the_vocabulary_in_both_forms(docs, vocab):
+    chars = {ch for word in count_words(docs) for ch in word}
+    assert all(ch in vocab and "##" + ch in vocab for ch in chars)
+    # So no character of the corpus becomes [UNK], wherever it sits in a word.
+    ids = Tokenizer(vocab).tokenize(tf.constant(docs)).flat_values.numpy()
+    assert (ids == features.UNK_ID).sum() == 0
+
+
+def test_learned_pieces_follow_their_usage(docs, vocab):
+    counts = count_words(docs)
+    chars = {ch for word in counts for ch in word}
+    learned = vocab[5 + 2 * len(chars):]
+    assert learned and not any(t in chars or t[2:] in chars and t.startswith("##")
+                               for t in learned)
+    # Most used first: the first learned piece is a whole frequent word.
+    assert learned[0] in {w for w, _ in counts.most_common(50)}
+
+
+def test_the_same_counts_give_the_same_vocabulary_in_another_process(docs, vocab, tmp_path):
+    # The trainer's hash maps are seeded per process; only a new process shows a difference.
+    counts_file = tmp_path / "counts.json"
+    counts_file.write_text(json.dumps(count_words(docs)))
+    script = ("import json, sys; from components.vocab_gen import learn_vocab; "
+              "c = json.load(open(sys.argv[1])); "
+              "print(json.dumps(learn_vocab(c.items(), vocab_size=600, lower_thresh=2)))")
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", script, str(counts_file)], cwd=repo,
+                             capture_output=True, text=True, check=True).stdout
+        assert json.loads(out.strip().splitlines()[-1]) == vocab
 
 
 def test_tokenizer_low_unk_rate_and_round_trip(docs, vocab):
