@@ -480,6 +480,13 @@ def main():
     def lever(masking):
         run_dir = step(f"pretrain:ours-{args.size}-{masking}",
                        lambda: pretrain_ours(args, root, masking))["run_dir"]
+        # The eval set is in the baseline's token ids: the lever must have learned the same
+        # vocabulary (same corpus, same learner: run every step from one commit).
+        vocabs = [_artifact(r, "WordPieceVocabGen", "vocabulary") for r in (ours["run_dir"], run_dir)]
+        same = [open(os.path.join(v, "vocab.txt"), encoding="utf-8").read() for v in vocabs]
+        if same[0] != same[1]:
+            raise RuntimeError(f"{vocabs[1]} differs from the baseline's {vocabs[0]}: the lever "
+                               "cannot be scored on the baseline's masked eval set")
         step(f"mlm:ours-{masking}", lambda: masked_lm_scores(
             resolve(run_dir).model_uri, eval_files, args.seq_length, args.max_predictions))
 
