@@ -91,6 +91,9 @@ def test_resume_after_sigkill_continues_from_the_last_checkpoint(tmp_path):
     flags = list(TINY_PRETRAIN_FLAGS)
     flags[flags.index("--train-steps") + 1] = str(RESUME_STEPS)
     flags[flags.index("--checkpoint-every") + 1] = str(RESUME_EVERY)
+    # This test is about resuming: 600 steps on a 24 KB corpus learn it by heart, so the eval
+    # masked accuracy (about 0.03-0.06, depending on the vocabulary) is no gate here.
+    flags[flags.index("--min-masked-accuracy") + 1] = "0.0"
     command = [LMPIPE, "pretrain", "--corpus", corpus, "--run-dir", str(run_dir), *flags]
 
     # First run: kill it (SIGKILL, no chance to clean up) once a backup exists.
