@@ -202,6 +202,12 @@ def finetune(args, root, arm, pretrained, seed):
             "eval_accuracy": summary["eval_metrics"].get("accuracy")}
 
 
+def _cut(rows):
+    """The curve's fixed 80/10/10 cut of the (shuffled) labelled rows: eval, test, train."""
+    n = len(rows) // 10
+    return rows[:n], rows[n:2 * n], rows[2 * n:]
+
+
 def curve_data(labelled, root, labels, seed):
     """A directory of train.tsv (`labels` rows drawn with `seed` from the fixed train part; all
     of it when `labels` is 0), eval.tsv and test.tsv (the same for every point): the labelled
@@ -211,8 +217,7 @@ def curve_data(labelled, root, labels, seed):
     with open(labelled, encoding="utf-8") as f:
         header, *rows = [line for line in f.read().splitlines() if line.strip()]
     random.Random(0).shuffle(rows)
-    n_eval = n_test = len(rows) // 10
-    evals, tests, train = rows[:n_eval], rows[n_eval:n_eval + n_test], rows[n_eval + n_test:]
+    evals, tests, train = _cut(rows)
     if labels:
         train = random.Random(seed).sample(train, labels)
     directory = os.path.join(root, "curve-data", f"{labels or 'all'}-s{seed}")
@@ -271,10 +276,10 @@ def _mean(values):
 
 
 def _train_rows(labelled):
-    """How many training labels "all" is: the train part of curve_data's 80/10/10 cut."""
+    """How many training labels "all" is: the train part of curve_data's cut."""
     with open(labelled, encoding="utf-8") as f:
         rows = sum(1 for line in f if line.strip()) - 1
-    return rows - 2 * (rows // 10)
+    return len(_cut(range(rows))[2])
 
 
 def curve_summary(curve):
