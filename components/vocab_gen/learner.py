@@ -45,6 +45,15 @@ def count_words(texts: Sequence) -> collections.Counter:
 
 
 MARGIN = 0.10  # extra candidates the trainer learns, for the usage-ranked cut
+CHUNK = 100_000  # repeats of one word per string fed to the trainer (bounds its memory)
+
+
+def _repeated(counts: Sequence[Tuple[str, int]]) -> Iterable[str]:
+    """The trainer takes text, not counts: each word `count` times, whitespace-separated (the
+    cheapest way to feed it), in strings of at most CHUNK words."""
+    for word, count in counts:
+        for start in range(0, count, CHUNK):
+            yield " ".join([word] * min(CHUNK, count - start))
 
 
 def learn_vocab(word_counts: Iterable[Tuple[str, int]], vocab_size: int, lower_thresh: int = 2,
@@ -83,9 +92,7 @@ def learn_vocab(word_counts: Iterable[Tuple[str, int]], vocab_size: int, lower_t
         vocab_size=int(vocab_size * (1 + MARGIN)), min_frequency=lower_thresh,
         special_tokens=RESERVED + continuations, continuing_subword_prefix=JOINER,
         show_progress=False)
-    # No API takes counts: a word repeated `count` times is the cheapest way to feed them.
-    tokenizer.train_from_iterator((" ".join([w] * c) for w, c in counts), trainer,
-                                  length=len(counts))
+    tokenizer.train_from_iterator(_repeated(counts), trainer, length=len(counts))
     fixed_set = set(fixed)
     candidates = sorted(set(tokenizer.get_vocab()) - fixed_set)
     budget = vocab_size - len(fixed)

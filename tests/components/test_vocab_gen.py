@@ -94,6 +94,16 @@ def test_the_same_counts_give_the_same_vocabulary_in_another_process(docs, vocab
         assert json.loads(out.strip().splitlines()[-1]) == vocab
 
 
+def test_frequent_words_are_fed_in_chunks_with_the_same_result(docs, vocab, monkeypatch):
+    # A word counted millions of times is fed as several strings, not one huge one.
+    from components.vocab_gen import learner
+
+    assert max(count_words(docs).values()) > 7
+    monkeypatch.setattr(learner, "CHUNK", 7)
+    assert list(learner._repeated([("the", 16)])) == ["the " * 6 + "the"] * 2 + ["the the"]
+    assert learn_vocab(list(count_words(docs).items()), vocab_size=600, lower_thresh=2) == vocab
+
+
 def test_tokenizer_low_unk_rate_and_round_trip(docs, vocab):
     tok = Tokenizer(vocab)
     ids = tok.tokenize(tf.constant(docs)).flat_values.numpy()
