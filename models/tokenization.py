@@ -132,10 +132,12 @@ def normalize(texts: tf.Tensor, settings: TokenizerSettings = TokenizerSettings(
     return texts
 
 
+# The ragged tensors built here are consistent by construction: `validate=False` spares every
+# trace of these graphs (Transform, export) the checks' conditional asserts.
 def _with_fixed_ids(ids: tf.RaggedTensor, fixed: tf.Tensor, is_fixed: tf.Tensor) -> tf.RaggedTensor:
     """Rows of `ids` (empty where `is_fixed`) with `fixed` as the one id of the fixed rows."""
     fixed_rows = tf.RaggedTensor.from_row_lengths(tf.boolean_mask(fixed, is_fixed),
-                                                  tf.cast(is_fixed, tf.int64))
+                                                  tf.cast(is_fixed, tf.int64), validate=False)
     return tf.concat([ids, fixed_rows], axis=1)
 
 
@@ -177,9 +179,10 @@ class Tokenizer(tf.Module):
         ids = self._wordpiece.tokenize(tf.where(is_long, "", words.flat_values))
         unk = tf.fill(tf.shape(is_long), tf.constant(self.special.unk, tf.int64))
         ids = _with_fixed_ids(ids, unk, is_long)
-        ids = tf.RaggedTensor.from_row_splits(ids, words.row_splits).merge_dims(1, 2)
+        ids = tf.RaggedTensor.from_row_splits(ids, words.row_splits, validate=False).merge_dims(1, 2)
         ids = _with_fixed_ids(ids, special_id, is_special)
-        return tf.RaggedTensor.from_row_splits(ids, pieces.row_splits).merge_dims(1, 2)
+        return tf.RaggedTensor.from_row_splits(ids, pieces.row_splits,
+                                               validate=False).merge_dims(1, 2)
 
 
 def pretokenize(texts: tf.Tensor, settings: TokenizerSettings = TokenizerSettings()) -> tf.RaggedTensor:
@@ -202,13 +205,15 @@ def frame_windows(ids: tf.RaggedTensor, seq_length: int, special: SpecialIds) ->
     window_lengths = tf.minimum(tf.constant(body, tf.int64),
                                 tf.expand_dims(lengths, 1) - starts)
     window_lengths = tf.maximum(window_lengths, 0)
-    windows = tf.RaggedTensor.from_row_lengths(ids.flat_values, window_lengths.flat_values)
+    windows = tf.RaggedTensor.from_row_lengths(ids.flat_values, window_lengths.flat_values,
+                                               validate=False)
     n = windows.nrows()
     cls = tf.fill([n, 1], tf.constant(special.cls, tf.int64))
     sep = tf.fill([n, 1], tf.constant(special.sep, tf.int64))
     framed = tf.concat([cls, windows, sep], axis=1)
     dense = framed.to_tensor(default_value=special.pad, shape=[None, seq_length])
-    return tf.RaggedTensor.from_row_lengths(tf.reshape(dense, [-1]), num_windows * seq_length)
+    return tf.RaggedTensor.from_row_lengths(tf.reshape(dense, [-1]), num_windows * seq_length,
+                                            validate=False)
 
 
 def frame_pair(first: tf.RaggedTensor, second: tf.RaggedTensor, seq_length: int,

@@ -7,6 +7,7 @@ per-split statistics in ``mlm_stats.json``.
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import struct
@@ -80,9 +81,11 @@ def _to_tf_examples(rows: List[Dict[str, np.ndarray]]) -> List[bytes]:
 
 
 class _MaskExampleDoFn(beam.DoFn):
-    """Serialized input tf.Example -> masked examples (main) + window count (tagged)."""
+    """Serialized input tf.Example -> serialized masked examples (main) + the document's
+    statistics (tagged): windows, examples, masked positions and the count of each masked id,
+    one small tuple per document rather than one element per masked token."""
 
-    WINDOWS_TAG = "windows"
+    STATS_TAG = "stats"
 
     def __init__(self, seq_length: int, vocab_size: int, special: SpecialIds, mask_rate: float,
                  max_predictions: int, dupes: int, seed: int,
@@ -101,7 +104,6 @@ class _MaskExampleDoFn(beam.DoFn):
         feature = example.features.feature.get(features.PACKED_IDS)
         packed = list(feature.int64_list.value) if feature is not None else []
         windows = masking.split_windows(packed, self._seq_length)
-        yield beam.pvalue.TaggedOutput(self.WINDOWS_TAG, len(windows))
         rows = []
         for index, window in enumerate(windows):
             key = window_key(window, index)
@@ -112,18 +114,46 @@ class _MaskExampleDoFn(beam.DoFn):
                 if masked is None:
                     break  # no candidates: no masking of this window ever succeeds
                 rows.append(masked)
-        if not rows:
-            return
-        for example, masked in zip(_to_tf_examples(rows), rows):
-            n = int(masked[features.MASK_WEIGHTS].sum())
-            yield example, masked[features.MASK_IDS][:n].tolist()
+        mask_ids = [masked[features.MASK_IDS][masked[features.MASK_WEIGHTS] > 0]
+                    for masked in rows]
+        ids, counts = np.unique(np.concatenate(mask_ids) if mask_ids else np.zeros(0, np.int64),
+                                return_counts=True)
+        yield beam.pvalue.TaggedOutput(self.STATS_TAG, (
+            len(windows), len(rows), int(counts.sum()), dict(zip(ids.tolist(), counts.tolist()))))
+        if rows:
+            yield from _to_tf_examples(rows)
 
 
-def _finish_stats(split: str, windows: int, examples: int, masked_positions: int,
-                  top: List[Tuple[int, int]]) -> Tuple[str, Dict[str, Any]]:
-    if top and masked_positions:
-        token_id, count = top[0]
-        majority_token_id = int(token_id)
+class _SumStats(beam.CombineFn):
+    """Adds up the documents' statistics: (windows, examples, masked positions, id counts)."""
+
+    def create_accumulator(self):
+        return [0, 0, 0, collections.Counter()]
+
+    def add_input(self, accumulator, stats):
+        windows, examples, positions, id_counts = stats
+        accumulator[0] += windows
+        accumulator[1] += examples
+        accumulator[2] += positions
+        accumulator[3].update(id_counts)
+        return accumulator
+
+    def merge_accumulators(self, accumulators):
+        total = self.create_accumulator()
+        for windows, examples, positions, id_counts in accumulators:
+            self.add_input(total, (windows, examples, positions, id_counts))
+        return total
+
+    def extract_output(self, accumulator):
+        return accumulator
+
+
+def _finish_stats(split: str, totals) -> Tuple[str, Dict[str, Any]]:
+    windows, examples, masked_positions, id_counts = totals
+    if id_counts and masked_positions:
+        # Most frequent masked id; ties go to the smallest id (deterministic).
+        majority_token_id, count = max(id_counts.items(), key=lambda kv: (kv[1], -kv[0]))
+        majority_token_id = int(majority_token_id)
         majority_accuracy = float(count) / float(masked_positions)
     else:
         majority_token_id, majority_accuracy = None, 0.0
@@ -145,34 +175,15 @@ def _mask_split(pipeline: beam.Pipeline, split: str, input_uri: str, output_uri:
         | f"ReadExamples{label}" >> beam.io.ReadFromTFRecord(
             os.path.join(input_uri, f"Split-{split}", "*"))
         | f"Mask{label}" >> beam.ParDo(_MaskExampleDoFn(dupes=dupes, **kwargs))
-        .with_outputs(_MaskExampleDoFn.WINDOWS_TAG, main="masked"))
-    masked = results.masked
-    _ = (masked
-         | f"Serialized{label}" >> beam.Map(lambda kv: kv[0])
+        .with_outputs(_MaskExampleDoFn.STATS_TAG, main="masked"))
+    _ = (results.masked
          | f"Write{label}" >> beam.io.WriteToTFRecord(
              os.path.join(output_uri, f"Split-{split}", OUTPUT_FILE_PREFIX),
              file_name_suffix=OUTPUT_FILE_SUFFIX,
              compression_type=beam.io.filesystem.CompressionTypes.GZIP))
-
-    mask_ids = masked | f"MaskIds{label}" >> beam.FlatMap(lambda kv: kv[1])
-    windows = (results[_MaskExampleDoFn.WINDOWS_TAG]
-               | f"CountWindows{label}" >> beam.CombineGlobally(sum))
-    examples = masked | f"CountExamples{label}" >> beam.combiners.Count.Globally()
-    positions = mask_ids | f"CountPositions{label}" >> beam.combiners.Count.Globally()
-    # Most frequent masked id; ties go to the smallest id (deterministic).
-    top = (mask_ids
-           | f"IdFrequencies{label}" >> beam.combiners.Count.PerElement()
-           | f"MostFrequent{label}" >> beam.combiners.Top.Of(
-               1, key=lambda kv: (kv[1], -kv[0])))
-    return (
-        pipeline
-        | f"StatsSeed{label}" >> beam.Create([split])
-        | f"Stats{label}" >> beam.Map(
-            _finish_stats,
-            windows=beam.pvalue.AsSingleton(windows),
-            examples=beam.pvalue.AsSingleton(examples),
-            masked_positions=beam.pvalue.AsSingleton(positions),
-            top=beam.pvalue.AsSingleton(top)))
+    return (results[_MaskExampleDoFn.STATS_TAG]
+            | f"SumStats{label}" >> beam.CombineGlobally(_SumStats())
+            | f"Stats{label}" >> beam.Map(lambda totals: _finish_stats(split, totals)))
 
 
 def _write_stats(stats: Dict[str, Dict[str, Any]], path: str) -> None:

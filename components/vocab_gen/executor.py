@@ -1,9 +1,10 @@
 """WordPieceVocabGen executor: counts words with Beam, learns a WordPiece vocabulary.
 
-Counting is distributed (per-batch counts, then CombinePerKey(sum)); only the (word, count)
-table is gathered into one worker, where tensorflow-text's learner runs.
+Counting is distributed (each worker merges its batches' counts, then the workers' tables are
+merged); the learner (components/vocab_gen/learner.py) runs on the merged table in one worker.
 """
 
+import collections
 import json
 import os
 from typing import Any, Dict, List
@@ -39,20 +40,34 @@ def _text_of(serialized: bytes) -> bytes:
     return values[0]
 
 
-class _CountWords(beam.DoFn):
-    """A batch of texts to its (word, count) pairs (pretokenized with TensorFlow)."""
+class _MergeCounts(beam.CombineFn):
+    """Word counts of text batches, merged into one Counter (per worker, then across them)."""
 
-    def process(self, texts: List[bytes]):
-        yield from learner.count_words(texts).items()
+    def create_accumulator(self):
+        return collections.Counter()
+
+    def add_input(self, accumulator, texts: List[bytes]):
+        accumulator.update(learner.count_words(texts))
+        return accumulator
+
+    def merge_accumulators(self, accumulators):
+        accumulators = iter(accumulators)
+        total = next(accumulators)
+        for counts in accumulators:
+            total.update(counts)
+        return total
+
+    def extract_output(self, accumulator):
+        return accumulator
 
 
-def _learn_and_write(table, total_words: int, vocab_size: int, lower_thresh: int,
+def _learn_and_write(counts: collections.Counter, vocab_size: int, lower_thresh: int,
                      output_dir: str) -> None:
-    vocab = learner.learn_vocab(table, vocab_size, lower_thresh, split=TRAIN_SPLIT)
+    vocab = learner.learn_vocab(counts.items(), vocab_size, lower_thresh, split=TRAIN_SPLIT)
     with fileio.open(os.path.join(output_dir, features.VOCAB_FILE), "w") as f:
         f.write("".join(token + "\n" for token in vocab))
     TokenizerSettings().write(output_dir)  # lmpipe's vocabularies are uncased
-    stats = {"words_counted": int(total_words), "distinct_words": len(table),
+    stats = {"words_counted": int(sum(counts.values())), "distinct_words": len(counts),
              "vocab_size": len(vocab), "requested_vocab_size": vocab_size,
              "lower_thresh": lower_thresh}
     with fileio.open(os.path.join(output_dir, STATS_FILE), "w") as f:
@@ -82,21 +97,17 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         fileio.makedirs(output.uri)
 
         with self._make_beam_pipeline() as p:
-            counts = (p
-                      | "ReadExamples" >> beam.io.ReadFromTFRecord(
-                          os.path.join(split_dir, "*"), coder=beam.coders.BytesCoder())
-                      | "Text" >> beam.Map(_text_of)
-                      | "Batch" >> beam.BatchElements(min_batch_size=16, max_batch_size=512)
-                      | "CountBatch" >> beam.ParDo(_CountWords())
-                      | "SumCounts" >> beam.CombinePerKey(sum))
-            total = (counts
-                     | "Counts" >> beam.Values()
-                     | "TotalWords" >> beam.CombineGlobally(sum))
-            _ = (counts
-                 | "GatherTable" >> beam.combiners.ToList()
+            _ = (p
+                 | "ReadExamples" >> beam.io.ReadFromTFRecord(
+                     os.path.join(split_dir, "*"), coder=beam.coders.BytesCoder())
+                 | "Text" >> beam.Map(_text_of)
+                 | "Batch" >> beam.BatchElements(min_batch_size=16, max_batch_size=512)
+                 # One Counter per worker, merged: a table of distinct words, not an element
+                 # per (batch, word) pair.
+                 | "CountWords" >> beam.CombineGlobally(_MergeCounts())
                  | "LearnAndWrite" >> beam.Map(
-                     _learn_and_write, total_words=beam.pvalue.AsSingleton(total),
-                     vocab_size=vocab_size, lower_thresh=lower_thresh, output_dir=output.uri))
+                     _learn_and_write, vocab_size=vocab_size, lower_thresh=lower_thresh,
+                     output_dir=output.uri))
 
         with fileio.open(os.path.join(output.uri, STATS_FILE)) as f:
             stats = json.loads(f.read())
