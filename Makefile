@@ -57,9 +57,13 @@ $(PEER_STAMP): bench/peer-requirements.txt
 	$(PEER_VENV)/bin/pip install --quiet -r bench/peer-requirements.txt
 	rm -f $(PEER_VENV)/.installed-*; touch $@
 
+# The scaling table's corpus (x1, x5 and x10 of it are made under runs/bench-scaling).
+BENCH_CORPUS ?= ../shared/datasets/corpus
+
 bench: $(STAMP) $(PEER_STAMP)
 	@[ -f $(DEMO_DIR)/summary.json ] || $(MAKE) demo
 	$(VENV)/bin/python bench/run.py
+	$(VENV)/bin/python bench/preprocess_scaling.py --corpus $(BENCH_CORPUS)
 
 clean:
 	rm -rf runs

@@ -48,6 +48,12 @@ STAGES = {
 }
 
 
+NOTE = ("seconds of each stage (ML Metadata) / peak RSS of a process running only that stage "
+        "(earlier ones cached); ours on DirectRunner in one process, HF (peer) in one process "
+        "(its tokenizers use both cores); corpora: the corpus repeated, each copy's documents "
+        "shuffled; slope: least-squares seconds per MB")
+
+
 def make_corpus(source: str, copies: int, out_dir: str) -> str:
     """`copies` of the corpus in `out_dir`, each file's documents shuffled per copy."""
     if os.path.isdir(out_dir):
@@ -126,8 +132,10 @@ def ours(corpus: str, run_dir: str) -> dict:
 
 
 def slope(points):
-    """Least-squares seconds per MB over (mb, seconds) points."""
+    """Least-squares seconds per MB over (mb, seconds) points (None for one point)."""
     n = len(points)
+    if n < 2:
+        return None
     mx = sum(x for x, _ in points) / n
     my = sum(y for _, y in points) / n
     return sum((x - mx) * (y - my) for x, y in points) / sum((x - mx) ** 2 for x, _ in points)
@@ -149,8 +157,9 @@ def table(rows):
                     seconds, peak = s["seconds"], s.get("peak_rss_mb")
                 points.append((r["mb"], seconds))
                 cells.append(f"{seconds:.1f} / {peak:.0f}" if peak else f"{seconds:.1f} / -")
+            per_mb = slope(points)
             lines.append(f"| {stage} | {side} | " + " | ".join(cells)
-                         + f" | {slope(points):.2f} |")
+                         + (f" | {per_mb:.2f} |" if per_mb is not None else " | - |"))
     return lines
 
 
@@ -176,9 +185,11 @@ def update_results(rows, command):
                          "ExampleValidator + WordPieceVocabGen + Tokenize + MlmMasker (DirectRunner"
                          ", one process); HF = BertWordPieceTokenizer.train + batched tokenization "
                          "+ DataCollatorForLanguageModeling"))
+    for b in new:
+        b["command"] = command
     names = {b["name"] for b in new}
     report["benchmarks"] = [b for b in report["benchmarks"] if b["name"] not in names] + new
-    report["preprocess_scaling"] = {"command": command, "table": table(rows)}
+    report["preprocess_scaling"] = {"command": command, "note": NOTE, "table": table(rows)}
     with open(path, "w") as f:
         json.dump(report, f, indent=2)
     write_markdown(report)

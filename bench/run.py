@@ -86,6 +86,8 @@ def main():
     shared = os.path.join(os.path.dirname(REPO), "shared", "datasets", "corpus")
     parser.add_argument("--corpus", default=shared if os.path.isdir(shared) else
                         os.path.join(REPO, "data", "corpus"))
+    parser.add_argument("--only", choices=("train", "preprocess", "inference"),
+                        help="run one part; the other entries of results.json are kept")
     parser.add_argument("--replay", metavar="LOG",
                         help="rebuild the report from a run's log (the result lines it printed)")
     args = parser.parse_args()
@@ -99,7 +101,8 @@ def main():
                           if line.startswith("   {"))
 
     results = []
-    for size in args.sizes.split(","):
+    wanted = {args.only} if args.only else {"train", "preprocess", "inference"}
+    for size in args.sizes.split(",") if "train" in wanted else []:
         for precision in ("float32", "mixed_bfloat16"):
             flags = ["--size", size, "--steps", str(args.train_steps)]
             if precision != "float32":  # ours: Keras' policy; peer: torch.autocast(bfloat16)
@@ -115,12 +118,21 @@ def main():
 
     corpus = args.corpus
     pre, peer, ceiling, in_memory = [], [], [], []
-    for _ in range(args.preprocess_repeats):
+    for _ in range(args.preprocess_repeats if "preprocess" in wanted else 0):
         pre.append(run(OURS, "ours_preprocess.py", "--corpus", corpus))
         peer.append(run(PEER, "peer_preprocess.py", "--corpus", corpus, "--vocab", pre[-1]["vocab"]))
         ceiling.append(run(OURS, "ours_preprocess.py", "--corpus", corpus,
                            "--ceiling", pre[-1]["vocab"]))
         in_memory.append(run(OURS, "ours_preprocess.py", "--corpus", corpus, "--mode", "in_memory"))
+    if "preprocess" in wanted:
+        results.extend(preprocess_entries(pre, peer, ceiling, in_memory))
+    if "inference" in wanted:
+        results.extend(inference_entries(args))
+    write_report(args, results, pre, in_memory)
+
+
+def preprocess_entries(pre, peer, ceiling, in_memory):
+    results = []
     results.append(entry("preprocess_documents_per_second", median(pre, "documents_per_second"),
                          median(peer, "documents_per_second"), "documents/s", True,
                          TARGETS["preprocess"],
@@ -135,7 +147,11 @@ def main():
                          median(ceiling, "documents_per_second"),
                          median(peer, "documents_per_second"), "documents/s", True,
                          note="tensorflow-text FastWordpiece alone, in-process (tokenizing only)"))
+    return results
 
+
+def inference_entries(args):
+    results = []
     model_dir, vocab, seq_length, size = demo_classifier()
     ours, peer = pair(args.repeats, ["ours_infer.py", "--model-dir", model_dir],
                       ["peer_infer.py", "--vocab", vocab, "--size", size,
@@ -156,7 +172,10 @@ def main():
     results.append(entry("inference_batch1_p50_latency_one_thread", median(ours, "batch1_p50_ms"),
                          median(peer, "batch1_p50_ms"), "ms", False, TARGETS["inference_latency"],
                          "both sides on one thread"))
+    return results
 
+
+def write_report(args, results, pre, in_memory):
     command = "make bench  (" + " ".join(["bench/run.py", *sys.argv[1:]]) + ")"
     if args.replay:
         command = (f"make bench; report rebuilt from that run's log {args.replay} with "
@@ -197,10 +216,17 @@ def write_markdown(report):
         lines.append(f"| {b['name']} | {b['ours']} | {b['peer']} | {b['unit']} | {b['ratio']} "
                      f"| {target} | {was} |")
     lines += ["", *[f"- {b['name']}: {b['note']}" for b in report["benchmarks"] if b["note"]], ""]
+    lines += [f"- {b['name']} was measured by `{b['command']}`" for b in report["benchmarks"]
+              if b.get("command")] + [""]
+    scaling = report.get("preprocess_scaling")
+    if scaling:
+        lines += ["## Preprocessing at three corpus sizes", "",
+                  f"`{scaling['command']}`; {scaling['note']}", "", *scaling["table"], ""]
     if before_note:
         lines += [f"Before column: {before_note}", ""]
-    lines += ["Seconds per pipeline component in the preprocessing runs (ML Metadata): "
-              f"`{json.dumps(report['component_seconds'])}`", ""]
+    if report.get("component_seconds"):
+        lines += ["Seconds per pipeline component in the preprocessing runs (ML Metadata): "
+                  f"`{json.dumps(report['component_seconds'])}`", ""]
     lines += [f"Not measured: {item}" for item in report["not_measured"]] + [""]
     with open(os.path.join(HERE, "gaps.md")) as f:  # the hand-written reading of the profiles
         lines += [f.read()]
