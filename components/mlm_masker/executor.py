@@ -61,14 +61,15 @@ _INT_FEATURES = (features.TOKEN_IDS, features.PADDING_MASK, features.MASK_POSITI
                  features.MASK_IDS)
 
 
-def _to_tf_examples(rows: List[Dict[str, np.ndarray]]) -> List[bytes]:
-    """Masked windows (equal-length arrays) to serialized tf.Examples, all at once: one Arrow
-    record batch through tfx-bsl's C++ encoder, several times faster than a proto per row."""
+def _to_tf_examples(columns: Dict[str, np.ndarray]) -> List[bytes]:
+    """Masked windows (a ``[rows, width]`` array per feature) to serialized tf.Examples, all at
+    once: one Arrow record batch through tfx-bsl's C++ encoder, several times faster than a
+    proto per row."""
     import pyarrow as pa
     from tfx_bsl.coders import example_coder
 
     def column(name, arrow_type):
-        values = np.stack([row[name] for row in rows])
+        values = columns[name]
         offsets = np.arange(0, values.size + 1, values.shape[1], dtype=np.int64)
         return pa.LargeListArray.from_arrays(pa.array(offsets),
                                              pa.array(values.reshape(-1), type=arrow_type))
@@ -104,6 +105,26 @@ class _MaskExampleDoFn(beam.DoFn):
         feature = example.features.feature.get(features.PACKED_IDS)
         packed = list(feature.int64_list.value) if feature is not None else []
         windows = masking.split_windows(packed, self._seq_length)
+        if self._continuation is None:
+            # All of a document's windows at once, with a generator keyed by its ids.
+            key = np.asarray(windows, dtype="<i8").tobytes()
+            parts = [masking.mask_windows(
+                windows, masking.rng_for(self._seed, key, dupe), self._vocab_size,
+                self._mask_rate, self._max_predictions, self._special)
+                for dupe in range(self._dupes)]
+        else:
+            parts = [self._whole_words(windows)]
+        columns = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+        mask_ids = columns[features.MASK_IDS][columns[features.MASK_WEIGHTS] > 0]
+        ids, counts = np.unique(mask_ids, return_counts=True)
+        examples = len(columns[features.TOKEN_IDS])
+        yield beam.pvalue.TaggedOutput(self.STATS_TAG, (
+            len(windows), examples, int(counts.sum()), dict(zip(ids.tolist(), counts.tolist()))))
+        if examples:
+            yield from _to_tf_examples(columns)
+
+    def _whole_words(self, windows: np.ndarray) -> Dict[str, np.ndarray]:
+        """Whole-word masking goes window by window, each with a generator of its own."""
         rows = []
         for index, window in enumerate(windows):
             key = window_key(window, index)
@@ -114,14 +135,10 @@ class _MaskExampleDoFn(beam.DoFn):
                 if masked is None:
                     break  # no candidates: no masking of this window ever succeeds
                 rows.append(masked)
-        mask_ids = [masked[features.MASK_IDS][masked[features.MASK_WEIGHTS] > 0]
-                    for masked in rows]
-        ids, counts = np.unique(np.concatenate(mask_ids) if mask_ids else np.zeros(0, np.int64),
-                                return_counts=True)
-        yield beam.pvalue.TaggedOutput(self.STATS_TAG, (
-            len(windows), len(rows), int(counts.sum()), dict(zip(ids.tolist(), counts.tolist()))))
-        if rows:
-            yield from _to_tf_examples(rows)
+        empty = masking.mask_windows(windows[:0], np.random.default_rng(0), self._vocab_size,
+                                     max_predictions=self._max_predictions)
+        return {name: np.stack([row[name] for row in rows]) if rows else empty[name]
+                for name in empty}
 
 
 class _SumStats(beam.CombineFn):

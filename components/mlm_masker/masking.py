@@ -7,8 +7,10 @@ window into one masked-LM training example, as in the BERT paper: about
 ``mask_rate`` of the non-reserved positions are selected for prediction; of those
 80% become ``[MASK]``, 10% a random non-reserved id and 10% stay unchanged.
 
-Randomness comes from :func:`rng_for`, a generator seeded from a sha256 of
-(seed, key, dupe), so a given window always gets the same masking no matter how
+:func:`mask_windows` applies the same rules to all windows of a document at once (the
+masker's path; whole-word masking goes window by window). Randomness comes from
+:func:`rng_for`, a generator seeded from a sha256 of (seed, key, dupe), the key being the
+document's (or window's) ids, so the same input always gets the same masking no matter how
 Beam orders or distributes the work.
 
 Example:
@@ -115,6 +117,22 @@ def _whole_words(original: np.ndarray, candidates: np.ndarray, continuation: np.
     return np.sort(np.array(chosen, dtype=np.int64))
 
 
+def _check_sizes(vocab_size: int, max_predictions: int) -> None:
+    if vocab_size <= NUM_RESERVED:
+        raise ValueError(
+            f"vocab_size={vocab_size} must be larger than the {NUM_RESERVED} reserved ids")
+    if max_predictions < 1:
+        raise ValueError(f"max_predictions must be >= 1, got {max_predictions}")
+
+
+def _random_ids(rng: np.random.Generator, vocab_size: int, special: SpecialIds, size):
+    """Uniform draws among the vocabulary's ids that are not special."""
+    random_ids = rng.integers(0, vocab_size - NUM_RESERVED, size=size)
+    for skipped in sorted(special.ids):
+        random_ids += random_ids >= skipped
+    return random_ids
+
+
 def mask_window(token_ids: np.ndarray,
                 rng: np.random.Generator,
                 vocab_size: int,
@@ -153,11 +171,7 @@ def mask_window(token_ids: np.ndarray,
       ``features.MASK_IDS`` (int64 ``[max_predictions]``, original ids, 0-padded),
       ``features.MASK_WEIGHTS`` (float32 ``[max_predictions]``, 1.0 real, 0.0 pad).
     """
-    if vocab_size <= NUM_RESERVED:
-        raise ValueError(
-            f"vocab_size={vocab_size} must be larger than the {NUM_RESERVED} reserved ids")
-    if max_predictions < 1:
-        raise ValueError(f"max_predictions must be >= 1, got {max_predictions}")
+    _check_sizes(vocab_size, max_predictions)
     original = np.asarray(token_ids, dtype=np.int64).reshape(-1)
     candidates = np.flatnonzero(~np.isin(original, special.ids))
     if candidates.size == 0:
@@ -174,9 +188,7 @@ def mask_window(token_ids: np.ndarray,
 
     masked = original.copy()
     action = rng.random(num_to_predict)
-    random_ids = rng.integers(0, vocab_size - NUM_RESERVED, size=num_to_predict)
-    for skipped in sorted(special.ids):  # uniform over the ids that are not special
-        random_ids += random_ids >= skipped
+    random_ids = _random_ids(rng, vocab_size, special, num_to_predict)
     to_mask = action < MASK_TOKEN_SHARE
     to_random = (~to_mask) & (action < MASK_TOKEN_SHARE + RANDOM_TOKEN_SHARE)
     masked[positions[to_mask]] = special.mask
@@ -195,4 +207,68 @@ def mask_window(token_ids: np.ndarray,
         features.MASK_POSITIONS: mask_positions,
         features.MASK_IDS: mask_ids,
         features.MASK_WEIGHTS: mask_weights,
+    }
+
+
+def mask_windows(windows: np.ndarray,
+                 rng: np.random.Generator,
+                 vocab_size: int,
+                 mask_rate: float = 0.15,
+                 max_predictions: int = 20,
+                 special: SpecialIds = LMPIPE_SPECIAL) -> Dict[str, np.ndarray]:
+    """:func:`mask_window`'s rules for a stack of windows at once (numpy over the whole
+    stack, one generator for all of it: the masker's hot path).
+
+    The same number of predictions per window, the same uniform choice of positions (the
+    `num_to_predict` candidates with the smallest uniform keys), the same 80/10/10 shares;
+    only the random draws differ from masking each window with a generator of its own.
+
+    Args:
+      windows: int array ``[num_windows, seq_length]``.
+
+    Returns:
+      the :func:`mask_window` features as ``[kept, ...]`` arrays, for the windows with a
+      candidate position (in order; windows without one are left out).
+
+    >>> out = mask_windows(np.array([[2, 10, 11, 3], [2, 3, 0, 0]]), rng_for(1, b"d", 0),
+    ...                    vocab_size=100, max_predictions=2)
+    >>> out[features.MASK_POSITIONS].shape, out[features.MASK_WEIGHTS].tolist()
+    ((1, 2), [[1.0, 0.0]])
+    """
+    _check_sizes(vocab_size, max_predictions)
+    original = np.asarray(windows, dtype=np.int64)
+    is_candidate = ~np.isin(original, special.ids)
+    original, is_candidate = original[is_candidate.any(1)], is_candidate[is_candidate.any(1)]
+    rows, seq_length = original.shape
+    num_to_predict = np.minimum(max_predictions, np.maximum(
+        1, np.round(is_candidate.sum(1) * mask_rate).astype(np.int64)))
+
+    slots = min(max_predictions, seq_length)
+    keys = np.where(is_candidate, rng.random(original.shape), 2.0)
+    chosen = np.argsort(keys, axis=1, kind="stable")[:, :slots]
+    real = np.arange(slots) < num_to_predict[:, None]
+    positions = np.sort(np.where(real, chosen, seq_length), axis=1)  # padding sorts last
+    positions = np.where(real, positions, 0)
+
+    action = rng.random((rows, slots))
+    random_ids = _random_ids(rng, vocab_size, special, (rows, slots))
+    to_mask = real & (action < MASK_TOKEN_SHARE)
+    to_random = real & ~to_mask & (action < MASK_TOKEN_SHARE + RANDOM_TOKEN_SHARE)
+    row_of = np.broadcast_to(np.arange(rows)[:, None], (rows, slots))
+    masked = original.copy()
+    masked[row_of[to_mask], positions[to_mask]] = special.mask
+    masked[row_of[to_random], positions[to_random]] = random_ids[to_random]
+
+    def padded(values, dtype):
+        out = np.zeros((rows, max_predictions), dtype=dtype)
+        out[:, :slots] = values
+        return out
+
+    return {
+        features.TOKEN_IDS: masked,
+        features.PADDING_MASK: (original != special.pad).astype(np.int64),
+        features.MASK_POSITIONS: padded(positions, np.int64),
+        features.MASK_IDS: padded(np.where(real, np.take_along_axis(original, positions, 1), 0),
+                                  np.int64),
+        features.MASK_WEIGHTS: padded(real, np.float32),
     }

@@ -29,20 +29,29 @@ def _expected_num(n_candidates, mask_rate, max_predictions):
     return min(max_predictions, max(1, round(n_candidates * mask_rate)))
 
 
-@pytest.fixture(scope="module")
-def many_masked():
-    """2000 windows of length 128 (vocab 1000, varying fill), masked once each."""
+@pytest.fixture(scope="module", params=["mask_window", "mask_windows"])
+def many_masked(request):
+    """2000 windows of length 128 (vocab 1000, varying fill), masked once each: one by one
+    (`mask_window`, the whole-word path) or as one stack (`mask_windows`, the masker's)."""
     seq_length, vocab_size, max_predictions = 128, 1000, 20
     data_rng = np.random.default_rng(0)
-    out = []
-    for i in range(2000):
+    windows = []
+    for _ in range(2000):
         content_len = int(data_rng.integers(40, seq_length - 1))  # 40..126 tokens
-        window = _random_window(data_rng, seq_length, vocab_size, content_len)
-        masked = masking.mask_window(
+        windows.append(_random_window(data_rng, seq_length, vocab_size, content_len))
+    if request.param == "mask_window":
+        masked = [masking.mask_window(
             window, masking.rng_for(7, window.tobytes() + bytes([i % 256]), i),
             vocab_size, mask_rate=0.15, max_predictions=max_predictions)
-        out.append((window, masked))
-    return dict(windows=out, vocab_size=vocab_size, max_predictions=max_predictions)
+            for i, window in enumerate(windows)]
+    else:
+        stack = masking.mask_windows(np.stack(windows), masking.rng_for(7, b"stack", 0),
+                                     vocab_size, mask_rate=0.15,
+                                     max_predictions=max_predictions)
+        masked = [{name: values[i] for name, values in stack.items()}
+                  for i in range(len(windows))]
+    return dict(windows=list(zip(windows, masked)), vocab_size=vocab_size,
+                max_predictions=max_predictions)
 
 
 def test_selection_rate_follows_rounding_rule(many_masked):
@@ -80,14 +89,21 @@ def test_replacement_shares_80_10_10(many_masked):
         assert abs(counts[name] / total - p) <= 4 * sigma, (name, counts, total)
 
 
-def test_positions_chosen_uniformly():
+@pytest.mark.parametrize("stacked", [False, True])
+def test_positions_chosen_uniformly(stacked):
     # Fixed window, 100 candidates -> 15 predictions per masking; each candidate
     # position should be chosen with probability 0.15.
     window = _random_window(np.random.default_rng(1), 128, 1000, 100)
     trials = 2000
     hits = np.zeros(128)
-    for dupe in range(trials):
-        m = masking.mask_window(window, masking.rng_for(3, b"w", dupe), 1000)
+    if stacked:
+        stack = masking.mask_windows(np.stack([window] * trials), masking.rng_for(3, b"w", 0),
+                                     1000)
+        masked = [{name: values[i] for name, values in stack.items()} for i in range(trials)]
+    else:
+        masked = [masking.mask_window(window, masking.rng_for(3, b"w", dupe), 1000)
+                  for dupe in range(trials)]
+    for m in masked:
         n = int(m[features.MASK_WEIGHTS].sum())
         assert n == 15
         hits[m[features.MASK_POSITIONS][:n]] += 1
@@ -248,7 +264,6 @@ def executor_run(tmp_path_factory):
 
 
 def test_executor_outputs(executor_run):
-    from components.mlm_masker.executor import window_key
     from tfx.types import artifact_utils
 
     r = executor_run
@@ -262,18 +277,17 @@ def test_executor_outputs(executor_run):
         for k in (features.MASK_POSITIONS, features.MASK_IDS, features.MASK_WEIGHTS):
             assert ex[k].shape == (MAX_PREDICTIONS,)
 
-    # Output is exactly what masking.py gives for (seed, window bytes + index, dupe),
-    # whatever Beam's ordering.
+    # Output is exactly what masking.py gives for (seed, the document's ids, dupe), whatever
+    # Beam's ordering.
     def expected(windows_by_doc, dupes):
         out = []
         for doc in windows_by_doc:
-            for idx, win in enumerate(doc):
-                win = np.array(win)
-                for dupe in range(dupes):
-                    m = masking.mask_window(
-                        win, masking.rng_for(42, window_key(win, idx), dupe),
-                        r["vocab_size"], 0.15, MAX_PREDICTIONS)
-                    out.append(m)
+            doc = np.stack(doc).astype(np.int64)
+            for dupe in range(dupes):
+                m = masking.mask_windows(doc, masking.rng_for(42, doc.astype("<i8").tobytes(), dupe),
+                                         r["vocab_size"], 0.15, MAX_PREDICTIONS)
+                out.extend({name: values[i] for name, values in m.items()}
+                           for i in range(len(doc)))
         return out
 
     def canon(exs):
