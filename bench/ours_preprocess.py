@@ -58,11 +58,13 @@ def masking_alone(run_dir, seq_length=128):
     records = [r.numpy() for r in tf.data.TFRecordDataset(
         glob.glob(os.path.join(run_dir, "pipeline", "Tokenize", "transformed_examples", "*",
                                "Split-*", "*")), compression_type="GZIP")]
-    do_fn = executor._MaskExampleDoFn(seq_length=seq_length,
-                                      vocab_size=executor.read_vocab_size(vocab),
-                                      mask_rate=0.15, max_predictions=20, dupes=1, seed=42)
+    vocab_size, special, _ = executor.read_vocabulary(vocab)
+    do_fn = executor._MaskExampleDoFn(seq_length=seq_length, vocab_size=vocab_size,
+                                      special=special, mask_rate=0.15, max_predictions=20,
+                                      dupes=1, seed=42)
+    do_fn.setup()
     start = time.perf_counter()
-    outputs = sum(1 for record in records for _ in do_fn.process(record))
+    outputs = sum(1 for i in range(0, len(records), 64) for _ in do_fn.process(records[i:i + 64]))
     return time.perf_counter() - start, outputs
 
 

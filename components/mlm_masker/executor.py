@@ -82,9 +82,9 @@ def _to_tf_examples(columns: Dict[str, np.ndarray]) -> List[bytes]:
 
 
 class _MaskExampleDoFn(beam.DoFn):
-    """Serialized input tf.Example -> serialized masked examples (main) + the document's
-    statistics (tagged): windows, examples, masked positions and the count of each masked id,
-    one small tuple per document rather than one element per masked token."""
+    """A batch of serialized input tf.Examples -> serialized masked examples (main) + the
+    batch's statistics (tagged): windows, examples, masked positions and the count of each
+    masked id, one small tuple per batch rather than one element per masked token."""
 
     STATS_TAG = "stats"
 
@@ -100,28 +100,48 @@ class _MaskExampleDoFn(beam.DoFn):
         self._dupes = dupes
         self._seed = seed
 
-    def process(self, serialized: bytes) -> Iterator[Any]:
-        example = tf.train.Example.FromString(serialized)
-        feature = example.features.feature.get(features.PACKED_IDS)
-        packed = list(feature.int64_list.value) if feature is not None else []
-        windows = masking.split_windows(packed, self._seq_length)
-        if self._continuation is None:
-            # All of a document's windows at once, with a generator keyed by its ids.
-            key = np.asarray(windows, dtype="<i8").tobytes()
-            parts = [masking.mask_windows(
-                windows, masking.rng_for(self._seed, key, dupe), self._vocab_size,
-                self._mask_rate, self._max_predictions, self._special)
-                for dupe in range(self._dupes)]
-        else:
-            parts = [self._whole_words(windows)]
+    def setup(self):
+        from tfx_bsl.coders import example_coder
+
+        self._decoder = example_coder.ExamplesToRecordBatchDecoder()
+
+    def process(self, batch: List[bytes]) -> Iterator[Any]:
+        parts, windows_seen = [], 0
+        for packed in self._packed_ids(batch):
+            windows = masking.split_windows(packed, self._seq_length)
+            windows_seen += len(windows)
+            if self._continuation is None:
+                # All of a document's windows at once, with a generator keyed by its ids.
+                key = np.asarray(windows, dtype="<i8").tobytes()
+                parts.extend(masking.mask_windows(
+                    windows, masking.rng_for(self._seed, key, dupe), self._vocab_size,
+                    self._mask_rate, self._max_predictions, self._special)
+                    for dupe in range(self._dupes))
+            else:
+                parts.append(self._whole_words(windows))
+        if not parts:
+            return
         columns = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
         mask_ids = columns[features.MASK_IDS][columns[features.MASK_WEIGHTS] > 0]
         ids, counts = np.unique(mask_ids, return_counts=True)
         examples = len(columns[features.TOKEN_IDS])
         yield beam.pvalue.TaggedOutput(self.STATS_TAG, (
-            len(windows), examples, int(counts.sum()), dict(zip(ids.tolist(), counts.tolist()))))
+            windows_seen, examples, int(counts.sum()), dict(zip(ids.tolist(), counts.tolist()))))
         if examples:
             yield from _to_tf_examples(columns)
+
+    def _packed_ids(self, batch: List[bytes]) -> Iterator[np.ndarray]:
+        """Each serialized example's packed ids (decoded in C++, a batch at a time)."""
+        records = self._decoder.DecodeBatch(batch)
+        index = records.schema.get_field_index(features.PACKED_IDS)
+        if index < 0:
+            yield from (np.zeros(0, np.int64) for _ in batch)
+            return
+        column = records.column(index)
+        values = column.flatten().to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+        offsets = column.offsets.to_numpy()
+        for row in range(len(column)):
+            yield values[offsets[row]:offsets[row + 1]]
 
     def _whole_words(self, windows: np.ndarray) -> Dict[str, np.ndarray]:
         """Whole-word masking goes window by window, each with a generator of its own."""
@@ -191,6 +211,7 @@ def _mask_split(pipeline: beam.Pipeline, split: str, input_uri: str, output_uri:
         pipeline
         | f"ReadExamples{label}" >> beam.io.ReadFromTFRecord(
             os.path.join(input_uri, f"Split-{split}", "*"))
+        | f"Batch{label}" >> beam.BatchElements(min_batch_size=1, max_batch_size=64)
         | f"Mask{label}" >> beam.ParDo(_MaskExampleDoFn(dupes=dupes, **kwargs))
         .with_outputs(_MaskExampleDoFn.STATS_TAG, main="masked"))
     _ = (results.masked
