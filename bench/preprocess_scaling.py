@@ -73,7 +73,7 @@ def make_corpus(source: str, copies: int, out_dir: str) -> str:
     return out_dir
 
 
-def run_stage(corpus: str, run_dir: str, stage: str) -> dict:
+def run_stage(corpus: str, run_dir: str, stage: str, beam_args=None) -> dict:
     """In this process: the pretraining pipeline up to and including `stage` (earlier stages
     come from the cache); the seconds of each component that ran and this process' peak RSS."""
     import ml_metadata as mlmd
@@ -86,7 +86,8 @@ def run_stage(corpus: str, run_dir: str, stage: str) -> dict:
     from pipeline.local_runner import skip_tfx_sdist_for_local_beam
 
     cfg = PretrainConfig(corpus_dir=corpus, run_dir=run_dir, vocab_size=VOCAB_SIZE,
-                         seq_length=128, dupe_factor=1)
+                         seq_length=128, dupe_factor=1,
+                         **({"beam_args": beam_args.split()} if beam_args else {}))
     full = pretrain.create_pipeline(cfg)
     skip_tfx_sdist_for_local_beam()  # as `lmpipe pretrain` does
     start = time.time()
@@ -115,11 +116,12 @@ def subprocess_json(command):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def ours(corpus: str, run_dir: str) -> dict:
+def ours(corpus: str, run_dir: str, beam_args: str = "") -> dict:
     shutil.rmtree(run_dir, ignore_errors=True)
     stages = {}
     for stage in STAGES:
-        result = subprocess_json([OURS, __file__, "--stage", stage, "--corpus", corpus,
+        result = subprocess_json([OURS, __file__, "--stage", stage, f"--beam-args={beam_args}",
+                                  "--corpus", corpus,
                                   "--run-dir", run_dir])
         missing = set(STAGES[stage]) - set(result["component_seconds"])
         assert not missing, f"{missing} did not run (cached?) in {result}"
@@ -203,9 +205,13 @@ def main():
     parser.add_argument("--work", default=os.path.join(REPO, "runs", "bench-scaling"))
     parser.add_argument("--stage", choices=list(STAGES), help=argparse.SUPPRESS)
     parser.add_argument("--run-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--beam-args", default="",
+                        help="Beam options instead of lmpipe's default (one process), e.g. "
+                             "'--direct_running_mode=multi_threading --direct_num_workers=2'")
+    parser.add_argument("--no-peer", action="store_true", help="ours only (no tables written)")
     args = parser.parse_args()
     if args.stage:  # one stage, in a process of its own (see `ours`)
-        print(json.dumps(run_stage(args.corpus, args.run_dir, args.stage)))
+        print(json.dumps(run_stage(args.corpus, args.run_dir, args.stage, args.beam_args)))
         return
 
     rows = []
@@ -213,7 +219,10 @@ def main():
         corpus = make_corpus(args.corpus, copies, os.path.join(args.work, f"corpus-x{copies}"))
         documents, size = corpus_documents(corpus)
         print(f"x{copies}: {len(documents)} documents, {size / 1e6:.1f} MB", flush=True)
-        stages = ours(corpus, os.path.join(args.work, f"run-x{copies}"))
+        stages = ours(corpus, os.path.join(args.work, f"run-x{copies}"), args.beam_args)
+        if args.no_peer:
+            print(json.dumps({"copies": copies, "mb": size / 1e6, "stages": stages}))
+            continue
         peer = subprocess_json([PEER, os.path.join(HERE, "peer_preprocess.py"), "--corpus",
                                 corpus, "--train-vocab-size", str(VOCAB_SIZE)])
         print(f"  peer: {peer['stage_seconds']}, peak {peer['peak_rss_mb']:.0f} MB", flush=True)
@@ -228,6 +237,9 @@ def main():
                        "corpora": "the corpus repeated, each copy's documents shuffled "
                                   "(random.Random(copy)), copy 0 as is",
                        "rows": rows}, f, indent=2)
+    if args.no_peer:
+        return
+    assert not args.beam_args, "the committed table is lmpipe's default Beam setting"
     for line in table(rows):
         print(line)
     update_results(rows, " ".join(["bench/preprocess_scaling.py", *sys.argv[1:]]))
