@@ -162,7 +162,7 @@ class _MaskExampleDoFn(beam.DoFn):
 
 
 class _SumStats(beam.CombineFn):
-    """Adds up the documents' statistics: (windows, examples, masked positions, id counts)."""
+    """Adds up the batches' statistics: (windows, examples, masked positions, id counts)."""
 
     def create_accumulator(self):
         return [0, 0, 0, collections.Counter()]

@@ -3,10 +3,11 @@ it to every split.
 
 Our `preprocessing_fn`s analyse nothing (the vocabulary comes in as an artifact), so Transform
 needs no data to build its graph: without materialisation it traces and saves the graph in this
-process (TFX's "in-place" Transform), where its Beam path traced the `preprocessing_fn` nine
-times (about 2 s each) before reading a record. The transformed examples are then written by a
-plain Beam pass over each split (read, batch, run the saved graph, encode with the transformed
-schema, write), which is what `tft_beam.TransformDataset` does, without its per-run tracing.
+process (TFX's "in-place" Transform, three traces of the `preprocessing_fn`), where its Beam
+path traced it nine times (1-2 s each on 2 CPUs) before reading a record. The transformed
+examples are then written by a plain Beam pass over each split (read, batch, run the saved
+graph, encode with the transformed schema, write), which is what `tft_beam.TransformDataset`
+does, without its per-run tracing.
 Were a `preprocessing_fn` to use an analyser, Transform's own Beam analysis still runs first.
 """
 
