@@ -5,8 +5,9 @@ stage: wall time, peak memory and the per-MB slope of each stage.
     .venv/bin/python bench/preprocess_scaling.py --corpus ../shared/datasets/corpus
 
 Corpora: the corpus (x1) and x5 and x10 of it, each copy's documents in an order of its own
-(`random.Random(copy).shuffle`, copy 0 as it is), written under `--work`. Copies of a document
-hash to the same split, so eval stays apart from train at every size.
+(`random.Random(copy).shuffle`, copy 0 as it is), written under `--work`. The split hash
+includes each document's file name, so copies of a document may fall in different splits:
+this measures speed, not model quality.
 
 Ours: `lmpipe pretrain`'s preprocessing (TextExampleGen; StatisticsGen + ExampleValidator
 against schemas/corpus.pbtxt; WordPieceVocabGen; Tokenize; MlmMasker), on its default Beam
@@ -121,8 +122,7 @@ def ours(corpus: str, run_dir: str, beam_args: str = "") -> dict:
     stages = {}
     for stage in STAGES:
         result = subprocess_json([OURS, __file__, "--stage", stage, f"--beam-args={beam_args}",
-                                  "--corpus", corpus,
-                                  "--run-dir", run_dir])
+                                  "--corpus", corpus, "--run-dir", run_dir])
         missing = set(STAGES[stage]) - set(result["component_seconds"])
         assert not missing, f"{missing} did not run (cached?) in {result}"
         stages[stage] = {"seconds": sum(result["component_seconds"].values()),
