@@ -6,7 +6,7 @@ blocks, then DataCollatorForLanguageModeling (15%, 80/10/10) on batches of 256 b
 
 With `--vocab` it uses that vocabulary (ours, for a like-for-like tokenizer); with
 `--train-vocab-size` it first learns one with `BertWordPieceTokenizer.train` on the corpus
-files, as a user of tokenizers would (the issue-14 comparison, vocabulary included).
+files, as a user of tokenizers would (bench/preprocess_scaling.py: vocabulary included).
 
     .venv-peer/bin/python bench/peer_preprocess.py --corpus ../shared/datasets/corpus --vocab V
     .venv-peer/bin/python bench/peer_preprocess.py --corpus C --train-vocab-size 8000
