@@ -91,6 +91,9 @@ def main():
     parser.add_argument("--replay", metavar="LOG",
                         help="rebuild the report from a run's log (the result lines it printed)")
     args = parser.parse_args()
+    global LOG
+    if args.only:  # the full run's log stays as it is
+        LOG = os.path.join(HERE, f"results_{args.only}.log")
     if not args.replay and os.path.exists(LOG):
         os.remove(LOG)
     if args.replay:
@@ -180,13 +183,30 @@ def write_report(args, results, pre, in_memory):
     if args.replay:
         command = (f"make bench; report rebuilt from that run's log {args.replay} with "
                    f"bench/run.py --replay (writing the report had failed)")
+        if args.only:
+            command = (f"make bench  (bench/run.py --only {args.only}); report rebuilt from its "
+                       f"log {args.replay} with --replay")
     report = {"command": command,
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                           "processor": platform.processor() or platform.machine()},
               "benchmarks": results,
               "component_seconds": {"multi_processing": pre[0]["parts"],
-                                    "in_memory": in_memory[0]["parts"]},
+                                    "in_memory": in_memory[0]["parts"]} if pre else None,
               "not_measured": [NO_GPU]}
+    if args.only:  # one part again: the other entries stay, each new one names its command
+        with open(os.path.join(HERE, "results.json")) as f:
+            previous = json.load(f)
+        for b in results:
+            b["command"] = command
+        names = {b["name"] for b in results}
+        report = dict(previous, benchmarks=[b if b["name"] not in names else
+                                            next(r for r in results if r["name"] == b["name"])
+                                            for b in previous["benchmarks"]]
+                      + [r for r in results if r["name"] not in
+                         {b["name"] for b in previous["benchmarks"]}])
+        if pre:
+            report["component_seconds"] = {"multi_processing": pre[0]["parts"],
+                                           "in_memory": in_memory[0]["parts"]}
     with open(os.path.join(HERE, "results.json"), "w") as f:
         json.dump(report, f, indent=2)
     write_markdown(report)
