@@ -155,10 +155,10 @@ class _MaskExampleDoFn(beam.DoFn):
                 if masked is None:
                     break  # no candidates: no masking of this window ever succeeds
                 rows.append(masked)
-        empty = masking.mask_windows(windows[:0], np.random.default_rng(0), self._vocab_size,
-                                     max_predictions=self._max_predictions)
-        return {name: np.stack([row[name] for row in rows]) if rows else empty[name]
-                for name in empty}
+        if not rows:  # the features' empty [0, ...] arrays
+            return masking.mask_windows(windows[:0], np.random.default_rng(0), self._vocab_size,
+                                        max_predictions=self._max_predictions)
+        return {name: np.stack([row[name] for row in rows]) for name in rows[0]}
 
 
 class _SumStats(beam.CombineFn):

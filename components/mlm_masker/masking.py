@@ -238,7 +238,8 @@ def mask_windows(windows: np.ndarray,
     _check_sizes(vocab_size, max_predictions)
     original = np.asarray(windows, dtype=np.int64)
     is_candidate = ~np.isin(original, special.ids)
-    original, is_candidate = original[is_candidate.any(1)], is_candidate[is_candidate.any(1)]
+    maskable = is_candidate.any(1)
+    original, is_candidate = original[maskable], is_candidate[maskable]
     rows, seq_length = original.shape
     num_to_predict = np.minimum(max_predictions, np.maximum(
         1, np.round(is_candidate.sum(1) * mask_rate).astype(np.int64)))
