@@ -13,6 +13,7 @@ Were a `preprocessing_fn` to use an analyser, Transform's own Beam analysis stil
 
 import contextlib
 import json
+import logging
 import os
 from typing import Iterator, List
 
@@ -84,22 +85,22 @@ class _ApplyTransformGraph(beam.DoFn):
 
 
 def _analyzer_input_columns(preprocessing_fn, specs, force_tf_compat_v1=False) -> List[str]:
-    """The inputs that `preprocessing_fn`'s analysers read: `tft.get_analyze_input_columns`
-    without the inputs that merely reach a stateful op. TF2 tracing makes every stateful op
-    (a vocabulary table's lookup, a ragged tensor's checks) a control dependency of the outputs,
-    and tft counts the inputs of those as analysis inputs, so any tokenizer made TFX take the
-    full Beam analysis for a graph that analyses nothing."""
-    import tensorflow_transform as tft
-    from tensorflow_transform import analyzer_nodes, graph_tools, impl_helper, nodes, tf2_utils
+    """The inputs that `preprocessing_fn`'s analysers read, found in a TF1 graph trace.
 
-    graph, structured_inputs, _ = impl_helper.trace_preprocessing_function(
-        preprocessing_fn, specs, use_tf_compat_v1=tf2_utils.use_tf_compat_v1(force_tf_compat_v1))
-    visitor = graph_tools.SourcedTensorsVisitor()
-    for sink in graph.get_collection(analyzer_nodes.TENSOR_REPLACEMENTS):
-        nodes.Traverser(visitor).visit_value_node(sink.future)
-    if not visitor.sourced_tensors:
-        return []
-    return tft.get_analyze_input_columns(preprocessing_fn, specs, force_tf_compat_v1)
+    A TF2 trace makes every stateful op (a vocabulary table's lookup, a ragged tensor's checks)
+    a control dependency of the outputs, and tft then counts the inputs of those as analysis
+    inputs, so any tokenizer made TFX take the full Beam analysis for a graph that analyses
+    nothing. A TF1 graph has no such dependencies (and traces faster); a `preprocessing_fn`
+    that only traces in TF2 gets tft's own answer."""
+    # tft's own function, not the name `_in_place_unless_analysing` points at this one.
+    from tensorflow_transform.inspect_preprocessing_fn import get_analyze_input_columns
+
+    try:
+        return get_analyze_input_columns(preprocessing_fn, specs, force_tf_compat_v1=True)
+    except Exception as error:  # noqa: BLE001 (whatever a TF1 trace raises; TF2's answer is safe)
+        logging.warning("preprocessing_fn does not trace as a TF1 graph (%s): Transform "
+                        "analyses the data with Beam", error)
+        return get_analyze_input_columns(preprocessing_fn, specs, force_tf_compat_v1)
 
 
 @contextlib.contextmanager
