@@ -17,6 +17,10 @@ its peak RSS is its own (plus the process' imports); its wall time is the compon
 in ML Metadata. Peer: bench/peer_preprocess.py --train-vocab-size 8000 (BertWordPieceTokenizer
 .train, batched tokenization, DataCollatorForLanguageModeling) in .venv-peer.
 
+`--repeats N` runs each side N times per corpus, in turn; the tables hold each stage's median
+seconds and the largest peak, the json also every run's total (single runs on this 2-core
+machine vary by 10-20%).
+
 Writes bench/preprocess_scaling.json and adds `vocab_learning_seconds`,
 `preprocess_with_vocab_9mb` and `preprocess_with_vocab_90mb` to bench/results.json.
 """
@@ -27,6 +31,7 @@ import os
 import random
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -133,6 +138,18 @@ def ours(corpus: str, run_dir: str, beam_args: str = "") -> dict:
     return stages
 
 
+def median_stages(runs):
+    """Per stage: the median seconds over the repeated runs, the largest peak RSS."""
+    stages = runs[0]["stages"] if "stages" in runs[0] else runs[0]
+    out = {}
+    for stage in stages:
+        values = [(run.get("stages", run))[stage] for run in runs]
+        out[stage] = {"seconds": statistics.median(v["seconds"] for v in values)}
+        if "peak_rss_mb" in values[0]:
+            out[stage]["peak_rss_mb"] = max(v["peak_rss_mb"] for v in values)
+    return out
+
+
 def slope(points):
     """Least-squares seconds per MB over (mb, seconds) points (None for one point)."""
     n = len(points)
@@ -209,6 +226,8 @@ def main():
                         help="Beam options instead of lmpipe's default (one process), e.g. "
                              "'--direct_running_mode=multi_threading --direct_num_workers=2'")
     parser.add_argument("--no-peer", action="store_true", help="ours only (no tables written)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="runs of each side per corpus (in turn); each stage's median counts")
     args = parser.parse_args()
     if args.stage:  # one stage, in a process of its own (see `ours`)
         print(json.dumps(run_stage(args.corpus, args.run_dir, args.stage, args.beam_args)))
@@ -219,19 +238,34 @@ def main():
         corpus = make_corpus(args.corpus, copies, os.path.join(args.work, f"corpus-x{copies}"))
         documents, size = corpus_documents(corpus)
         print(f"x{copies}: {len(documents)} documents, {size / 1e6:.1f} MB", flush=True)
-        stages = ours(corpus, os.path.join(args.work, f"run-x{copies}"), args.beam_args)
+        ours_runs, peer_runs = [], []
+        for _ in range(args.repeats):  # the two sides in turn, so that both see the same drift
+            ours_runs.append(ours(corpus, os.path.join(args.work, f"run-x{copies}"),
+                                  args.beam_args))
+            if args.no_peer:
+                print(json.dumps({"copies": copies, "mb": size / 1e6, "stages": ours_runs[-1]}))
+                continue
+            peer = subprocess_json([PEER, os.path.join(HERE, "peer_preprocess.py"), "--corpus",
+                                    corpus, "--train-vocab-size", str(VOCAB_SIZE)])
+            print(f"  peer: {peer['stage_seconds']}, peak {peer['peak_rss_mb']:.0f} MB",
+                  flush=True)
+            peer_runs.append({
+                "stages": {k: {"seconds": v} for k, v in peer["stage_seconds"].items()},
+                "peak_rss_mb": peer["peak_rss_mb"]})
         if args.no_peer:
-            print(json.dumps({"copies": copies, "mb": size / 1e6, "stages": stages}))
             continue
-        peer = subprocess_json([PEER, os.path.join(HERE, "peer_preprocess.py"), "--corpus",
-                                corpus, "--train-vocab-size", str(VOCAB_SIZE)])
-        print(f"  peer: {peer['stage_seconds']}, peak {peer['peak_rss_mb']:.0f} MB", flush=True)
+        stages, peer_stages = median_stages(ours_runs), median_stages(peer_runs)
         rows.append({
             "copies": copies, "documents": len(documents), "mb": size / 1e6,
             "ours": {"stages": stages, "seconds": sum(s["seconds"] for s in stages.values()),
-                     "peak_rss_mb": max(s["peak_rss_mb"] for s in stages.values())},
-            "peer": {"stages": {k: {"seconds": v} for k, v in peer["stage_seconds"].items()},
-                     "seconds": peer["seconds"], "peak_rss_mb": peer["peak_rss_mb"]}})
+                     "peak_rss_mb": max(s["peak_rss_mb"] for s in stages.values()),
+                     "run_totals": [round(sum(s["seconds"] for s in run.values()), 2)
+                                    for run in ours_runs]},
+            "peer": {"stages": peer_stages,
+                     "seconds": sum(s["seconds"] for s in peer_stages.values()),
+                     "peak_rss_mb": max(run["peak_rss_mb"] for run in peer_runs),
+                     "run_totals": [round(sum(s["seconds"] for s in run["stages"].values()), 2)
+                                    for run in peer_runs]}})
         with open(os.path.join(HERE, "preprocess_scaling.json"), "w") as f:
             json.dump({"command": " ".join(["bench/preprocess_scaling.py", *sys.argv[1:]]),
                        "corpora": "the corpus repeated, each copy's documents shuffled "
