@@ -15,6 +15,7 @@ Signatures of a pretrained (fill-mask) model:
 Serving and tfx-bsl (TFMA) load models; ExportArchive does.
 """
 
+import json
 import os
 from typing import Sequence
 
@@ -22,7 +23,9 @@ import keras
 import tensorflow as tf
 
 from models import features, inputs
-from models.tokenization import SpecialIds
+from models.tokenization import SpecialIds, copy_vocabulary
+
+CLASSIFY_IDS_SIGNATURE = "classify_ids"
 
 def _fill_mask_fn(model, tft_layer, vocab: Sequence[str], seq_length: int, top_k: int):
     vocab_table = tf.constant(list(vocab))
@@ -158,6 +161,35 @@ def _classify_fn(model, tft_layer, labels: Sequence[str], seq_length: int, pairs
     return serving_default, predict_examples
 
 
+def _classify_ids_fn(model):
+    """The model without its tokenizer: `[batch, length]` ids (`[CLS] ... [SEP] [PAD]...`, at
+    most the sequence length) to `probabilities`. What a TFLite export with a tokenizer of its
+    own wraps (models/tflite.py)."""
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name="token_ids"),
+                                  tf.TensorSpec([None, None], tf.int32, name="segment_ids")])
+    def classify_ids(token_ids, segment_ids):
+        logits = model(inputs.bert_inputs(token_ids, segment_ids=segment_ids), training=False)
+        return {"probabilities": tf.nn.softmax(tf.cast(logits, tf.float32))}
+
+    return classify_ids
+
+
+def write_model_info(export_dir: str, vocab_file: str, labels: Sequence[str], seq_length: int,
+                     pairs: bool) -> str:
+    """`assets.extra/lmpipe/`: the vocabulary and its tokenizer settings, and `model.json`
+    (classes, sequence length), for tools that rebuild the model's input (TF Serving ignores
+    `assets.extra` beyond its warmup file)."""
+    directory = os.path.join(export_dir, "assets.extra", MODEL_INFO_DIR)
+    copy_vocabulary(vocab_file, directory)
+    with tf.io.gfile.GFile(os.path.join(directory, MODEL_INFO_FILE), "w") as f:
+        json.dump({"labels": list(labels), "seq_length": seq_length, "text_pairs": pairs}, f,
+                  indent=2)
+    return directory
+
+
+MODEL_INFO_DIR, MODEL_INFO_FILE = "lmpipe", "model.json"
+
+
 def write_warmup_requests(export_dir: str, model_name: str, texts: Sequence[str],
                           pairs: bool = False) -> str:
     """TF Serving warmup: `assets.extra/tf_serving_warmup_requests`, PredictionLogs that
@@ -184,7 +216,8 @@ WARMUP_TEXTS = ("A gripping, beautifully acted film.", "Dull and far too long.",
 
 
 def export_classifier(model: keras.Model, tf_transform_output, export_dir: str,
-                      labels: Sequence[str], seq_length: int, model_name: str) -> str:
+                      labels: Sequence[str], seq_length: int, model_name: str,
+                      vocab_file: str) -> str:
     """Writes the classifier SavedModel:
 
     - `serving_default(text: string[None])` → `probabilities` `[batch, classes]` (in `labels`
@@ -192,7 +225,8 @@ def export_classifier(model: keras.Model, tf_transform_output, export_dir: str,
       (a `text_pair` raw feature) takes `text` and `text_pair`;
     - `predict_examples(examples)`: the same from serialized raw tf.Examples (TFMA);
     - `transform_features(examples)`: the Transform output (TFMA's preprocessing function);
-    plus TF Serving warmup requests.
+    - `classify_ids(token_ids, segment_ids)`: `probabilities` from wordpiece ids;
+    plus TF Serving warmup requests and `assets.extra/lmpipe/` (write_model_info).
     """
     tft_layer = tf_transform_output.transform_features_layer()
     pairs = features.TEXT_PAIR in tf_transform_output.raw_feature_spec()
@@ -204,6 +238,8 @@ def export_classifier(model: keras.Model, tf_transform_output, export_dir: str,
     archive.add_endpoint(features.PREDICT_EXAMPLES_SIGNATURE, predict_examples)
     archive.add_endpoint(features.TRANSFORM_SIGNATURE,
                          _transform_features_fn(tft_layer, tf_transform_output))
+    archive.add_endpoint(CLASSIFY_IDS_SIGNATURE, _classify_ids_fn(model))
     archive.write_out(export_dir)
     write_warmup_requests(export_dir, model_name, WARMUP_TEXTS, pairs)
+    write_model_info(export_dir, vocab_file, labels, seq_length, pairs)
     return export_dir

@@ -61,7 +61,7 @@ def train_and_export(job: training.TrainerJob) -> None:
     model = train_classifier(settings, backbone, labels, job.train_files, job.eval_files,
                              job.log_dir, job.backup_dir, job.chief)
     export.export_classifier(model, job.transform_output, job.serving_dir, labels,
-                             settings.seq_length, settings.model_name)
+                             settings.seq_length, settings.model_name, job.vocab_file)
 
 
 def run_fn(fn_args):

@@ -1,6 +1,7 @@
 """The exported SavedModels' signatures (models/export.py), on untrained tiny models and a real
 tf.Transform graph (tft_beam on a few examples), loaded as TF Serving loads them: a TF1 session."""
 
+import json
 import os
 
 import numpy as np
@@ -99,7 +100,7 @@ def test_classifier_signatures(tmp_path, vocab_file):
                                   [features.TEXT, features.LABEL])
     model = classifier.build_classifier(build_backbone(len(VOCAB), SEQ), len(labels))
     path = export.export_classifier(model, tft_output, str(tmp_path / "classifier"), labels, SEQ,
-                                    "classifier")
+                                    "classifier", vocab_file)
     session, signatures = load_tf1(path)
     assert set(signatures) >= {features.SERVING_SIGNATURE, features.PREDICT_EXAMPLES_SIGNATURE,
                                features.TRANSFORM_SIGNATURE}
@@ -117,6 +118,14 @@ def test_classifier_signatures(tmp_path, vocab_file):
                       examples=[example.SerializeToString()])
     assert transformed[features.LABEL_ID].tolist() == [1]
     assert transformed[features.TOKEN_IDS][0][:4].tolist() == [2, 5, 7, 3]
+    # The model without its tokenizer (what the TFLite export wraps) answers the same.
+    by_ids = run(session, signatures[export.CLASSIFY_IDS_SIGNATURE],
+                 token_ids=[[2, 5, 7, 3]], segment_ids=[[0, 0, 0, 0]])
+    np.testing.assert_allclose(by_ids["probabilities"][0], out["probabilities"][0], rtol=1e-5)
+    info = os.path.join(path, "assets.extra", export.MODEL_INFO_DIR)
+    assert open(os.path.join(info, features.VOCAB_FILE)).read().split() == VOCAB
+    assert json.load(open(os.path.join(info, export.MODEL_INFO_FILE))) == {
+        "labels": labels, "seq_length": SEQ, "text_pairs": False}
 
 
 @pytest.mark.parametrize("pooling", ["mean", "cls"])
@@ -140,7 +149,8 @@ def test_a_classifier_of_text_pairs_takes_two_strings(tmp_path, vocab_file):
                                   {"vocab_file": vocab_file, "seq_length": SEQ, "labels": labels},
                                   [features.TEXT, features.TEXT_PAIR, features.LABEL])
     model = classifier.build_classifier(build_backbone(len(VOCAB), SEQ), len(labels))
-    path = export.export_classifier(model, tft_output, str(tmp_path / "pairs"), labels, SEQ, "nli")
+    path = export.export_classifier(model, tft_output, str(tmp_path / "pairs"), labels, SEQ, "nli",
+                                    vocab_file)
     session, signatures = load_tf1(path)
     serving = signatures[features.SERVING_SIGNATURE]
     assert sorted(serving.inputs) == [features.TEXT, features.TEXT_PAIR]
