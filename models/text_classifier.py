@@ -33,7 +33,8 @@ class MaskedMeanPooling(keras.layers.Layer):
     """Mean of the token outputs over real (non-padding) positions."""
 
     def call(self, sequence, padding_mask):
-        weights = keras.ops.cast(padding_mask, sequence.dtype)[:, :, None]
+        # expand_dims, not [:, :, None]: TFLite has no kernel for a slice that adds an axis.
+        weights = keras.ops.expand_dims(keras.ops.cast(padding_mask, sequence.dtype), -1)
         total = keras.ops.sum(sequence * weights, axis=1)
         return total / keras.ops.maximum(keras.ops.sum(weights, axis=1), 1.0)
 
