@@ -34,7 +34,11 @@ def main():
         torch.set_num_threads(args.threads)
 
     layers, hidden, heads = SIZES[args.size]
-    tokenizer = transformers.BertTokenizerFast(vocab_file=args.vocab, do_lower_case=True)
+    # vocab=, not vocab_file=: transformers 5 ignores vocab_file here and builds a five-token
+    # vocabulary (every word [UNK], shorter sequences than the real tokenizer gives).
+    tokenizer = transformers.BertTokenizerFast(vocab=args.vocab, do_lower_case=True)
+    with open(args.vocab, encoding="utf-8") as f:
+        assert tokenizer.vocab_size == sum(1 for _ in f), "the tokenizer lost the vocabulary"
     config = transformers.BertConfig(
         vocab_size=tokenizer.vocab_size, hidden_size=hidden, num_hidden_layers=layers,
         num_attention_heads=heads, intermediate_size=4 * hidden,

@@ -15,9 +15,10 @@ Signatures of a pretrained (fill-mask) model:
 Serving and tfx-bsl (TFMA) load models; ExportArchive does.
 """
 
+import dataclasses
 import json
 import os
-from typing import Sequence
+from typing import List, Sequence
 
 import keras
 import tensorflow as tf
@@ -188,6 +189,36 @@ def write_model_info(export_dir: str, vocab_file: str, labels: Sequence[str], se
 
 
 MODEL_INFO_DIR, MODEL_INFO_FILE = "lmpipe", "model.json"
+
+
+class ModelInfoError(ValueError):
+    """A SavedModel without lmpipe's model information; the message says what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInfo:
+    """What a classifier SavedModel needs beside its graph to be rebuilt around another
+    tokenizer (written by models/export.py into `assets.extra/lmpipe/`)."""
+
+    labels: List[str]
+    seq_length: int
+    text_pairs: bool
+    vocab_file: str
+
+    @classmethod
+    def read(cls, saved_model_dir: str) -> "ModelInfo":
+        directory = os.path.join(saved_model_dir, "assets.extra", MODEL_INFO_DIR)
+        path = os.path.join(directory, MODEL_INFO_FILE)
+        if not tf.io.gfile.exists(path):
+            raise ModelInfoError(
+                f"{saved_model_dir} has no assets.extra/{MODEL_INFO_DIR}/{MODEL_INFO_FILE}: it "
+                "is not an lmpipe classifier, or lmpipe exported it before it wrote one. "
+                "Fine-tune it again with a new --run-dir (in the old one the Trainer's cached "
+                "result would be reused).")
+        with tf.io.gfile.GFile(path) as f:
+            info = json.load(f)
+        return cls(list(info["labels"]), int(info["seq_length"]), bool(info["text_pairs"]),
+                   os.path.join(directory, features.VOCAB_FILE))
 
 
 def write_warmup_requests(export_dir: str, model_name: str, texts: Sequence[str],

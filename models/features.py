@@ -25,6 +25,8 @@ PACKED_IDS = "packed_ids"
 LABEL_ID = "label_id"
 SEGMENT_IDS = "segment_ids"  # int64 [seq_length]: 0 for the first text, 1 for the pair's second
 LENGTH_BUCKET = "length_bucket"
+# Distillation (components/teacher_scores): the teacher's class probabilities, float [classes].
+TEACHER_PROBABILITIES = "teacher_probabilities"
 
 # Masked MLM training examples (MlmMasker output), one per window and masking.
 TOKEN_IDS = "token_ids"          # int64 [seq_length], after masking

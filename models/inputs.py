@@ -140,23 +140,30 @@ def dynamic_masked_lm_dataset(file_patterns: List[str], seq_length: int, max_pre
 
 # -- classifier examples (Transform output) --------------------------------------------------
 
-def parse_classifier(serialized: tf.Tensor, seq_length: int):
-    """Serialized transformed examples to (inputs, class id)."""
-    parsed = tf.io.parse_example(serialized, {
+def parse_classifier(serialized: tf.Tensor, seq_length: int, teacher_classes: int = 0):
+    """Serialized transformed examples to (inputs, class id); with `teacher_classes`, the
+    inputs also hold the teacher's probabilities (distillation)."""
+    spec = {
         features.TOKEN_IDS: tf.io.FixedLenFeature([seq_length], tf.int64),
         # Absent in examples transformed before text pairs existed: one segment.
         features.SEGMENT_IDS: tf.io.FixedLenFeature([seq_length], tf.int64,
                                                     default_value=[0] * seq_length),
         features.LABEL_ID: tf.io.FixedLenFeature([], tf.int64),
-    })
-    return (bert_inputs(parsed[features.TOKEN_IDS], segment_ids=parsed[features.SEGMENT_IDS]),
-            parsed[features.LABEL_ID])
+    }
+    if teacher_classes:
+        spec[features.TEACHER_PROBABILITIES] = tf.io.FixedLenFeature([teacher_classes],
+                                                                     tf.float32)
+    parsed = tf.io.parse_example(serialized, spec)
+    model_inputs = bert_inputs(parsed[features.TOKEN_IDS], segment_ids=parsed[features.SEGMENT_IDS])
+    if teacher_classes:
+        model_inputs[features.TEACHER_PROBABILITIES] = parsed[features.TEACHER_PROBABILITIES]
+    return model_inputs, parsed[features.LABEL_ID]
 
 
 def classifier_dataset(file_patterns: List[str], seq_length: int, batch_size: int,
-                       **kwargs) -> tf.data.Dataset:
+                       teacher_classes: int = 0, **kwargs) -> tf.data.Dataset:
     return tfrecord_dataset(file_patterns, batch_size,
-                            lambda x: parse_classifier(x, seq_length), **kwargs)
+                            lambda x: parse_classifier(x, seq_length, teacher_classes), **kwargs)
 
 
 def label_counts(file_patterns: List[str], seq_length: int, num_classes: int) -> List[int]:

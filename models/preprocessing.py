@@ -58,7 +58,8 @@ def classifier_preprocessing_fn(inputs, custom_config):
 
     `custom_config`: `vocab_file` (the pretraining run's vocabulary, set by Tokenize),
     `seq_length` and `labels` (class names; index = class id). A label outside `labels` maps
-    to -1 (ExampleValidator stops such data before it gets here).
+    to -1 (ExampleValidator stops such data before it gets here; the unlabelled texts of
+    distillation have an empty label). A `teacher_probabilities` feature passes through.
     """
     tokenizer = tokenization.load_tokenizer(custom_config["vocab_file"])
     seq_length = int(custom_config["seq_length"])
@@ -85,4 +86,6 @@ def classifier_preprocessing_fn(inputs, custom_config):
             tf.lookup.KeyValueTensorInitializer(labels, tf.range(len(labels), dtype=tf.int64)),
             default_value=-1)
         outputs[features.LABEL_ID] = table.lookup(tf.reshape(inputs[features.LABEL], [-1]))
+    if features.TEACHER_PROBABILITIES in inputs:  # distillation: passed through to the Trainer
+        outputs[features.TEACHER_PROBABILITIES] = inputs[features.TEACHER_PROBABILITIES]
     return outputs

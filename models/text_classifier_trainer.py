@@ -4,7 +4,8 @@ a pretrained encoder + classification head (optional freezing, class weights, ea
 
 TFX Trainer: `run_fn="models.text_classifier_trainer.run_fn"`, `base_model` = a pretrained
 Model artifact (its `encoder/`), `custom_config={"settings": ClassifierSettings(...).to_dict(),
-"labels": [...], "backup_dir": ...}`.
+"labels": [...], "backup_dir": ...}`, plus `"distill": {"temperature", "alpha"}` when the
+examples carry a teacher's probabilities (components/teacher_scores).
 """
 
 from typing import Callable, List, Optional, Sequence
@@ -13,14 +14,21 @@ import keras
 from absl import logging
 
 from models import encoder, export, inputs, training
+from models.distillation import Distiller
 from models.settings import ClassifierSettings
 from models.text_classifier import balanced_class_weights, build_classifier
 
 
 def train_classifier(settings: ClassifierSettings, backbone: Callable, labels: Sequence[str],
                      train_files: List[str], eval_files: List[str], log_dir: str,
-                     backup_dir: Optional[str] = None, chief: bool = True) -> keras.Model:
-    """`backbone()` gives the encoder to start from (called under the strategy's scope)."""
+                     backup_dir: Optional[str] = None, chief: bool = True,
+                     distill: Optional[dict] = None) -> keras.Model:
+    """`backbone()` gives the encoder to start from (called under the strategy's scope).
+
+    `distill` ({"temperature", "alpha"}): the examples carry a teacher's probabilities and the
+    classifier learns from them too (models/distillation.py); the trained classifier itself is
+    returned either way."""
+    teacher_classes = len(labels) if distill else 0
     class_weight = None
     if settings.class_weights == "balanced":
         counts = inputs.label_counts(train_files, settings.seq_length, len(labels))
@@ -29,24 +37,32 @@ def train_classifier(settings: ClassifierSettings, backbone: Callable, labels: S
 
     def datasets(batch_size):
         return (inputs.classifier_dataset(train_files, settings.seq_length, batch_size,
-                                          seed=settings.seed),
+                                          teacher_classes, seed=settings.seed),
                 inputs.classifier_dataset(eval_files, settings.seq_length, batch_size,
-                                          shuffle=False))
+                                          teacher_classes, shuffle=False))
+
+    def build():
+        model = build_classifier(backbone(), len(labels), settings.dropout,
+                                 settings.freeze_embeddings, settings.freeze_layers,
+                                 settings.pooling)
+        return Distiller(model, **distill) if distill else model
+
+    def compile_args():
+        accuracy = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+        if distill:  # Distiller.compute_loss
+            return dict(metrics=accuracy)
+        return dict(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                    metrics=accuracy)
 
     early_stopping = []
     if settings.early_stopping_patience:
         early_stopping.append(keras.callbacks.EarlyStopping(
             monitor="val_accuracy", mode="max", patience=settings.early_stopping_patience,
             restore_best_weights=True))
-    return training.train(
-        settings,
-        lambda: build_classifier(backbone(), len(labels), settings.dropout,
-                                 settings.freeze_embeddings, settings.freeze_layers,
-                                 settings.pooling),
-        lambda: dict(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                     metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")]),
-        datasets, log_dir, extra_callbacks=early_stopping, class_weight=class_weight,
-        best_metric="val_accuracy", backup_dir=backup_dir, chief=chief)
+    model = training.train(
+        settings, build, compile_args, datasets, log_dir, extra_callbacks=early_stopping,
+        class_weight=class_weight, best_metric="val_accuracy", backup_dir=backup_dir, chief=chief)
+    return model.student if distill else model
 
 
 def train_and_export(job: training.TrainerJob) -> None:
@@ -59,7 +75,8 @@ def train_and_export(job: training.TrainerJob) -> None:
                                     dtype=settings.mixed_precision)
 
     model = train_classifier(settings, backbone, labels, job.train_files, job.eval_files,
-                             job.log_dir, job.backup_dir, job.chief)
+                             job.log_dir, job.backup_dir, job.chief,
+                             distill=job.custom_config.get("distill"))
     export.export_classifier(model, job.transform_output, job.serving_dir, labels,
                              settings.seq_length, settings.model_name, job.vocab_file)
 

@@ -25,50 +25,21 @@ Running it needs the tensorflow-text custom ops registered with the interpreter:
 (`TFLiteClassifier` below does this.)
 """
 
-import dataclasses
-import json
-import os
 from typing import Iterable, List, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from models import features
-from models.export import CLASSIFY_IDS_SIGNATURE, MODEL_INFO_DIR, MODEL_INFO_FILE
+from models.export import CLASSIFY_IDS_SIGNATURE, ModelInfo, ModelInfoError
 from models.tokenization import (MAX_CHARS_PER_WORD, SpecialIds, TokenizerSettings,
                                  read_vocab)
 
 QUANTIZE_MODES = ("none", "dynamic", "int8")
-MODEL_INFO = os.path.join("assets.extra", MODEL_INFO_DIR)
 
 
 class TFLiteExportError(ValueError):
     """The model or the options cannot make a TFLite model; the message says why."""
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelInfo:
-    """What a classifier SavedModel needs beside its graph to be rebuilt around another
-    tokenizer (written by models/export.py into `assets.extra/lmpipe/`)."""
-
-    labels: List[str]
-    seq_length: int
-    text_pairs: bool
-    vocab_file: str
-
-    @classmethod
-    def read(cls, saved_model_dir: str) -> "ModelInfo":
-        directory = os.path.join(saved_model_dir, MODEL_INFO)
-        path = os.path.join(directory, MODEL_INFO_FILE)
-        if not tf.io.gfile.exists(path):
-            raise TFLiteExportError(
-                f"{saved_model_dir} has no {MODEL_INFO}/{MODEL_INFO_FILE}: it was exported before "
-                "lmpipe wrote one, or it is not an lmpipe classifier. Fine-tune it again (a "
-                "rerun of the same lmpipe finetune command re-exports it).")
-        with tf.io.gfile.GFile(path) as f:
-            info = json.load(f)
-        return cls(list(info["labels"]), int(info["seq_length"]), bool(info["text_pairs"]),
-                   os.path.join(directory, features.VOCAB_FILE))
 
 
 def fast_bert_tokenizer(vocab: Sequence[str], settings: TokenizerSettings):
@@ -108,7 +79,10 @@ def convert(saved_model_dir: str, quantize: str = "none",
     if quantize == "int8" and not calibration_texts:
         raise TFLiteExportError("--quantize int8 calibrates on texts of the training data: give "
                                 "some (--run-dir or --calibration-data)")
-    info = ModelInfo.read(saved_model_dir)
+    try:
+        info = ModelInfo.read(saved_model_dir)
+    except ModelInfoError as e:
+        raise TFLiteExportError(str(e)) from None
     if info.text_pairs:
         raise TFLiteExportError(f"{saved_model_dir} classifies text pairs; the TFLite export "
                                 "takes single-text classifiers only")

@@ -204,6 +204,29 @@ def _report_blessing(summary: dict) -> int:
     return EXIT_PIPELINE_FAILED
 
 
+def check_teacher(cfg, labels, pretrained) -> str:
+    """The teacher's Model artifact directory; refuses one with other classes than the data,
+    warns when the student is not smaller (at least 90% of the teacher's parameters)."""
+    from components.teacher_scores.executor import TeacherError, check_teacher as classes_match
+    from pipeline import resolve_pretrained as pretrained_lib
+
+    teacher = pretrained_lib.resolve_teacher(cfg.distill_from)
+    saved_model = pretrained_lib.teacher_saved_model(teacher)
+    try:
+        classes_match(saved_model, labels)
+    except TeacherError as e:
+        raise ConfigError(f"--distill-from: {e}") from None
+    teacher_size = pretrained_lib.saved_model_parameters(saved_model)
+    student_size = pretrained_lib.encoder_parameters(pretrained)
+    print(f"lmpipe: teacher {saved_model} ({teacher_size / 1e6:.2f}M parameters)"
+          + (f", student encoder {student_size / 1e6:.2f}M" if student_size else ""))
+    if student_size and student_size >= 0.9 * teacher_size:
+        print(f"lmpipe: warning: the student ({student_size / 1e6:.2f}M parameters) is not "
+              f"smaller than its teacher ({teacher_size / 1e6:.2f}M): distillation is for "
+              "training a smaller model (give --pretrained a smaller encoder)", file=sys.stderr)
+    return teacher
+
+
 def finetune(args) -> int:
     from components.labelled_example_gen import LabelledDataError, check_labelled_data
     from pipeline import finetune as finetune_pipeline, resolve_pretrained as pretrained_lib
@@ -218,6 +241,7 @@ def finetune(args) -> int:
         counts = check_labelled_data(cfg.data, cfg.text_column, cfg.label_column, labels,
                                      labels_from=labels_from, pair_column=cfg.text_pair_column)
         check_distribution(cfg)
+        teacher = check_teacher(cfg, labels, pretrained) if cfg.distill_from else None
     except (ConfigError, LabelledDataError, pretrained_lib.PretrainedError) as e:
         return _fail(EXIT_BAD_INPUT, str(e))
     except (OSError, ValueError) as e:  # e.g. an unreadable schema file
@@ -247,6 +271,7 @@ def finetune(args) -> int:
             *([f"test accuracy     {summary['test_metrics']['accuracy']:.4f}, macro F1 "
                f"{summary['test_metrics']['macro_f1']:.4f} ({summary['test_metrics']['example_count']} "
                "examples; reported, never used for blessing)"] if "test_metrics" in summary else []),
+            *_teacher_lines(summary, cfg),
             f"blessed           {summary['blessed']}",
             f"pushed model      {summary['pushed_model']}",
             f"wall time         {summary['wall_seconds']} s",
@@ -255,8 +280,20 @@ def finetune(args) -> int:
 
     return _run_local("finetune", cfg, args,
                       lambda: finetune_pipeline.create_pipeline(cfg, labels, pretrained,
-                                                                schema_file),
+                                                                schema_file, teacher),
                       lambda: run_summary.finetune_summary(cfg, labels, pretrained), print_summary)
+
+
+def _teacher_lines(summary: dict, cfg) -> list:
+    teacher = summary.get("teacher")
+    if not teacher:
+        return []
+    lines = [f"teacher           {teacher['model']} ({teacher['size_mb']:.1f} MB)",
+             f"teacher eval acc. {teacher.get('eval_metrics', {}).get('accuracy', float('nan')):.4f}"
+             f" (the student may be at most {cfg.max_drop_vs_teacher:.4f} below)"]
+    if "test_metrics" in teacher:
+        lines.append(f"teacher test acc. {teacher['test_metrics']['accuracy']:.4f}")
+    return lines
 
 
 def _macro(metrics: dict, name: str) -> float:
@@ -381,6 +418,35 @@ def predict(args) -> int:
     return 0
 
 
+def export_tflite(args) -> int:
+    """A pushed classifier to TensorFlow Lite; with --run-dir, both scored on its eval split."""
+    from models.tflite import TFLiteExportError
+    from pipeline import export_tflite as exporter
+    from serving.versions import ServingDirError
+
+    try:
+        report = exporter.export(args.model_dir, args.out, args.quantize, args.version,
+                                 args.run_dir, args.calibration_data)
+    except (TFLiteExportError, exporter.ExportError, ServingDirError, OSError) as e:
+        print(f"lmpipe: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"lmpipe: wrote {report['tflite_model']} ({report['quantize']}, "
+          f"{report['size_mb']:.1f} MB; the SavedModel is {report['saved_model_size_mb']:.1f} MB)")
+    scores = report.get("eval_split")
+    if scores:
+        for name in ("saved_model", "tflite"):
+            print(f"  {name:<12} eval accuracy {scores[name]['accuracy']:.4f}, macro F1 "
+                  f"{scores[name]['macro_f1']:.4f} ({scores[name]['example_count']} examples)")
+        print(f"  labels agree on {scores['label_agreement']:.1%} of the eval split"
+              + ("" if scores["faithful"] else
+                 f": below {exporter.MIN_AGREEMENT:.0%}, check the tokenization differences "
+                 "(models/tflite.py) before shipping it"))
+    else:
+        print("  not scored: give --run-dir (the fine-tuning run) to compare it with the SavedModel")
+    print(f"  report: {os.path.join(args.out, 'report.json')}")
+    return 0
+
+
 def rollback(args) -> int:
     """Makes an earlier version the one TF Serving serves (newer ones move to .retired/)."""
     import os
@@ -447,6 +513,22 @@ def main(argv=None) -> int:
     p.add_argument("--output", help="JSONL output file (default: stdout)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per server request")
+    p = sub.add_parser("export-tflite", help="a pushed classifier to TensorFlow Lite (raw "
+                                             "strings in), scored beside its SavedModel")
+    p.add_argument("--model-dir", required=True,
+                   help="a pushed classifier (<serving dir>/<model>, its latest version) or a "
+                        "version dir")
+    p.add_argument("--version", type=int, default=None)
+    p.add_argument("--out", required=True, help="directory for model.tflite, labels.txt, "
+                                                "report.json")
+    p.add_argument("--quantize", default="none",
+                   help="none (float32), dynamic (int8 weights) or int8 (weights and "
+                        "activations, calibrated on training texts)")
+    p.add_argument("--run-dir", default=None,
+                   help="the lmpipe finetune run that pushed it: its eval split scores both "
+                        "models, its train split calibrates int8")
+    p.add_argument("--calibration-data", default=None,
+                   help="texts (one per line) to calibrate int8 on, instead of the run's")
     p = sub.add_parser("rollback", help="serve an earlier version; cap the versions kept")
     p.add_argument("--serving-dir", required=True)
     p.add_argument("--model", required=True)
@@ -460,7 +542,7 @@ def main(argv=None) -> int:
     py_logging.getLogger("absl").setLevel(py_logging.INFO)
     return {"pretrain": pretrain, "import": import_checkpoint, "finetune": finetune,
             "compile": compile_pipeline,
-            "serve-config": serve_config, "predict": predict,
+            "serve-config": serve_config, "predict": predict, "export-tflite": export_tflite,
             "rollback": rollback}[args.command](args)
 
 

@@ -210,6 +210,17 @@ class FinetuneConfig(RunSettings, ClassifierSettings):
     adapt_steps: int = 0
     adapt_learning_rate: float = 1e-4
 
+    # Distillation (Hinton et al. 2015): a teacher classifier (a pushed model, a version dir or
+    # a fine-tuning run dir) whose probabilities the new model learns from, softened at
+    # `distill_temperature`; `distill_alpha` weighs them against the labels (1: teacher only).
+    # `unlabelled_text` (one text per line) adds teacher-labelled training examples. Blessed
+    # only within `max_drop_vs_teacher` of the teacher's eval accuracy.
+    distill_from: Optional[str] = None
+    distill_temperature: float = 2.0
+    distill_alpha: float = 0.5
+    unlabelled_text: Optional[str] = None
+    max_drop_vs_teacher: float = 0.01
+
     def adapt_settings(self) -> MaskedLMSettings:
         """The adaptation Trainer's settings: this run's training settings, as an MLM with
         dynamic masking for `adapt_steps` steps."""
@@ -249,3 +260,22 @@ class FinetuneConfig(RunSettings, ClassifierSettings):
                                   "non-empty class names, e.g. --labels negative,neutral,positive.")
         if not 0.0 <= self.min_accuracy <= 1.0:
             raise ConfigError(f"min_accuracy={self.min_accuracy} must be in [0, 1].")
+        self._validate_distillation()
+
+    def _validate_distillation(self):
+        if not self.distill_from:
+            if self.unlabelled_text:
+                raise ConfigError("--unlabelled-text gives a teacher texts to label: it needs "
+                                  "--distill-from TEACHER")
+            return
+        if self.distill_temperature <= 0 or not 0.0 <= self.distill_alpha <= 1.0:
+            raise ConfigError(f"distill_temperature={self.distill_temperature} must be positive "
+                              f"and distill_alpha={self.distill_alpha} in [0, 1].")
+        if self.max_drop_vs_teacher < 0:
+            raise ConfigError(f"max_drop_vs_teacher={self.max_drop_vs_teacher} must be >= 0.")
+        if self.class_weights != "none":
+            raise ConfigError("--class-weights with --distill-from: the teacher's probabilities "
+                              "set what each example teaches; leave class weights out")
+        if self.unlabelled_text and not os.path.isfile(self.unlabelled_text):
+            raise ConfigError(f"--unlabelled-text {self.unlabelled_text} is not a file (give "
+                              "one text per line)")

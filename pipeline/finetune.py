@@ -4,13 +4,15 @@ labelled file(s) → LabelledExampleGen → StatisticsGen → ExampleValidator (
     → Tokenize (Transform with the pretraining run's vocabulary; refuses anomalous data)
       (a checkpoint from elsewhere: Importer → CheckpointImport give the vocabulary and model)
     (--adapt-steps: AdaptTokenize → AdaptTrainer, MLM on the train texts, starting from it)
+    (--distill-from: Importer(teacher) → TeacherScores adds the teacher's probabilities to the
+     examples the Trainer reads; the Evaluator compares with the teacher)
     → Trainer (pretrained or adapted encoder as base_model + classification head)
     → Evaluator (TFMA; thresholds and no regression vs the latest blessed model) → Pusher
 """
 
 import hashlib
 import os
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import tensorflow_model_analysis as tfma
 from tensorflow_metadata.proto.v0 import schema_pb2
@@ -18,6 +20,7 @@ from google.protobuf import text_format
 from tfx import v1 as tfx
 
 from components.labelled_example_gen import LabelledExampleGen
+from components.teacher_scores import TeacherScores
 from components.tokenize import Tokenize
 from components.types import WordPieceVocab
 from models import features
@@ -124,8 +127,10 @@ def schema_labels(path: str) -> list:
 
 def eval_config(cfg: FinetuneConfig, labels: Sequence[str]) -> tfma.EvalConfig:
     """Accuracy (gates the blessing), per-class and macro precision/recall/F1, AUC for two
-    classes, a confusion matrix; overall and by text-length bucket."""
-    accuracy_thresholds = overall_threshold(cfg.min_accuracy, cfg.max_regression)
+    classes, a confusion matrix; overall and by text-length bucket. The baseline is the latest
+    blessed model, or the teacher of a distillation (then at most `max_drop_vs_teacher` below)."""
+    accuracy_thresholds = overall_threshold(
+        cfg.min_accuracy, cfg.max_drop_vs_teacher if cfg.distill_from else cfg.max_regression)
     per_class = [tfma.MetricConfig(class_name=name) for name in ("Precision", "Recall", "F1Score")]
     if len(labels) == 2:
         per_class.append(tfma.MetricConfig(class_name="AUC"))
@@ -152,9 +157,15 @@ def eval_config(cfg: FinetuneConfig, labels: Sequence[str]) -> tfma.EvalConfig:
         ])
 
 
+def file_sha256(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
 def create_pipeline(cfg: FinetuneConfig, labels: Sequence[str], pretrained: Pretrained,
-                    schema_file: str) -> tfx.dsl.Pipeline:
-    """`schema_file`: the curated schema whose label domain is `labels` (choose_classes)."""
+                    schema_file: str, teacher: Optional[str] = None) -> tfx.dsl.Pipeline:
+    """`schema_file`: the curated schema whose label domain is `labels` (choose_classes);
+    `teacher`: the Model directory to distil from (resolve_pretrained.resolve_teacher)."""
     example_gen = LabelledExampleGen(absolute(cfg.data), cfg.text_column, cfg.label_column,
                                      cfg.split_buckets, cfg.text_pair_column)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
@@ -190,8 +201,20 @@ def create_pipeline(cfg: FinetuneConfig, labels: Sequence[str], pretrained: Pret
         ).with_id("AdaptTrainer")
         adapt = [adapt_tokenize, adapt_trainer]
         base_model = adapt_trainer.outputs["model"]
+    examples, schema, distill, baseline = (example_gen.outputs["examples"],
+                                           schema_gen.outputs["schema"], [], None)
+    if teacher:  # distillation: the teacher's probabilities join the examples
+        teacher_model = tfx.dsl.Importer(
+            source_uri=teacher, artifact_type=tfx.types.standard_artifacts.Model,
+        ).with_id("teacher")
+        unlabelled = absolute(cfg.unlabelled_text) if cfg.unlabelled_text else None
+        scores = TeacherScores(examples, teacher_model.outputs["result"], schema, labels,
+                               unlabelled, file_sha256(unlabelled) if unlabelled else None)
+        distill = [teacher_model, scores]
+        examples, schema = scores.outputs["scored_examples"], scores.outputs["scored_schema"]
+        baseline = scores.outputs["teacher_model"]
     tokenize = Tokenize(
-        examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
+        examples=examples, schema=schema,
         vocabulary=vocabulary, anomalies=example_validator.outputs["anomalies"],
         preprocessing_fn="models.preprocessing.classifier_preprocessing_fn",
         custom_config={"seq_length": cfg.seq_length, "labels": list(labels)})
@@ -202,9 +225,11 @@ def create_pipeline(cfg: FinetuneConfig, labels: Sequence[str], pretrained: Pret
         base_model=base_model,
         train_args=tfx.proto.TrainArgs(num_steps=cfg.train_steps),
         eval_args=tfx.proto.EvalArgs(num_steps=cfg.eval_steps),
-        custom_config=trainer_config(cfg, labels=list(labels)))
+        custom_config=trainer_config(cfg, labels=list(labels), **({"distill": {
+            "temperature": cfg.distill_temperature, "alpha": cfg.distill_alpha}} if teacher
+            else {})))
     gate_and_push = evaluate_and_push(example_gen.outputs["examples"], trainer.outputs["model"],
                                       eval_config(cfg, labels), cfg.serving_model_dir,
-                                      cfg.max_versions)
+                                      cfg.max_versions, baseline_model=baseline)
     return make_pipeline(cfg, [example_gen, statistics_gen, schema_gen, example_validator,
-                                *start, *adapt, tokenize, trainer, *gate_and_push])
+                                *start, *adapt, *distill, tokenize, trainer, *gate_and_push])

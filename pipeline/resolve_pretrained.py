@@ -99,3 +99,55 @@ def checkpoint_vocab_size(pretrained: Pretrained) -> int:
     from models import checkpoint
 
     return checkpoint.inspect(pretrained.model_uri).vocab_size
+
+
+def resolve_teacher(path: str) -> str:
+    """The teacher of `--distill-from`, as a Model artifact directory TeacherScores reads: a
+    fine-tuning run directory (its latest blessed model), a pushed model (<serving dir>/<model>:
+    its latest version), one of its version directories, or a Trainer's Model artifact."""
+    from serving.versions import ServingDirError, resolve_version_dir
+
+    path = os.path.abspath(path)
+    if not os.path.exists(path):
+        raise PretrainedError(f"--distill-from {path} does not exist: give a pushed classifier "
+                              "(<serving dir>/<model>), one of its versions, or a fine-tuning "
+                              "run directory")
+    if os.path.isfile(os.path.join(path, "metadata.sqlite")):
+        return _latest_blessed_model_uri(path)
+    if os.path.isfile(os.path.join(path, "Format-Serving", "saved_model.pb")):
+        return path
+    try:
+        return resolve_version_dir(path)
+    except ServingDirError as e:
+        raise PretrainedError(f"--distill-from: {e}") from None
+
+
+def teacher_saved_model(model_uri: str) -> str:
+    from components.teacher_scores.executor import teacher_saved_model as find
+
+    return find(model_uri)
+
+
+def saved_model_parameters(saved_model_dir: str) -> int:
+    """Numbers in a SavedModel's variables (an exported classifier has no optimizer state;
+    ExportArchive lists each variable twice, under `variables/` and `_all_variables/`)."""
+    import numpy as np
+    import tensorflow as tf
+
+    listed = tf.train.list_variables(os.path.join(saved_model_dir, "variables", "variables"))
+    return int(sum(np.prod(shape) for name, shape in listed if name.startswith("variables/")))
+
+
+def encoder_parameters(pretrained: Pretrained):
+    """The encoder's parameters from its keras-hub config (None for a checkpoint from
+    elsewhere, not yet imported)."""
+    if pretrained.needs_import:
+        return None
+    import json
+
+    with open(os.path.join(pretrained.encoder_dir, "config.json")) as f:
+        c = json.load(f)["config"]
+    h, layers, inner = c["hidden_dim"], c["num_layers"], c["intermediate_dim"]
+    embeddings = (c["vocabulary_size"] + c["max_sequence_length"] + c.get("num_segments", 2)) * h
+    per_layer = 4 * (h * h + h) + 2 * h * inner + inner + h + 4 * h  # attention, MLP, 2 norms
+    return embeddings + 2 * h + layers * per_layer + h * h + h  # + embedding norm, pooler

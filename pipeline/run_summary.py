@@ -85,8 +85,9 @@ def _slice_accuracy(uri: str) -> dict:
     return dict(sorted(slices.items()))
 
 
-def blessing_failures(uri: str) -> list:
-    """Why TFMA did not bless: one line per failed threshold (empty when blessed)."""
+def blessing_failures(uri: str, baseline: str = "the latest blessed model") -> list:
+    """Why TFMA did not bless: one line per failed threshold (empty when blessed).
+    `baseline`: what the candidate was compared with, in words."""
     import tensorflow_model_analysis as tfma
 
     result = tfma.load_validation_result(uri)
@@ -104,8 +105,8 @@ def blessing_failures(uri: str) -> list:
                     reasons.append(f"{key.name} changed by {value:+.4f} against the starting "
                                    "checkpoint; it must improve on it")
                 else:
-                    reasons.append(f"{key.name} changed by {value:+.4f} against the latest "
-                                   f"blessed model (at most {allowed:+.4f} allowed)")
+                    reasons.append(f"{key.name} changed by {value:+.4f} against {baseline} "
+                                   f"(at most {allowed:+.4f} allowed)")
     if not result.validation_ok and not reasons:
         reasons.append(str(result.missing_thresholds or result.validation_details).strip())
     return reasons
@@ -127,7 +128,9 @@ def _common_summary(store, cfg, labels=None) -> dict:
         "metadata_path": os.path.abspath(cfg.metadata_path),
         "eval_metrics": _eval_metrics(evaluation.uri, labels) if evaluation else {},
         "blessed": bool(_custom(blessing, "blessed")),
-        "not_blessed_because": blessing_failures(evaluation.uri) if evaluation else [],
+        "not_blessed_because": blessing_failures(
+            evaluation.uri, "its teacher" if getattr(cfg, "distill_from", None)
+            else "the latest blessed model") if evaluation else [],
         "pushed": is_pushed,
         "pushed_model": _custom(pushed, "pushed_destination") if is_pushed else None,
         "config": json.loads(cfg.to_json()),
@@ -150,7 +153,30 @@ def finetune_summary(cfg, labels, pretrained) -> dict:
     test_files = glob.glob(os.path.join(examples.uri, "Split-test", "*")) if examples else []
     if summary["pushed"] and test_files:
         summary["test_metrics"] = test_metrics(summary["pushed_model"], test_files, labels)
+    teacher = _latest_output(store, "TeacherScores", "Model") if cfg.distill_from else None
+    if teacher:
+        summary["teacher"] = _teacher_summary(teacher, evaluation, test_files, labels)
     return summary
+
+
+def _teacher_summary(teacher, evaluation, test_files, labels) -> dict:
+    """The teacher of a distillation: its eval metrics (the Evaluator's baseline), test metrics
+    and size beside the student's."""
+    from tfx.utils import path_utils
+
+    saved_model = path_utils.serving_model_path(teacher.uri)
+    out = {"model": saved_model, "size_mb": size_mb(saved_model)}
+    if evaluation:
+        out["eval_metrics"] = _eval_metrics(evaluation.uri, labels, model_name="baseline")
+    if test_files:
+        out["test_metrics"] = test_metrics(saved_model, test_files, labels)
+    return out
+
+
+def size_mb(directory: str) -> float:
+    """Bytes on disk of everything under `directory`, in MB."""
+    return sum(os.path.getsize(os.path.join(root, name))
+               for root, _, files in os.walk(directory) for name in files) / 1e6
 
 
 def _latest_output(store, producer: str, type_name: str):
@@ -183,6 +209,14 @@ def test_metrics(model_dir: str, files, labels) -> dict:
         parsed = tf.io.parse_example(batch, {features.LABEL: tf.io.FixedLenFeature([], tf.string)})
         actual += [index[label.decode()] for label in parsed[features.LABEL].numpy()]
         predicted += np.argmax(predict(examples=batch)["probabilities"].numpy(), axis=1).tolist()
+    return classification_metrics(actual, predicted, labels)
+
+
+def classification_metrics(actual, predicted, labels) -> dict:
+    """Accuracy, macro-F1, per-class F1 and the example count of class ids `predicted`
+    against `actual`."""
+    import numpy as np
+
     actual, predicted = np.array(actual), np.array(predicted)
     f1 = {}
     for i, label in enumerate(labels):

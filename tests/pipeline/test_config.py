@@ -80,3 +80,11 @@ def test_a_test_split_of_zero_buckets_is_accepted():
     assert FinetuneConfig(data="d.tsv", pretrained="p", split_buckets=(8, 2, 0)).split_buckets == (8, 2, 0)
     with pytest.raises(ConfigError, match="split_buckets=\\(8, 0, 1\\)"):
         FinetuneConfig(data="d.tsv", pretrained="p", split_buckets=(8, 0, 1))
+
+
+@pytest.mark.parametrize("alpha", [-0.1, 1.5])
+def test_bad_distillation_settings_are_refused(alpha):
+    with pytest.raises(ConfigError, match="distill_alpha"):
+        FinetuneConfig(data="d.tsv", pretrained="p", distill_from="t", distill_alpha=alpha).validate()
+    with pytest.raises(ConfigError, match="needs --distill-from"):
+        FinetuneConfig(data="d.tsv", pretrained="p", unlabelled_text="u.txt").validate()

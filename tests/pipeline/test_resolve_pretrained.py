@@ -35,3 +35,16 @@ def test_vocabulary_mismatch_is_refused(tmp_path):
     model = _fake_pretrained(tmp_path, 10, 12)
     with pytest.raises(pretrained_lib.PretrainedError, match="has 10 tokens but .* 12 token embeddings"):
         pretrained_lib.check_vocabulary_matches(pretrained_lib.resolve(model))
+
+
+@pytest.mark.parametrize("size", ["tiny", "mini"])
+def test_the_student_size_check_counts_an_encoders_parameters_exactly(tmp_path, size):
+    from models.backbone import build_backbone
+    from models.encoder import save_encoder
+    from pipeline.resolve_pretrained import Pretrained, encoder_parameters
+
+    backbone = build_backbone(vocab_size=300, seq_length=32, size=size)
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("".join(f"t{i}\n" for i in range(300)))
+    save_encoder(backbone, str(tmp_path / "model"), str(vocab))
+    assert encoder_parameters(Pretrained(str(tmp_path / "model"))) == backbone.count_params()
