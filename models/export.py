@@ -61,7 +61,10 @@ def _fill_mask_fn(model, tft_layer, vocab: Sequence[str], seq_length: int, top_k
 
 
 def _transform_features_fn(tft_layer, tf_transform_output):
-    raw_spec = tf_transform_output.raw_feature_spec()
+    # A distilled model's training examples also held the teacher's probabilities; the
+    # examples it is evaluated and served on do not.
+    raw_spec = {name: spec for name, spec in tf_transform_output.raw_feature_spec().items()
+                if name != features.TEACHER_PROBABILITIES}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def transform_features(examples):
