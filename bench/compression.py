@@ -30,7 +30,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
-from bench.infer_common import review_texts, summarize  # noqa: E402
+from bench.infer_common import time_model  # noqa: E402
 from bench.pretrain_quality import curve_data  # noqa: E402
 
 LMPIPE = os.path.join(os.path.dirname(sys.executable), "lmpipe")
@@ -71,25 +71,6 @@ def size_mb(path):
         return os.path.getsize(path) / 1e6
     return sum(os.path.getsize(os.path.join(root, name))
                for root, _, files in os.walk(path) for name in files) / 1e6
-
-
-def time_model(predict, calls, batches):
-    """p50/p99 of `predict([text])` over `calls` review snippets, after 20 warm-up calls, and
-    sequences/second of `predict(32 texts)` over `batches` batches."""
-    texts = review_texts(calls + 32 * batches)
-    for text in texts[:20]:
-        predict([text])
-    latencies = []
-    for text in texts[:calls]:
-        start = time.perf_counter()
-        predict([text])
-        latencies.append(time.perf_counter() - start)
-    start = time.perf_counter()
-    for i in range(batches):
-        predict(texts[i * 32:(i + 1) * 32])
-    timing = summarize(latencies)
-    return {"p50_ms": timing["batch1_p50_ms"], "p99_ms": timing["batch1_p99_ms"],
-            "throughput": 32 * batches / (time.perf_counter() - start)}
 
 
 def saved_model_predictor(model_dir):

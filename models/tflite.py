@@ -5,9 +5,10 @@ The SavedModel's own tokenizer (models/tokenization.py) uses tensorflow-text ops
 TFLite kernels, so the TFLite model tokenizes with `text.FastBertTokenizer` (TFLite kernels
 ship in tensorflow-text: `FastBertNormalize`, `FastWordpieceTokenizeWithOffsets`,
 `RaggedTensorToTensor`), frames `[CLS] ... [SEP]` with dense ops, and runs the SavedModel's
-`classify_ids` signature. Its tokenization is BERT's with two known differences: NFKC-style
-case folding of a few characters (ß, ligatures, full-width forms) and special tokens written in
-a text ("[MASK]") split as ordinary text; `evaluate` measures how often the labels agree.
+`classify_ids` signature. Its tokenization is BERT's with three known differences: NFKC-style
+case folding of a few characters (ß, ligatures, full-width forms), special tokens written in a
+text ("[MASK]") split as ordinary text, and a word is one [UNK] past 100 bytes (100 characters
+in the SavedModel); `lmpipe export-tflite --run-dir` reports how often the labels agree.
 
 Quantization (`convert(quantize=...)`): "none" (float32), "dynamic" (int8 weights, float
 activations) or "int8" (weights and activations, calibrated on `calibration_texts`; ops

@@ -32,14 +32,14 @@ def run_examples(run_dir: str, split: str) -> List[str]:
     import ml_metadata as mlmd
     from tfx import v1 as tfx
 
-    from pipeline.run_summary import _latest_output
+    from pipeline.run_summary import latest_output
 
     path = os.path.join(run_dir, "metadata.sqlite")
     if not os.path.isfile(path):
         raise ExportError(f"--run-dir {run_dir} has no metadata.sqlite: give the --run-dir of "
                           "the lmpipe finetune run that pushed the model")
     store = mlmd.MetadataStore(tfx.orchestration.metadata.sqlite_metadata_connection_config(path))
-    examples = _latest_output(store, "FileBasedExampleGen", "Examples")
+    examples = latest_output(store, "FileBasedExampleGen", "Examples")
     files = sorted(glob.glob(os.path.join(examples.uri, f"Split-{split}", "*"))) if examples else []
     if not files:
         raise ExportError(f"--run-dir {run_dir}: no '{split}' split of labelled examples found")

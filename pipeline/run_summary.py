@@ -149,11 +149,11 @@ def finetune_summary(cfg, labels, pretrained) -> dict:
     if evaluation:
         summary["confusion_matrix"] = _confusion_matrix(evaluation.uri, labels)
         summary["slices"] = _slice_accuracy(evaluation.uri)
-    examples = _latest_output(store, "FileBasedExampleGen", "Examples")
+    examples = latest_output(store, "FileBasedExampleGen", "Examples")
     test_files = glob.glob(os.path.join(examples.uri, "Split-test", "*")) if examples else []
     if summary["pushed"] and test_files:
         summary["test_metrics"] = test_metrics(summary["pushed_model"], test_files, labels)
-    teacher = _latest_output(store, "TeacherScores", "Model") if cfg.distill_from else None
+    teacher = latest_output(store, "TeacherScores", "Model") if cfg.distill_from else None
     if teacher:
         summary["teacher"] = _teacher_summary(teacher, evaluation, test_files, labels)
     return summary
@@ -179,7 +179,7 @@ def size_mb(directory: str) -> float:
                for root, _, files in os.walk(directory) for name in files) / 1e6
 
 
-def _latest_output(store, producer: str, type_name: str):
+def latest_output(store, producer: str, type_name: str):
     """The newest `type_name` artifact output by an execution of a `producer` component."""
     candidates = []
     for artifact in store.get_artifacts_by_type(type_name):
