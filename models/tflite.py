@@ -26,7 +26,7 @@ Running it needs the tensorflow-text custom ops registered with the interpreter:
 (`TFLiteClassifier` below does this.)
 """
 
-from typing import Iterable, List, Optional, Sequence
+from typing import Iterable, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
