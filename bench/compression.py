@@ -205,7 +205,7 @@ def write(rows, teacher, student, command, args):
         "student_eval_accuracy": student["eval_metrics"].get("accuracy"),
         "student_blessed": student["blessed"],
         "checks": {
-            "student_within_1_point_of_teacher": any(
+            "student_within_1_point_and_3x_smaller": any(
                 row["accuracy"] >= teacher_row["accuracy"] - 0.01
                 and teacher_row["size_mb"] >= 3 * row["size_mb"] for row in students),
             "fastest": fastest["name"],
