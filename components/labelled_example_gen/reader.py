@@ -29,7 +29,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from tfx.dsl.io import fileio
 
-from components import text_files
+from models import text_files
 
 DATA_EXTENSIONS = (".csv", ".tsv", ".jsonl")
 SPLIT_NAMES = ("train", "eval", "test")

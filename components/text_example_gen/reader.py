@@ -15,7 +15,7 @@ from typing import List
 
 from tfx.dsl.io import fileio
 
-from components import text_files
+from models import text_files
 
 
 class CorpusError(ValueError):
