@@ -197,8 +197,13 @@ class FinetuneConfig(RunSettings, ClassifierSettings):
     # Pairs (entailment, paraphrase): the column of each row's second text; the model reads
     # `[CLS] text [SEP] text_pair [SEP]` and the served model takes two strings.
     text_pair_column: Optional[str] = None
+    # TSV files: "auto" reads quote characters as text except in fields written with CSV-style
+    # quoting (`"a ""b"" c"`, as pandas writes them), "none" keeps every quote, "csv" reads
+    # the whole file with CSV quoting (components/labelled_example_gen/reader.py).
+    tsv_quoting: str = "auto"
     # The classes: a schema file's label domain, or --labels (in this order), or the run
-    # directory's schema from an earlier run, or else those of the train split (sorted).
+    # directory's schema from an earlier run, or else those of the train split (sorted;
+    # numerically when every class name is an integer).
     schema_file: Optional[str] = None
     labels: Optional[Tuple[str, ...]] = None
     split_buckets: Tuple[int, int, int] = (8, 1, 1)  # train/eval/test hash buckets (test may be 0)
@@ -246,6 +251,9 @@ class FinetuneConfig(RunSettings, ClassifierSettings):
                               "pretraining run) or a pretrained model directory. Its vocabulary "
                               "is used even with --from-scratch (random encoder weights).")
         check_split_buckets(self.split_buckets)
+        if self.tsv_quoting not in ("auto", "none", "csv"):
+            raise ConfigError(f"--tsv-quoting {self.tsv_quoting}: use auto (CSV-style quoted "
+                              "fields are unquoted), none (quotes are text) or csv")
         if self.adapt_steps < 0 or self.adapt_learning_rate <= 0:
             raise ConfigError("adapt_steps must be >= 0 (0: no task-adaptive pretraining) and "
                               "adapt_learning_rate positive.")

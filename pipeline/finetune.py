@@ -41,8 +41,9 @@ def run_schema_path(cfg: FinetuneConfig) -> str:
 def choose_classes(cfg: FinetuneConfig) -> Tuple[str, List[str], str]:
     """(schema file, class names, where they came from): `--schema-file`'s label domain;
     `--labels`; the run directory's schema (written by an earlier run, so a class that appears
-    only in a retrain is refused); or the train split's classes, sorted. In the last two
-    cases the schema is the run directory's (write_run_schema writes it)."""
+    only in a retrain is refused); or the train split's classes (sorted; numerically if all are
+    integers). In the last two cases the schema is the run directory's (write_run_schema
+    writes it)."""
     from components.labelled_example_gen.reader import train_labels
 
     if cfg.schema_file:
@@ -63,7 +64,7 @@ def choose_classes(cfg: FinetuneConfig) -> Tuple[str, List[str], str]:
                 f"{'text pairs' if cfg.text_pair_column else 'single texts'}: use another --run-dir")
         return path, schema_labels(path), f"the classes of earlier runs, {path}"
     return (run_schema_path(cfg), train_labels(cfg.data, cfg.text_column, cfg.label_column,
-                                               cfg.text_pair_column),
+                                               cfg.text_pair_column, cfg.tsv_quoting),
             "the train split")
 
 
@@ -167,7 +168,7 @@ def create_pipeline(cfg: FinetuneConfig, labels: Sequence[str], pretrained: Pret
     """`schema_file`: the curated schema whose label domain is `labels` (choose_classes);
     `teacher`: the Model directory to distil from (resolve_pretrained.resolve_teacher)."""
     example_gen = LabelledExampleGen(absolute(cfg.data), cfg.text_column, cfg.label_column,
-                                     cfg.split_buckets, cfg.text_pair_column)
+                                     cfg.split_buckets, cfg.text_pair_column, cfg.tsv_quoting)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=pipeline_schema_file(cfg, schema_file))
     example_validator = tfx.components.ExampleValidator(

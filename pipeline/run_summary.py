@@ -11,6 +11,7 @@ import ml_metadata as mlmd
 from absl import logging
 from tfx import v1 as tfx
 
+from components import split_counts
 from components.types import WordPieceVocab
 
 
@@ -26,12 +27,35 @@ def _custom(artifact, name: str):
     return value.WhichOneof("value") and getattr(value, value.WhichOneof("value"))
 
 
-def _eval_metrics(uri: str, labels=None, model_name=None) -> dict:
-    """Overall-slice metrics by name; per-class ones as `name/<class>` (TFMA's `classId:N`).
-    `model_name`: "baseline" for the model the candidate was compared with."""
-    import tensorflow_model_analysis as tfma
+CANDIDATE, BASELINE = "candidate", "baseline"
 
-    result = tfma.load_eval_result(uri, model_name=model_name)
+
+def eval_result(uri: str, model: str = CANDIDATE):
+    """TFMA's EvalResult of `model` (CANDIDATE: the model being evaluated; BASELINE: the model
+    it was compared with) in the Evaluator output at `uri`.
+
+    The model is always asked for by its name in the run's EvalConfig: TFX's Evaluator names
+    the models "candidate" and "baseline" only when there is a baseline, and TFMA, asked for no
+    name, then mixes both models' metrics and finds no plots ("Fail to find plots for model
+    name: None"). Raises ValueError for BASELINE when the run had none."""
+    import tensorflow_model_analysis as tfma
+    from tensorflow_model_analysis.writers import eval_config_writer
+
+    eval_config = eval_config_writer.load_eval_run(uri)[0]
+    specs = [spec for spec in eval_config.model_specs
+             if spec.is_baseline == (model == BASELINE)] if eval_config else []
+    if not specs:
+        if model == BASELINE:
+            raise ValueError(f"the evaluation at {uri} had no baseline model")
+        return tfma.load_eval_result(uri)
+    return tfma.load_eval_result(uri, model_name=specs[0].name or None)
+
+
+def _eval_metrics(uri: str, labels=None, model: str = CANDIDATE) -> dict:
+    """Overall-slice metrics by name; per-class ones as `name/<class>` (TFMA's `classId:N`).
+    `model`: CANDIDATE, or BASELINE for the model the candidate was compared with. A metric
+    TFMA could not compute (NaN: e.g. recall of a class absent from the split) is None."""
+    result = eval_result(uri, model)
     metrics = {}
     for slice_key, slice_metrics in result.slicing_metrics:
         if slice_key:  # overall slice only
@@ -52,11 +76,10 @@ def _eval_metrics(uri: str, labels=None, model_name=None) -> dict:
 
 
 def _confusion_matrix(uri: str, labels) -> dict:
-    """{actual class: {predicted class: count}} on the overall slice, from TFMA's plot."""
-    import tensorflow_model_analysis as tfma
-
+    """{actual class: {predicted class: count}} of the candidate model on the overall slice,
+    from TFMA's plot."""
     matrix = {actual: {predicted: 0 for predicted in labels} for actual in labels}
-    for slice_key, plots in tfma.load_eval_result(uri).plots:
+    for slice_key, plots in eval_result(uri).plots:
         if slice_key:
             continue
         for per_output in plots.values():
@@ -71,11 +94,9 @@ def _confusion_matrix(uri: str, labels) -> dict:
 
 
 def _slice_accuracy(uri: str) -> dict:
-    """Accuracy and example count per text-length bucket slice."""
-    import tensorflow_model_analysis as tfma
-
+    """Accuracy and example count of the candidate model per text-length bucket slice."""
     slices = {}
-    for slice_key, slice_metrics in tfma.load_eval_result(uri).slicing_metrics:
+    for slice_key, slice_metrics in eval_result(uri).slicing_metrics:
         if not slice_key:
             continue
         name = ",".join(f"{k}={v}" for k, v in slice_key)
@@ -117,6 +138,16 @@ def _store(cfg) -> mlmd.MetadataStore:
         os.path.abspath(cfg.metadata_path)))
 
 
+def pushed_model(cfg) -> Optional[str]:
+    """Where the run's latest push went (None if it pushed nothing), straight from ML Metadata,
+    for an error message after a push."""
+    try:
+        pushed = _latest(_store(cfg), "PushedModel")
+    except Exception:  # noqa: BLE001  (no store yet)
+        return None
+    return _custom(pushed, "pushed_destination") if _custom(pushed, "pushed") else None
+
+
 def _common_summary(store, cfg, labels=None) -> dict:
     """Run layout, metrics, blessing and push, from ML Metadata."""
     evaluation = _latest(store, "ModelEvaluation")
@@ -149,7 +180,11 @@ def finetune_summary(cfg, labels, pretrained) -> dict:
     if evaluation:
         summary["confusion_matrix"] = _confusion_matrix(evaluation.uri, labels)
         summary["slices"] = _slice_accuracy(evaluation.uri)
+        # A class of the schema with no eval example: its recall and F1 are None, not 0.
+        summary["eval_absent_classes"] = [label for label, row in summary["confusion_matrix"].items()
+                                          if not sum(row.values())]
     examples = latest_output(store, "FileBasedExampleGen", "Examples")
+    summary["input_splits"] = split_counts.read_split_counts(examples.uri) if examples else {}
     test_files = glob.glob(os.path.join(examples.uri, "Split-test", "*")) if examples else []
     if summary["pushed"] and test_files:
         summary["test_metrics"] = test_metrics(summary["pushed_model"], test_files, labels)
@@ -167,7 +202,7 @@ def _teacher_summary(teacher, evaluation, test_files, labels) -> dict:
     saved_model = path_utils.serving_model_path(teacher.uri)
     out = {"model": saved_model, "size_mb": size_mb(saved_model)}
     if evaluation:
-        out["eval_metrics"] = _eval_metrics(evaluation.uri, labels, model_name="baseline")
+        out["eval_metrics"] = _eval_metrics(evaluation.uri, labels, model=BASELINE)
     if test_files:
         out["test_metrics"] = test_metrics(saved_model, test_files, labels)
     return out
@@ -214,7 +249,17 @@ def test_metrics(model_dir: str, files, labels) -> dict:
 
 def classification_metrics(actual, predicted, labels) -> dict:
     """Accuracy, macro-F1, per-class F1 and the example count of class ids `predicted`
-    against `actual`."""
+    against `actual`.
+
+    A class with no example in `actual` is absent: its F1 is None (not 0), it is listed in
+    `absent_classes`, and macro-F1 averages the classes present (None if none is).
+
+    >>> m = classification_metrics([0, 0, 1], [0, 2, 1], ["a", "b", "c"])
+    >>> {k: v if v is None else round(v, 4) for k, v in m["f1"].items()}
+    {'a': 0.6667, 'b': 1.0, 'c': None}
+    >>> m["absent_classes"], round(m["macro_f1"], 4)
+    (['c'], 0.8333)
+    """
     import numpy as np
 
     actual, predicted = np.array(actual), np.array(predicted)
@@ -222,9 +267,12 @@ def classification_metrics(actual, predicted, labels) -> dict:
     for i, label in enumerate(labels):
         true_pos = np.sum((predicted == i) & (actual == i))
         denominator = np.sum(predicted == i) + np.sum(actual == i)
-        f1[label] = float(2 * true_pos / denominator) if denominator else 0.0
-    return {"accuracy": float(np.mean(actual == predicted)), "macro_f1": float(np.mean(list(f1.values()))),
-            "f1": f1, "example_count": int(len(actual))}
+        f1[label] = float(2 * true_pos / denominator) if np.any(actual == i) else None
+    present = [v for v in f1.values() if v is not None]
+    return {"accuracy": float(np.mean(actual == predicted)) if len(actual) else None,
+            "macro_f1": float(np.mean(present)) if present else None,
+            "f1": f1, "absent_classes": [label for label, v in f1.items() if v is None],
+            "example_count": int(len(actual))}
 
 
 def pretrain_summary(cfg) -> dict:
@@ -238,13 +286,15 @@ def pretrain_summary(cfg) -> dict:
         with open(stats_path) as f:
             mlm_stats = json.load(f)
     summary = _common_summary(store, cfg)
+    examples = latest_output(store, "FileBasedExampleGen", "Examples")
     summary.update(
+        input_splits=split_counts.read_split_counts(examples.uri) if examples else {},
         vocab_size=_custom(vocab, "vocab_size"),
         majority_token_accuracy=mlm_stats.get("eval", {}).get("majority_accuracy"))
     evaluation = _latest(store, "ModelEvaluation")
     if cfg.init_from and evaluation:
         # The Evaluator scored the starting checkpoint on the same masked eval data.
-        summary["start_eval_metrics"] = _eval_metrics(evaluation.uri, model_name="baseline")
+        summary["start_eval_metrics"] = _eval_metrics(evaluation.uri, model=BASELINE)
         summary["init_from"] = os.path.abspath(cfg.init_from)
     return summary
 

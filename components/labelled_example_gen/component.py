@@ -29,7 +29,7 @@ def check_split_buckets(split_buckets: Sequence[int]) -> tuple:
 
 def LabelledExampleGen(data_path: str, text_column: str = "text", label_column: str = "label",
                        split_buckets: Sequence[int] = (8, 1, 1),
-                       text_pair_column: Optional[str] = None):
+                       text_pair_column: Optional[str] = None, tsv_quoting: str = "auto"):
     """Examples (`text`, `label`, and `text_pair` with `text_pair_column`) from labelled
     CSV/TSV/JSONL data.
 
@@ -82,5 +82,5 @@ def LabelledExampleGen(data_path: str, text_column: str = "text", label_column: 
         input_base=input_base,
         input_config=input_config,
         output_config=output_config,
-        custom_config=custom_config(text_column, label_column, text_pair_column),
+        custom_config=custom_config(text_column, label_column, text_pair_column, tsv_quoting),
         custom_executor_spec=executor_spec.BeamExecutorSpec(Executor))

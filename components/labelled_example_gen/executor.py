@@ -20,6 +20,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import standard_component_specs
 
 from components.labelled_example_gen import reader
+from components.split_counts import SplitCountsMixin
 from models import features
 
 DEFAULT_TEXT_COLUMN = "text"
@@ -32,7 +33,21 @@ def _bytes_feature(value: str) -> tf.train.Feature:
 
 def columns(exec_properties: Dict[str, Any]) -> Tuple[str, str, Optional[str]]:
     """(text column, label column, text-pair column or None) from the custom config; defaults
-    "text", "label" and no pair.
+    "text", "label" and no pair."""
+    config = _custom_config(exec_properties)
+    text_column = config.get("text_column") or DEFAULT_TEXT_COLUMN
+    label_column = config.get("label_column") or DEFAULT_LABEL_COLUMN
+    pair_column = config.get("text_pair_column") or None
+    return str(text_column), str(label_column), pair_column and str(pair_column)
+
+
+def tsv_quoting(exec_properties: Dict[str, Any]) -> str:
+    """How TSV files are read (reader.TSV_QUOTING) from the custom config; default "auto"."""
+    return str(_custom_config(exec_properties).get("tsv_quoting") or "auto")
+
+
+def _custom_config(exec_properties: Dict[str, Any]) -> Dict[str, Any]:
+    """The custom config as a dict.
 
     FileBasedExampleGen stores `custom_config` (an example_gen_pb2.CustomConfig whose Any packs
     a google.protobuf.Struct) in exec_properties as its JSON string. A plain dict, or the JSON
@@ -49,26 +64,28 @@ def columns(exec_properties: Dict[str, Any]) -> Tuple[str, str, Optional[str]]:
         config = packed.get("value", packed) if isinstance(packed, dict) else {}
         if not isinstance(config, dict):
             config = {}
-    text_column = config.get("text_column") or DEFAULT_TEXT_COLUMN
-    label_column = config.get("label_column") or DEFAULT_LABEL_COLUMN
-    pair_column = config.get("text_pair_column") or None
-    return str(text_column), str(label_column), pair_column and str(pair_column)
+    return config
 
 
-def custom_config(text_column: str, label_column: str,
-                  pair_column: Optional[str] = None) -> example_gen_pb2.CustomConfig:
-    """The CustomConfig that carries the column names to the executor."""
+def custom_config(text_column: str, label_column: str, pair_column: Optional[str] = None,
+                  tsv_quoting: str = "auto") -> example_gen_pb2.CustomConfig:
+    """The CustomConfig that carries the column names (and a TSV quoting other than the
+    default "auto") to the executor."""
     struct = struct_pb2.Struct()
     struct.update({"text_column": text_column, "label_column": label_column})
     if pair_column:
         struct.update({"text_pair_column": pair_column})
+    if tsv_quoting != "auto":
+        struct.update({"tsv_quoting": tsv_quoting})
     config = example_gen_pb2.CustomConfig()
     config.custom_config.Pack(struct)
     return config
 
 
-def _to_examples(path: str, text_column: str, label_column: str, pair_column: Optional[str]):
-    for _, text, label, *pair in reader.read_labelled(path, text_column, label_column, pair_column):
+def _to_examples(path: str, text_column: str, label_column: str, pair_column: Optional[str],
+                 quoting: str = "auto"):
+    for _, text, label, *pair in reader.read_labelled(path, text_column, label_column,
+                                                      pair_column, quoting):
         feature = {features.TEXT: _bytes_feature(text), features.LABEL: _bytes_feature(label)}
         if pair:
             feature[features.TEXT_PAIR] = _bytes_feature(pair[0])
@@ -83,6 +100,7 @@ def _LabelledToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
     """Reads the data files matching `input_base/split_pattern`; one example per row."""
     input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
     text_column, label_column, pair_column = columns(exec_properties)
+    quoting = tsv_quoting(exec_properties)
     pattern = os.path.join(input_base, split_pattern)
     files = sorted(f for f in fileio.glob(pattern) if reader.is_data_file(f))
     if not files:
@@ -93,16 +111,17 @@ def _LabelledToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
     # checks (schema domain, two or more classes) belong to check_labelled_data, run before the
     # pipeline: one split of user-split data may legitimately be small.
     reader.check_files(files, text_column, label_column, labels=None, what=pattern,
-                       min_classes=0, pair_column=pair_column)
+                       min_classes=0, pair_column=pair_column, tsv_quoting=quoting)
     logging.info("LabelledExampleGen: reading %d file(s) matching %s (text column %r, label "
                  "column %r)", len(files), pattern, text_column, label_column)
     return (pipeline
             | "CreateFilenames" >> beam.Create(files)
             | "Reshuffle" >> beam.Reshuffle()
-            | "ReadRows" >> beam.FlatMap(_to_examples, text_column, label_column, pair_column))
+            | "ReadRows" >> beam.FlatMap(_to_examples, text_column, label_column, pair_column,
+                                         quoting))
 
 
-class Executor(BaseExampleGenExecutor):
+class Executor(SplitCountsMixin, BaseExampleGenExecutor):
     """ExampleGen executor for labelled text (CSV, TSV, JSONL) with a text and a label column."""
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:

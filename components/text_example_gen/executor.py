@@ -1,7 +1,9 @@
 """TextExampleGen executor: plain-text documents to tf.train.Examples.
 
 Each document (blank-line-separated block, see reader.py) becomes one example with bytes
-features `text` (the document) and `source` (the file name relative to `input_base`).
+features `text` (the document) and `source` (the file's path relative to `input_base`). Files
+are found recursively (reader.list_corpus_files); each split's examples and bytes are counted
+(components/split_counts.py).
 """
 
 import os
@@ -11,9 +13,9 @@ from absl import logging
 import apache_beam as beam
 import tensorflow as tf
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
-from tfx.dsl.io import fileio
 from tfx.types import standard_component_specs
 
+from components.split_counts import SplitCountsMixin
 from components.text_example_gen import reader
 from models import features
 
@@ -36,12 +38,11 @@ def _to_examples(path: str, input_base: str):
 @beam.typehints.with_output_types(tf.train.Example)
 def _TextToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
                    split_pattern: str) -> beam.pvalue.PCollection:
-    """Reads the text files matching `input_base/split_pattern`; one example per document."""
+    """Reads the text files under `input_base` (recursively, hidden ones skipped) whose
+    relative path matches `split_pattern`; one example per document."""
     input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
     pattern = os.path.join(input_base, split_pattern)
-    files = sorted(f for f in fileio.glob(pattern)
-                   if not os.path.basename(f.rstrip("/")).startswith(".")
-                   and not fileio.isdir(f))
+    files = reader.list_corpus_files(input_base, split_pattern)
     if not files:
         raise reader.CorpusError(
             f"split pattern {pattern} matches no (non-hidden) files; "
@@ -55,7 +56,7 @@ def _TextToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
             | "ReadDocuments" >> beam.FlatMap(_to_examples, input_base))
 
 
-class Executor(BaseExampleGenExecutor):
+class Executor(SplitCountsMixin, BaseExampleGenExecutor):
     """ExampleGen executor for plain-text corpora (blank-line-separated documents)."""
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
