@@ -147,6 +147,9 @@ def _classify_fn(model, tft_layer, labels: Sequence[str], seq_length: int, pairs
         best = tf.argmax(probabilities, axis=-1)
         return {
             "probabilities": probabilities,
+            # The name of each column of `probabilities`, as TF Serving's Classify API pairs
+            # `classes` with `scores`: a client never has to know the class order.
+            "classes": tf.tile(label_names[tf.newaxis, :], [tf.shape(probabilities)[0], 1]),
             "label": tf.gather(label_names, best),
             "score": tf.reduce_max(probabilities, axis=-1),
         }
@@ -254,8 +257,9 @@ def export_classifier(model: keras.Model, tf_transform_output, export_dir: str,
                       vocab_file: str) -> str:
     """Writes the classifier SavedModel:
 
-    - `serving_default(text: string[None])` → `probabilities` `[batch, classes]` (in `labels`
-      order), `label` (the class name) and `score` (its probability); a model of text pairs
+    - `serving_default(text: string[None])` → `probabilities` `[batch, classes]` float32 (in
+      `labels` order), `classes` `[batch, classes]` string (the class name of each column),
+      `label` (the most probable class name) and `score` (its probability); a model of text pairs
       (a `text_pair` raw feature) takes `text` and `text_pair`;
     - `predict_examples(examples)`: the same from serialized raw tf.Examples (TFMA);
     - `transform_features(examples)`: the Transform output (TFMA's preprocessing function);

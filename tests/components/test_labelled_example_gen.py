@@ -357,3 +357,136 @@ def test_text_pairs_read_with_their_second_column(tmp_path):
     assert "line 2: no text pair key 'h'" in problems and "--text-pair-column" in problems
     gen = LabelledExampleGen(str(path), text_column="p", text_pair_column="h")
     assert columns(gen.exec_properties) == ("p", "label", "h")
+
+
+# --- issue 21: inputs as users have them --------------------------------------------------------
+
+def test_jsonl_strings_with_unicode_line_separators(tmp_path):
+    # What json.dumps(..., ensure_ascii=False) writes: valid JSON, one object per "\n" line.
+    import json
+
+    texts = [f"Row {i}." for i in range(8)]
+    texts[2] = "Para one.\u2028Para two."
+    texts[4] = "Next\x85line (NEL)."
+    texts[6] = "Page\u2029break, and a form\x0cfeed."
+    lines = [json.dumps({"text": t, "label": "pos" if i % 2 else "neg"}, ensure_ascii=False)
+             for i, t in enumerate(texts)]
+    lines.insert(7, '{"text": "broken", "label": ')  # line 8: a real error, numbered right
+    path = _write(tmp_path / "a.jsonl", "\r\n".join(lines) + "\r\n")
+    with pytest.raises(LabelledDataError) as e:
+        check_labelled_data(path)
+    assert "1 problem(s)" in str(e.value) and "a.jsonl line 8: malformed JSON" in str(e.value)
+    lines.pop(7)
+    path = _write(tmp_path / "a.jsonl", "\n".join(lines) + "\n")
+    rows = read_labelled(path)
+    assert [r[1] for r in rows] == texts and [r[0] for r in rows] == list(range(1, 9))
+
+
+@pytest.mark.parametrize("name,sep", [("a.tsv", "\t"), ("a.csv", ",")])
+def test_delimited_files_keep_unicode_line_separators(tmp_path, name, sep):
+    path = _write(tmp_path / name, f"label{sep}text\npos{sep}One\u2028two\x85three.\nneg{sep}Four.\n")
+    assert read_labelled(path) == [(2, "One\u2028two\x85three.", "pos"), (3, "Four.", "neg")]
+
+
+PANDAS_TSV = ('label\ttext\n'
+              'positive\tPlain review.\n'
+              'negative\t"Boring: a stray quote at the start.\n'
+              'positive\t"Quoted title" and more.\n'
+              'positive\t"Superb: the critic wrote ""a triumph, truly"" and meant it."\n'
+              'negative\t"""Dull"" was the word."\n')
+
+
+def test_tsv_with_csv_style_quoting_is_unquoted(tmp_path):
+    from components.labelled_example_gen.reader import inspect_labelled_data
+
+    path = _write(tmp_path / "quotes.tsv", PANDAS_TSV)
+    report = inspect_labelled_data(path)
+    assert [r[1] for r in read_labelled(path)] == [
+        "Plain review.", '"Boring: a stray quote at the start.', '"Quoted title" and more.',
+        'Superb: the critic wrote "a triumph, truly" and meant it.', '"Dull" was the word.']
+    note, = report.notes
+    assert "quotes.tsv: 2 field(s) in CSV-style quoting" in note and "first on line 5" in note
+    assert "--tsv-quoting none" in note
+    # none: every quote as written
+    assert read_labelled(path, tsv_quoting="none")[3][1] == (
+        '"Superb: the critic wrote ""a triumph, truly"" and meant it."')
+
+
+def test_tsv_quoting_csv_reads_tabs_and_newlines_in_quoted_fields(tmp_path):
+    import pandas as pd
+
+    frame = pd.DataFrame({"label": ["pos", "neg", "pos"],
+                          "text": ['Tab\there "and" quotes', "two\nlines", "plain"]})
+    path = str(tmp_path / "pandas.tsv")
+    frame.to_csv(path, sep="\t", index=False)
+    with pytest.raises(LabelledDataError, match="use --tsv-quoting csv"):
+        read_labelled(path)  # auto: the tab inside a quoted field breaks the row
+    assert [r[1] for r in read_labelled(path, tsv_quoting="csv")] == frame["text"].tolist()
+    # A stray quote is an error under csv quoting, naming the line.
+    with pytest.raises(LabelledDataError, match=r"stray\.tsv line 2: malformed CSV"):
+        read_labelled(_write(tmp_path / "stray.tsv", 'label\ttext\npos\t"Great" film\n'),
+                      tsv_quoting="csv")
+
+
+def test_bundled_reviews_need_no_unquoting():
+    from components.labelled_example_gen.reader import inspect_labelled_data
+
+    report = inspect_labelled_data(os.path.join(REPO, "data", "sentiment", "rotten_tomatoes.tsv"))
+    assert report.notes == [] and sum(report.label_counts.values()) == report.files[0].rows
+
+
+def test_compressed_files_skipped_entries_and_counts(tmp_path):
+    import gzip
+
+    from components.labelled_example_gen.reader import inspect_labelled_data
+
+    _write(tmp_path / "train.tsv.gz", gzip.compress(
+        "label\ttext\npos\tGood.\nneg\tBad.\npos\tFine.\n".encode()))
+    _write(tmp_path / "eval.jsonl", '{"text": "Ok.", "label": "pos"}\n{"text": "No.", "label": "neg"}\n')
+    _write(tmp_path / "README.md", "about the data")
+    _write(tmp_path / ".hidden.tsv", "label\ttext\n")
+    os.mkdir(tmp_path / "old")
+    report = inspect_labelled_data(str(tmp_path))
+    assert report.label_counts == {"neg": 2, "pos": 3}
+    assert [(os.path.basename(f.path), f.rows, f.split) for f in report.files] == [
+        ("eval.jsonl", 2, "eval"), ("train.tsv.gz", 3, "train")]
+    assert report.files[1].bytes == len("label\ttext\npos\tGood.\nneg\tBad.\npos\tFine.\n")
+    assert report.splits() == {"eval": {"files": 1, "rows": 2, "bytes": report.files[0].bytes},
+                               "train": {"files": 1, "rows": 3, "bytes": report.files[1].bytes}}
+    assert [s.split(" (")[0] for s in report.skipped] == [
+        str(tmp_path / ".hidden.tsv"), str(tmp_path / "README.md"), str(tmp_path / "old") + "/"]
+    assert user_splits(str(tmp_path)) == {"train": "train.*", "eval": "eval.*"}
+    _write(tmp_path / "test.tsv.zip", b"PK")
+    with pytest.raises(LabelledDataError, match=r"holds .*test\.tsv\.zip.*not archives"):
+        inspect_labelled_data(str(tmp_path))
+
+
+def test_integer_class_names_in_numeric_order(tmp_path):
+    from components.labelled_example_gen.reader import train_labels
+
+    rows = "".join(f"text {i},{i % 12}\n" for i in range(36))
+    path = _write(tmp_path / "ints.csv", "text,label\n" + rows)
+    assert train_labels(path) == [str(i) for i in range(12)]
+    assert list(check_labelled_data(path)) == [str(i) for i in range(12)]
+    mixed = _write(tmp_path / "mixed.csv", "text,label\na,10\nb,2\nc,x\n")
+    assert train_labels(mixed) == ["10", "2", "x"]  # not all integers: as strings
+
+
+def test_executor_reads_quoting_and_counts_splits(tmp_path):
+    import json
+
+    from components.split_counts import read_split_counts
+
+    path = _write(tmp_path / "quotes.tsv", PANDAS_TSV)
+    examples = _run_executor(LabelledExampleGen(path), tmp_path / "out")
+    got = _read_splits(examples)
+    texts = sorted(t for rows in got.values() for t, _ in rows)
+    assert texts == sorted(r[1] for r in read_labelled(path))
+    counts = read_split_counts(examples.uri)
+    assert {s: c["examples"] for s, c in counts.items()} == {s: len(r) for s, r in got.items()}
+    assert {s: c["bytes"] for s, c in counts.items()} == {
+        s: sum(len(t.encode()) for t, _ in r) for s, r in got.items()}
+    assert json.loads(examples.get_string_custom_property("split_counts")) == counts
+    # --tsv-quoting reaches the executor through the custom config
+    examples = _run_executor(LabelledExampleGen(path, tsv_quoting="none"), tmp_path / "none")
+    assert any('""a triumph' in t for rows in _read_splits(examples).values() for t, _ in rows)

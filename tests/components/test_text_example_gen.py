@@ -141,3 +141,93 @@ def test_executor_rejects_bad_file(tmp_path):
     _write(corpus / "bad.txt", "ok then \xe9".encode("latin-1"))
     with pytest.raises(CorpusError, match="bad.txt"):
         _run_executor(corpus, tmp_path / "out")
+
+
+# --- issue 21: every file read whole ----------------------------------------------------------
+
+def _nested_corpus(root):
+    """notes.txt at the top and three years of files below it (a .gz and a .bz2 among them),
+    plus hidden entries that must be skipped and said so."""
+    import bz2
+    import gzip
+
+    root.mkdir()
+    _write(root / "notes.txt", "Top-level note.\n\nSecond top-level note.\n")
+    documents = {"notes.txt": ["Top-level note.", "Second top-level note."]}
+    for year in ("2019", "2020", "2021"):
+        (root / year).mkdir()
+        docs = [f"Report {i} of {year}.\nIt goes on." for i in range(5)]
+        _write(root / year / "reports.txt", "\n\n".join(docs) + "\n")
+        documents[f"{year}/reports.txt"] = docs
+    (root / "2021" / "deep").mkdir()
+    _write(root / "2021" / "deep" / "old.txt.gz", gzip.compress("Gzipped one.\n\nGzipped two.\n".encode()))
+    documents["2021/deep/old.txt.gz"] = ["Gzipped one.", "Gzipped two."]
+    _write(root / "2020" / "extra.txt.bz2", bz2.compress("Bzipped, naïve.\n".encode()))
+    documents["2020/extra.txt.bz2"] = ["Bzipped, naïve."]
+    (root / ".git").mkdir()
+    _write(root / ".git" / "HEAD", "ref: refs/heads/main\n")
+    _write(root / "2019" / ".DS_Store", b"\x00\x00junk")
+    return documents
+
+
+def test_corpus_read_recursively_with_counts_and_skipped(tmp_path):
+    from components.text_example_gen.reader import inspect_corpus_dir
+
+    documents = _nested_corpus(tmp_path / "corpus")
+    report = inspect_corpus_dir(str(tmp_path / "corpus"))
+    read = {os.path.relpath(f.path, tmp_path / "corpus"): f.documents for f in report.files}
+    assert read == {name: len(docs) for name, docs in documents.items()}
+    info = report.to_json()
+    assert info["files"] == 6 and info["documents"] == 20
+    assert info["bytes"] == sum(len(("\n\n".join(d) + "\n").encode()) for d in documents.values())
+    assert report.skipped == [str(tmp_path / "corpus" / ".git") + "/",
+                              str(tmp_path / "corpus" / "2019" / ".DS_Store")]
+    assert read_documents(str(tmp_path / "corpus" / "2021" / "deep" / "old.txt.gz")) == [
+        "Gzipped one.", "Gzipped two."]
+
+
+def test_corpus_archives_refused_by_name(tmp_path):
+    corpus = tmp_path / "corpus"
+    (corpus / "sub").mkdir(parents=True)
+    _write(corpus / "a.txt", "Fine.\n")
+    _write(corpus / "sub" / "more.zip", b"PK\x03\x04rest")
+    _write(corpus / "sub" / "more.tar.gz", b"\x1f\x8b junk")
+    _write(corpus / "broken.gz", b"not gzip at all")
+    with pytest.raises(CorpusError) as error:
+        check_corpus_dir(str(corpus))
+    message = str(error.value)
+    assert "3 bad file(s)" in message
+    assert "more.zip: a .zip file, which lmpipe does not read" in message
+    assert "more.tar.gz: a .tar.gz file" in message
+    assert "broken.gz: cannot be decompressed as .gz" in message
+
+
+def test_documents_split_at_line_feeds_only(tmp_path):
+    # U+2028/U+2029/U+0085 and form feeds are characters of a line, not line ends; \r\n is one.
+    text = "One\u2028still one\x85and\x0cone.\r\n\r\nTwo\u2029two.\r\n"
+    path = _write(tmp_path / "a.txt", text)
+    assert read_documents(path) == ["One\u2028still one\x85and\x0cone.", "Two\u2029two."]
+
+
+def test_executor_reads_nested_corpus_and_counts_splits(tmp_path):
+    import json
+
+    from components.split_counts import COUNTS_FILE, COUNTS_PROPERTY
+
+    documents = _nested_corpus(tmp_path / "corpus")
+    examples = _run_executor(tmp_path / "corpus", tmp_path / "out")
+    got, per_split = [], {}
+    for split in ("train", "eval"):
+        files = glob.glob(str(tmp_path / "out" / f"Split-{split}" / "*.gz"))
+        texts = []
+        for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+            ex = tf.train.Example.FromString(record.numpy())
+            texts.append(ex.features.feature[features.TEXT].bytes_list.value[0].decode())
+            got.append((texts[-1], ex.features.feature[features.SOURCE].bytes_list.value[0].decode()))
+        per_split[split] = {"examples": len(texts), "bytes": sum(len(t.encode()) for t in texts)}
+    assert sorted(got) == sorted((d, name) for name, docs in documents.items() for d in docs)
+    with open(tmp_path / "out" / COUNTS_FILE) as f:
+        assert json.load(f) == per_split
+    assert json.loads(examples.get_string_custom_property(COUNTS_PROPERTY)) == per_split
+    assert sum(s["examples"] for s in per_split.values()) == 20
+    assert not glob.glob(str(tmp_path / "out" / ".split_counts-*"))

@@ -108,6 +108,10 @@ def test_classifier_signatures(tmp_path, vocab_file):
     assert out["probabilities"].shape == (2, 2)
     np.testing.assert_allclose(out["probabilities"].sum(axis=1), 1.0, rtol=1e-5)
     assert set(out["label"]) <= {b"negative", b"positive"}
+    # Each column of probabilities is named, in the model's class order (TF1 session, as served).
+    assert out["classes"].tolist() == [[b"negative", b"positive"]] * 2
+    best = out["probabilities"].argmax(axis=1)
+    assert [out["classes"][i][k] for i, k in enumerate(best)] == out["label"].tolist()
     example = tf.train.Example(features=tf.train.Features(feature={
         features.TEXT: tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"good film"])),
         features.LABEL: tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"positive"]))}))
