@@ -17,6 +17,8 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
+from models import text_files
+
 CALIBRATION_TEXTS = 200  # int8: texts the converter runs to see the activations' ranges
 # A model whose labels agree with its SavedModel on fewer eval examples than this is reported
 # as not faithful (the export still stands; the report says so).
@@ -63,8 +65,9 @@ def read_examples(files: List[str]) -> Tuple[List[str], List[str]]:
 
 def calibration_texts(run_dir: Optional[str], path: Optional[str]) -> List[str]:
     if path:
-        with open(path, encoding="utf-8") as f:
-            texts = [line.rstrip("\n") for line in f if line.strip()]
+        texts = [line for line in text_files.split_lines(text_files.read_utf8(
+            path, ExportError, "give --calibration-data as UTF-8 text, one text per line"))
+                 if line.strip()]
         if not texts:
             raise ExportError(f"--calibration-data {path} has no texts (one per line)")
     elif run_dir:

@@ -14,7 +14,7 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
-from models import features
+from models import features, text_files
 
 EXAMPLES_KEY, TEACHER_KEY, SCHEMA_KEY = "examples", "teacher", "schema"
 LABELS_KEY, UNLABELLED_TEXT_KEY, UNLABELLED_SHA256_KEY = ("labels", "unlabelled_text",
@@ -64,17 +64,19 @@ def scored_schema(schema: schema_pb2.Schema, num_classes: int) -> schema_pb2.Sch
 
 
 def unlabelled_examples(path: str) -> List[bytes]:
-    """One raw example per non-empty line of `path`, its label empty (the Trainer gives such
-    examples the teacher's loss only)."""
+    """One raw example per non-empty line of `path` (UTF-8, lines end at `\\n` only:
+    models/text_files.py), its label empty (the Trainer gives such examples the teacher's loss
+    only). Raises TeacherError for a file that is unreadable, not UTF-8 or has no texts."""
+    text = text_files.read_utf8(path, TeacherError, "give --unlabelled-text as UTF-8 text, "
+                                "one text per line")
     examples = []
-    with tf.io.gfile.GFile(path) as f:
-        for line in f:
-            if line.strip():
-                examples.append(tf.train.Example(features=tf.train.Features(feature={
-                    features.TEXT: tf.train.Feature(bytes_list=tf.train.BytesList(
-                        value=[line.rstrip("\n").encode("utf-8")])),
-                    features.LABEL: tf.train.Feature(bytes_list=tf.train.BytesList(value=[b""])),
-                })).SerializeToString())
+    for line in text_files.split_lines(text):
+        if line.strip():
+            examples.append(tf.train.Example(features=tf.train.Features(feature={
+                features.TEXT: tf.train.Feature(bytes_list=tf.train.BytesList(
+                    value=[line.encode("utf-8")])),
+                features.LABEL: tf.train.Feature(bytes_list=tf.train.BytesList(value=[b""])),
+            })).SerializeToString())
     if not examples:
         raise TeacherError(f"--unlabelled-text {path} has no texts (one per line)")
     return examples
