@@ -11,13 +11,18 @@ Three formats, told apart by their files:
 - **lmpipe** (a model that lmpipe pretrain or import wrote: `encoder/`); pipeline/ finds one
   in a run directory.
 
-Nothing is downloaded: a checkpoint is a local directory.
+Nothing is downloaded: a checkpoint is a local directory. `inspect` reads it exactly or refuses
+it before any work (CheckpointError): every config.json field is in one of the tables
+`_HONOURED`, `_MUST_EQUAL`, `_IGNORED` (an unknown one is a warning), every tensor is used or
+known unused, the vocabulary has each token once, and the tokenizer settings are ones lmpipe
+tokenizes as Hugging Face does; what it assumed (no tokenizer settings) or what looks wrong (a
+vocabulary whose casing contradicts them) is in `Checkpoint.warnings`.
 
 Example:
 
 >>> ckpt = inspect("tests/data/bert_parity/checkpoint")
->>> ckpt.format, ckpt.vocab_size, ckpt.tokenizer.lowercase
-('huggingface', 2925, False)
+>>> ckpt.format, ckpt.vocab_size, ckpt.tokenizer.lowercase, ckpt.warnings
+('huggingface', 2925, False, ())
 >>> model = load_masked_lm(ckpt)
 >>> model.backbone.num_layers, model.get_layer("mlm_head").vocabulary_size
 (2, 2925)
@@ -26,19 +31,138 @@ Example:
 import dataclasses
 import json
 import os
-from typing import Optional
+import re
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 from absl import logging
 
 from models import encoder, features
-from models.tokenization import TOKENIZER_CONFIG_FILE, TokenizerSettings, read_vocab
+from models.tokenization import (TOKENIZER_CONFIG_FILE, SpecialIds, TokenizerSettings,
+                                 VocabularyError, read_vocab)
 
 HUGGINGFACE, KERAS_HUB, LMPIPE = "huggingface", "keras_hub", "lmpipe"
 MLM_HEAD_WEIGHTS = "mlm_head.npz"  # beside a saved encoder (models/encoder.py)
 # Hugging Face's names: exact GELU or its tanh approximation (models/backbone.py: BertEncoder).
 _GELU = {"gelu": True, "gelu_new": False, "gelu_pytorch_tanh": False, "gelu_fast": False}
 _KERAS_HUB_VOCAB = os.path.join("assets", "tokenizer", "vocabulary.txt")
+WEIGHTS_FILE = "model.safetensors"
+TOKENIZER_JSON = "tokenizer.json"
+
+# What lmpipe does with each field of a Hugging Face BERT config.json (transformers' BertConfig
+# and the PretrainedConfig fields it inherits). A field in none of these tables gets a warning
+# that names it; to support a new one, add it to one table.
+#
+# Transformers' defaults, used where config.json does not give a field (as transformers does).
+_BERT_DEFAULTS = {
+    "vocab_size": 30522, "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
+    "intermediate_size": 3072, "hidden_act": "gelu", "max_position_embeddings": 512,
+    "type_vocab_size": 2, "layer_norm_eps": 1e-12, "position_embedding_type": "absolute",
+    "tie_word_embeddings": True,
+}
+# Honoured: the model is built with the checkpoint's value.
+_HONOURED = {
+    "model_type": "must be 'bert'",
+    "vocab_size": "token embeddings; vocab.txt must have as many tokens",
+    "hidden_size": "hidden size; a multiple of num_attention_heads",
+    "num_hidden_layers": "encoder layers",
+    "num_attention_heads": "attention heads",
+    "intermediate_size": "feed-forward size",
+    "max_position_embeddings": "position embeddings; --seq-length at most this",
+    "type_vocab_size": "segment embeddings",
+    "hidden_act": f"the encoder's and the MLM head's GELU, one of {', '.join(_GELU)}",
+    "tie_word_embeddings": "the MLM head's output weights are the token embeddings (keras-hub's "
+                           "MaskedLMHead); false is refused when the checkpoint has a decoder "
+                           "weight of its own that differs from them",
+}
+# Must equal: lmpipe computes as BERT does with this value (or these values); another value is
+# refused: (accepted values, why, what to do).
+_MUST_EQUAL = {
+    "position_embedding_type": (
+        ("absolute",), "its encoder (keras-hub's BertBackbone) adds learned absolute "
+        "position embeddings; relative-position attention (relative_key, relative_key_query, "
+        "with distance_embedding weights) is not implemented, and a model without it computes "
+        "something else", "use a BERT checkpoint trained with absolute positions"),
+    "layer_norm_eps": (
+        (1e-12,), "its encoder (keras-hub's BertBackbone) normalises every layer with a fixed "
+        "epsilon of 1e-12",
+        "use a checkpoint trained with BERT's 1e-12"),
+    "is_decoder": (
+        (False,), "a decoder attends causally (each token only to the ones before it); lmpipe's "
+        "encoder attends both ways", "use a BERT encoder checkpoint (is_decoder false)"),
+    "add_cross_attention": (
+        (False,), "cross-attention layers (an encoder-decoder's decoder) are not in lmpipe's "
+        "encoder", "use a BERT encoder checkpoint"),
+    "is_encoder_decoder": (
+        (False,), "lmpipe imports a BERT encoder", "use a BERT encoder checkpoint"),
+    "pruned_heads": (
+        ({},), "every layer of lmpipe's encoder has num_attention_heads heads",
+        "use a checkpoint without pruned heads"),
+    "quantization_config": (
+        (None,), "lmpipe reads float weights", "use the checkpoint's unquantized weights"),
+    "tokenizer_class": (
+        (None, "BertTokenizer", "BertTokenizerFast"), "lmpipe tokenizes as BertTokenizer does",
+        "use a checkpoint with BERT's WordPiece tokenizer"),
+}
+# Ignored, because they do not change what the imported model computes.
+_IGNORED = dict.fromkeys(
+    ["hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout",
+     "initializer_range", "gradient_checkpointing"],
+    "training only (lmpipe's dropout is its own setting)")
+_IGNORED.update(dict.fromkeys(
+    ["architectures", "transformers_version", "_name_or_path", "name_or_path", "_commit_hash"],
+    "informational"))
+_IGNORED.update(dict.fromkeys(
+    ["dtype", "torch_dtype", "use_bfloat16"],
+    "the weights are read as stored and computed in float32 (or --mixed-precision)"))
+_IGNORED.update(dict.fromkeys(
+    ["id2label", "label2id", "num_labels", "problem_type", "finetuning_task"],
+    "a classifier head's; lmpipe finetune trains its own"))
+_IGNORED.update(dict.fromkeys(
+    ["pad_token_id", "bos_token_id", "eos_token_id", "sep_token_id", "decoder_start_token_id"],
+    "the ids come from vocab.txt; pad_token_id only keeps the padding embedding from training"))
+_IGNORED.update(dict.fromkeys(
+    ["chunk_size_feed_forward", "attn_implementation", "_attn_implementation",
+     "_attn_implementation_autoset", "use_cache", "output_attentions", "output_hidden_states",
+     "return_dict", "torchscript", "output_past", "tf_legacy_loss"],
+    "speed, caching or output format only"))
+_IGNORED.update(dict.fromkeys(
+    ["cross_attention_hidden_size", "tie_encoder_decoder"],
+    "used only with cross-attention (refused)"))
+_IGNORED.update(dict.fromkeys(
+    ["directionality", "pooler_fc_size", "pooler_num_attention_heads", "pooler_num_fc_layers",
+     "pooler_size_per_head", "pooler_type"],
+    "old Google configs' fields, which transformers ignores too"))
+_IGNORED.update(dict.fromkeys(
+    ["max_length", "min_length", "do_sample", "early_stopping", "num_beams", "num_beam_groups",
+     "diversity_penalty", "temperature", "top_k", "top_p", "typical_p", "repetition_penalty",
+     "length_penalty", "no_repeat_ngram_size", "encoder_no_repeat_ngram_size", "bad_words_ids",
+     "num_return_sequences", "output_scores", "return_dict_in_generate", "forced_bos_token_id",
+     "forced_eos_token_id", "remove_invalid_values", "exponential_decay_length_penalty",
+     "suppress_tokens", "begin_suppress_tokens", "task_specific_params", "prefix"],
+    "text generation settings, unused by a masked LM"))
+
+# Tensors of model.safetensors, by their name without `bert.` and with `LayerNorm.gamma/beta`
+# as `.weight/.bias`: the ones keras-hub's converter reads (_used_tensors), and the ones that
+# lmpipe knows it does not need (logged); any other is refused.
+_NOT_USED = [
+    (r"cls\.seq_relationship\..*", "the next-sentence-prediction head"),
+    (r"(.*\.)?(position_ids|token_type_ids)", "a buffer of ids, not weights"),
+    (r"classifier\..*", "a classification head (lmpipe finetune trains its own)"),
+    (r"cls\.predictions\.decoder\.bias", "the same tensor as cls.predictions.bias"),
+]
+_EMBEDDINGS = "embeddings.word_embeddings.weight"
+_DECODER = "cls.predictions.decoder.weight"
+_SHOWN = 5  # names in a message
+
+# Tokenizer settings lmpipe cannot honour: BERT's special tokens by their names only.
+_SPECIAL_TOKEN_KEYS = {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]",
+                       "sep_token": "[SEP]", "mask_token": "[MASK]"}
+_SPECIAL_TOKENS = set(_SPECIAL_TOKEN_KEYS.values())
+_ASSUMED_UNCASED = (
+    "assumed uncased with accents stripped (BertTokenizer's default, do_lower_case true); if the "
+    f"model is cased, write {TOKENIZER_CONFIG_FILE} with {{\"do_lower_case\": false}} beside "
+    "vocab.txt")
 
 
 class CheckpointError(ValueError):
@@ -53,6 +177,7 @@ class Checkpoint:
     vocab_size: int
     tokenizer: TokenizerSettings
     max_sequence_length: int  # position embeddings
+    warnings: tuple = ()  # what was assumed or looks wrong, for the user (not refused)
 
 
 def _read_json(path: str) -> dict:
@@ -70,11 +195,23 @@ def _need(path: str, what: str) -> str:
 
 
 def inspect(path: str) -> Checkpoint:
-    """Tells the format of `path` and checks its files, without loading weights."""
+    """Tells the format of `path` and checks its files, without loading weights: every
+    config.json field that changes what the model computes is honoured or refused, every tensor
+    is one lmpipe uses or knows it does not need, the vocabulary has each token once, and the
+    tokenizer settings are ones lmpipe tokenizes exactly. Raises CheckpointError (the message
+    names the file, the field or token, and what to do); what was assumed or looks wrong but is
+    not refused is in `warnings`."""
     path = os.path.abspath(path)
     if not os.path.isdir(path):
         raise CheckpointError(f"{path} is not a directory: give a Hugging Face BERT checkpoint "
                               "directory, a keras-hub preset directory or an lmpipe model.")
+    try:
+        return _inspect(path)
+    except VocabularyError as e:
+        raise CheckpointError(str(e)) from None
+
+
+def _inspect(path: str) -> Checkpoint:
     if os.path.isfile(os.path.join(path, encoder.ENCODER_DIR, "config.json")):
         return _inspect_lmpipe(path)
     config_file = os.path.join(path, "config.json")
@@ -98,13 +235,299 @@ def inspect(path: str) -> Checkpoint:
                           "keras-hub preset config (no class_name).")
 
 
-def _check_vocab(vocab_file: str, embeddings: int) -> int:
-    size = len(read_vocab(vocab_file))
-    if size != embeddings:
+def _check_vocab(vocab_file: str, embeddings: int) -> List[str]:
+    vocab = read_vocab(vocab_file)  # VocabularyError: a duplicate token
+    if len(vocab) != embeddings:
         raise CheckpointError(
-            f"{vocab_file} has {size} tokens but the model has {embeddings} token embeddings: "
-            "the vocabulary must be the one the checkpoint was trained with.")
-    return size
+            f"{vocab_file} has {len(vocab)} tokens but the model has {embeddings} token "
+            "embeddings: the vocabulary must be the one the checkpoint was trained with.")
+    SpecialIds.of(vocab, where=vocab_file)
+    return vocab
+
+
+def _check_config(config_file: str, config: dict) -> List[str]:
+    """Refuses a config.json field that lmpipe cannot honour; returns warnings for fields it
+    does not know."""
+    unknown = []
+    for field, value in config.items():
+        if field in _MUST_EQUAL:
+            accepted, why, what_to_do = _MUST_EQUAL[field]
+            if not any(value == a and type(value) is type(a) or
+                       (isinstance(a, float) and isinstance(value, (int, float)) and value == a)
+                       for a in accepted):
+                said = " or ".join(json.dumps(a) for a in accepted)
+                raise CheckpointError(
+                    f"{config_file}: {field} {json.dumps(value)} is not supported: lmpipe "
+                    f"supports only {said}: {why}; {what_to_do}.")
+        elif field not in _HONOURED and field not in _IGNORED:
+            unknown.append(field)
+    config = {**_BERT_DEFAULTS, **config}
+    if config["hidden_act"] not in _GELU:
+        raise CheckpointError(f"{config_file}: hidden_act {json.dumps(config['hidden_act'])} is "
+                              f"not supported: lmpipe supports {', '.join(_GELU)}; use a BERT "
+                              "checkpoint with a GELU activation.")
+    sizes = ["vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+             "intermediate_size", "max_position_embeddings", "type_vocab_size"]
+    for field in sizes:
+        if not isinstance(config[field], int) or isinstance(config[field], bool) or config[field] < 1:
+            raise CheckpointError(f"{config_file}: {field} {json.dumps(config[field])} is not a "
+                                  "positive integer.")
+    if config["hidden_size"] % config["num_attention_heads"]:
+        raise CheckpointError(
+            f"{config_file}: hidden_size {config['hidden_size']} is not a multiple of "
+            f"num_attention_heads {config['num_attention_heads']}: each head has hidden_size / "
+            "num_attention_heads dimensions; the config is not the model's.")
+    if unknown:
+        return [f"{config_file}: lmpipe does not know the field{'s' if len(unknown) > 1 else ''} "
+                f"{', '.join(unknown)} (ignored); if {'they change' if len(unknown) > 1 else 'it changes'} "
+                "what the model computes, the imported model differs from the checkpoint."]
+    return []
+
+
+def _canonical(name: str) -> str:
+    name = name.removeprefix("bert.")
+    return name.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta",
+                                                                       "LayerNorm.bias")
+
+
+def _used_tensors(num_layers: int) -> Tuple[set, set]:
+    """The tensors keras-hub's converter and lmpipe's MLM head read: (required, optional)."""
+    required = {f"embeddings.{n}" for n in (
+        "word_embeddings.weight", "position_embeddings.weight", "token_type_embeddings.weight",
+        "LayerNorm.weight", "LayerNorm.bias")}
+    for i in range(num_layers):
+        for dense in ("attention.self.query", "attention.self.key", "attention.self.value",
+                      "attention.output.dense", "intermediate.dense", "output.dense",
+                      "attention.output.LayerNorm", "output.LayerNorm"):
+            required |= {f"encoder.layer.{i}.{dense}.weight", f"encoder.layer.{i}.{dense}.bias"}
+    optional = {"pooler.dense.weight", "pooler.dense.bias", "cls.predictions.bias",
+                "cls.predictions.transform.dense.weight", "cls.predictions.transform.dense.bias",
+                "cls.predictions.transform.LayerNorm.weight",
+                "cls.predictions.transform.LayerNorm.bias"}
+    return required, optional
+
+
+def _shape(tensors, name: str) -> Optional[Tuple[int, ...]]:
+    return tuple(tensors.get_slice(name).get_shape()) if name else None
+
+
+def _check_weights(path: str, config: dict) -> None:
+    """Refuses weights lmpipe would not read or would read into the wrong shape (from the
+    names and shapes in the file's header; only a separate MLM decoder weight is read)."""
+    from safetensors import safe_open
+
+    weights_file = os.path.join(path, WEIGHTS_FILE)
+    config_file = os.path.join(path, "config.json")
+    try:
+        tensors = safe_open(weights_file, "np")
+    except Exception as e:  # noqa: BLE001  (SafetensorError, OSError: the file is not readable)
+        raise CheckpointError(f"{weights_file} is not a readable safetensors file: {e}") from None
+    names = {}
+    for name in tensors.keys():
+        names.setdefault(_canonical(name), name)
+    required, optional = _used_tensors(config["num_hidden_layers"])
+    missing = sorted(required - set(names))
+    if missing:
+        raise CheckpointError(
+            f"{weights_file} lacks {len(missing)} tensor{'s' if len(missing) > 1 else ''} of a "
+            f"BERT with config.json's {config['num_hidden_layers']} layers: "
+            f"{', '.join(missing[:_SHOWN])}{' ...' if len(missing) > _SHOWN else ''}; the "
+            "weights and config.json must be the same model's.")
+    head = [n for n in optional if n.startswith("cls.predictions.")]
+    if "cls.predictions.bias" in names and not set(head) <= set(names):
+        raise CheckpointError(
+            f"{weights_file} has cls.predictions.bias but not "
+            f"{', '.join(sorted(set(head) - set(names)))}: an incomplete MLM head.")
+    hidden = config["hidden_size"]
+    for name, want, fields in (
+            (_EMBEDDINGS, (config["vocab_size"], hidden), "vocab_size, hidden_size"),
+            ("embeddings.position_embeddings.weight", (config["max_position_embeddings"], hidden),
+             "max_position_embeddings, hidden_size"),
+            ("embeddings.token_type_embeddings.weight", (config["type_vocab_size"], hidden),
+             "type_vocab_size, hidden_size")):
+        shape = _shape(tensors, names[name])
+        if shape != want:
+            raise CheckpointError(
+                f"{weights_file}: {names[name]} has shape {list(shape)} but {config_file} says "
+                f"{list(want)} ({fields}); the weights and config.json must be the same model's.")
+    not_used, unknown = [], []
+    for canonical, name in sorted(names.items()):
+        if canonical in required or canonical in optional:
+            continue
+        why = next((why for pattern, why in _NOT_USED if re.fullmatch(pattern, canonical)), None)
+        if canonical == _DECODER:
+            why = _decoder_is_tied(tensors, name, names[_EMBEDDINGS], config, weights_file)
+        if why:
+            not_used.append(f"{name} ({why})")
+        else:
+            unknown.append(name)
+    if unknown:
+        raise CheckpointError(
+            f"{weights_file} has {len(unknown)} tensor{'s' if len(unknown) > 1 else ''} that "
+            f"lmpipe's converter would not use: {', '.join(unknown[:_SHOWN])}"
+            f"{f' (and {len(unknown) - _SHOWN} more)' if len(unknown) > _SHOWN else ''}. A model "
+            "without them computes something else than the checkpoint; lmpipe imports BERT's "
+            "own weights (BertForMaskedLM, BertForPreTraining, BertModel, or a BERT classifier's "
+            "encoder): use such a checkpoint.")
+    if not_used:
+        logging.info("%s: not used: %s.", weights_file, "; ".join(not_used))
+
+
+def _decoder_is_tied(tensors, name: str, embeddings: str, config: dict,
+                     weights_file: str) -> str:
+    if config["tie_word_embeddings"]:
+        return "tied to the token embeddings (tie_word_embeddings), as in Hugging Face"
+    if np.array_equal(tensors.get_tensor(name), tensors.get_tensor(embeddings)):
+        return "the same as the token embeddings"
+    raise CheckpointError(
+        f"{os.path.join(os.path.dirname(weights_file), 'config.json')}: tie_word_embeddings false, "
+        f"and {weights_file} has its own {name}, which differs from the token embeddings "
+        f"({embeddings}): lmpipe supports only tie_word_embeddings true (its MLM head, keras-hub's "
+        "MaskedLMHead, scores with the token embeddings), so its fill-mask answers would differ. "
+        f"To use the encoder with a new MLM head, remove the cls.predictions.* tensors from "
+        f"{WEIGHTS_FILE}.")
+
+
+def _special_name(value) -> Optional[str]:
+    """A special token as tokenizer_config.json writes it: a string or an AddedToken dict."""
+    return value.get("content") if isinstance(value, dict) else value
+
+
+def _check_tokenizer_config(config_file: str, config: dict) -> None:
+    """Refuses tokenizer_config.json settings lmpipe cannot honour, naming the key."""
+    def refuse(key, value, why):
+        raise CheckpointError(f"{config_file}: {key} {json.dumps(value)} is not supported: {why}.")
+
+    if config.get("do_basic_tokenize") is False:
+        refuse("do_basic_tokenize", False, "lmpipe always splits words at whitespace and "
+               "punctuation before WordPiece, as BERT does; use do_basic_tokenize true")
+    if config.get("tokenize_chinese_chars") is False:
+        refuse("tokenize_chinese_chars", False, "lmpipe splits CJK characters as BERT does; use "
+               "tokenize_chinese_chars true")
+    if config.get("never_split"):
+        refuse("never_split", config["never_split"], "lmpipe keeps whole only BERT's special "
+               f"tokens ({' '.join(_SPECIAL_TOKENS)}); remove never_split")
+    for key, token in _SPECIAL_TOKEN_KEYS.items():
+        if key in config and _special_name(config[key]) not in (None, token):
+            refuse(key, _special_name(config[key]), f"lmpipe's special tokens are "
+                   f"{' '.join(_SPECIAL_TOKEN_KEYS.values())} (this one must be {token}); "
+                   "rename it in vocab.txt and here")
+    extra = [_special_name(t) for t in config.get("additional_special_tokens") or []]
+    extra += [_special_name(t) for t in (config.get("added_tokens_decoder") or {}).values()]
+    extra = [t for t in extra if t not in _SPECIAL_TOKENS]
+    if extra:
+        refuse("additional_special_tokens" if config.get("additional_special_tokens")
+               else "added_tokens_decoder", extra[:_SHOWN],
+               f"lmpipe matches only {' '.join(_SPECIAL_TOKEN_KEYS.values())} as whole tokens "
+               "in text; remove the others")
+    cls = config.get("tokenizer_class")
+    if cls not in _MUST_EQUAL["tokenizer_class"][0]:
+        refuse("tokenizer_class", cls, "lmpipe tokenizes as BertTokenizer does; use a checkpoint "
+               "with BERT's WordPiece tokenizer")
+
+
+def _check_tokenizer_json(json_file: str, tok: dict, vocab: List[str]) -> Tuple[dict, List[str]]:
+    """Refuses a tokenizer.json whose WordPiece model differs from vocab.txt or from BERT's;
+    returns its normalizer (when BertNormalizer) and warnings."""
+    def refuse(what, why):
+        raise CheckpointError(f"{json_file}: {what} is not supported: {why}.")
+
+    warnings = []
+    model = tok.get("model") or {}
+    if model.get("type", "WordPiece") != "WordPiece":
+        refuse(f"model type {model.get('type')!r}", "lmpipe tokenizes with BERT's WordPiece")
+    if model.get("continuing_subword_prefix", "##") != "##":
+        refuse(f"continuing_subword_prefix {model['continuing_subword_prefix']!r}",
+               "lmpipe's word pieces continue with ##")
+    if model.get("max_input_chars_per_word", 100) != 100:
+        refuse(f"max_input_chars_per_word {model['max_input_chars_per_word']}",
+               "lmpipe makes a word of more than 100 characters [UNK], as BERT does")
+    if "vocab" in model and model["vocab"] != {t: i for i, t in enumerate(vocab)}:
+        ids = {i: t for t, i in model["vocab"].items()}
+        first = next((i for i in range(max(len(vocab), len(ids))) if
+                      (vocab[i] if i < len(vocab) else None) != ids.get(i)), None)
+        refuse("a vocabulary other than vocab.txt's",
+               f"its model.vocab has {len(model['vocab'])} tokens, vocab.txt {len(vocab)}; the "
+               f"first difference is id {first} ({ids.get(first)!r} vs "
+               f"{vocab[first] if first is not None and first < len(vocab) else None!r}); "
+               "Hugging Face tokenizes with tokenizer.json's, lmpipe with vocab.txt: they must "
+               "be the same")
+    extra = [t.get("content") for t in tok.get("added_tokens") or []
+             if t.get("content") not in _SPECIAL_TOKENS]
+    if extra:
+        refuse(f"added_tokens {extra[:_SHOWN]}", f"lmpipe matches only "
+               f"{' '.join(_SPECIAL_TOKEN_KEYS.values())} as whole tokens in text; remove the others")
+    normalizer = tok.get("normalizer") or {}
+    if normalizer and normalizer.get("type") != "BertNormalizer":
+        warnings.append(f"{json_file}: normalizer {normalizer.get('type')!r} is not BertNormalizer; "
+                        "lmpipe normalizes text as BertNormalizer does (with tokenizer_config.json's "
+                        "do_lower_case and strip_accents), which may differ.")
+        normalizer = {}
+    for key, why in (("clean_text", "lmpipe drops control characters as BERT does"),
+                     ("handle_chinese_chars", "lmpipe splits CJK characters as BERT does")):
+        if normalizer.get(key) is False:
+            refuse(f"normalizer {key} false", why)
+    pre = tok.get("pre_tokenizer") or {}
+    if pre and pre.get("type") != "BertPreTokenizer":
+        warnings.append(f"{json_file}: pre_tokenizer {pre.get('type')!r} is not BertPreTokenizer; "
+                        "lmpipe splits words at whitespace and punctuation as BERT does, which "
+                        "may differ.")
+    return normalizer, warnings
+
+
+def _huggingface_tokenizer(path: str, vocab: List[str]) -> Tuple[TokenizerSettings, str, List[str]]:
+    """The checkpoint's tokenizer settings: tokenizer_config.json's, else tokenizer.json's
+    normalizer's, else BertTokenizer's defaults (with a warning); where do_lower_case came
+    from; warnings."""
+    config_file = os.path.join(path, TOKENIZER_CONFIG_FILE)
+    json_file = os.path.join(path, TOKENIZER_JSON)
+    config = _read_json(config_file) if os.path.isfile(config_file) else {}
+    _check_tokenizer_config(config_file, config)
+    normalizer, warnings = {}, []
+    if os.path.isfile(json_file):
+        normalizer, warnings = _check_tokenizer_json(json_file, _read_json(json_file), vocab)
+    said = {}
+    for key, norm_key in (("do_lower_case", "lowercase"), ("strip_accents", "strip_accents")):
+        if key in config and norm_key in normalizer and config[key] != normalizer[norm_key]:
+            raise CheckpointError(
+                f"{config_file} says {key} {json.dumps(config[key])} but {json_file} says "
+                f"normalizer {norm_key} {json.dumps(normalizer[norm_key])}: the checkpoint's "
+                "tokenizer is ambiguous; make the two agree (or remove tokenizer.json).")
+        if key in config:
+            said[key] = (config[key], f"{TOKENIZER_CONFIG_FILE} {key} {json.dumps(config[key])}")
+        elif norm_key in normalizer:
+            said[key] = (normalizer[norm_key],
+                         f"{TOKENIZER_JSON} normalizer {norm_key} {json.dumps(normalizer[norm_key])}")
+    if "do_lower_case" not in said:
+        if not config and not normalizer:
+            warnings.append(f"{path} has no tokenizer settings (no {TOKENIZER_CONFIG_FILE}, no "
+                            f"{TOKENIZER_JSON} normalizer): {_ASSUMED_UNCASED}.")
+        said["do_lower_case"] = (True, "assumed")
+    settings = TokenizerSettings(lowercase=bool(said["do_lower_case"][0]),
+                                 strip_accents=said.get("strip_accents", (None,))[0])
+    return settings, said["do_lower_case"][1], warnings
+
+
+def casing_warnings(vocab: Sequence[str], vocab_file: str, lowercase: bool, source: str) -> List[str]:
+    """A warning when the vocabulary's casing contradicts the settings: uncased settings with
+    many capitalised word pieces (which lower-cased text never reaches), or cased settings with
+    none (a capitalised word becomes [UNK] or smaller pieces). `source`: where the setting came
+    from."""
+    pieces = [t.removeprefix("##") for t in vocab if not re.fullmatch(r"\[[A-Za-z0-9_]+\]", t)]
+    capitalised = [t for t in pieces if any(c.isupper() for c in t)]
+    cased_letters = sum(any(c.lower() != c.upper() for c in t) for t in pieces)
+    if lowercase and len(capitalised) >= max(10, len(vocab) // 200):
+        return [f"{vocab_file} has {len(capitalised):,} capitalised word pieces of "
+                f"{len(vocab):,} (e.g. {', '.join(capitalised[:5])}), but the tokenizer is "
+                f"uncased ({source}): lower-cased text never reaches them, so the model is "
+                f"probably cased; if so, write {TOKENIZER_CONFIG_FILE} with "
+                "{\"do_lower_case\": false} beside the vocabulary."]
+    if not lowercase and not capitalised and cased_letters >= 10:
+        return [f"{vocab_file} has no capitalised word piece among {cased_letters:,} with "
+                f"letters, but the tokenizer is cased ({source}): a capitalised word becomes "
+                "[UNK] or smaller pieces, so the model is probably uncased; if so, write "
+                f"{TOKENIZER_CONFIG_FILE} with {{\"do_lower_case\": true}} beside the vocabulary."]
+    return []
 
 
 def _inspect_huggingface(path: str, config: dict) -> Checkpoint:
@@ -112,29 +535,30 @@ def _inspect_huggingface(path: str, config: dict) -> Checkpoint:
         raise CheckpointError(
             f"{path} is a Hugging Face '{config['model_type']}' checkpoint; lmpipe imports BERT "
             "(config.json model_type 'bert').")
-    if not os.path.isfile(os.path.join(path, "model.safetensors")):
+    if not os.path.isfile(os.path.join(path, WEIGHTS_FILE)):
         hint = ("it has only pytorch_model.bin: convert it once with transformers, "
                 "`AutoModelForMaskedLM.from_pretrained(d).save_pretrained(d)` (writes safetensors)"
                 if os.path.isfile(os.path.join(path, "pytorch_model.bin"))
                 else "the weights are not there")
-        raise CheckpointError(f"{path}/model.safetensors is missing: {hint}.")
-    if config.get("hidden_act", "gelu") not in _GELU:
-        raise CheckpointError(f"{path}/config.json: hidden_act {config['hidden_act']!r} is not "
-                              f"supported (one of {', '.join(_GELU)}).")
+        raise CheckpointError(f"{path}/{WEIGHTS_FILE} is missing: {hint}.")
+    warnings = _check_config(os.path.join(path, "config.json"), config)
+    config = {**_BERT_DEFAULTS, **config}
+    _check_weights(path, config)
     vocab_file = _need(os.path.join(path, features.VOCAB_FILE), "a BERT checkpoint's WordPiece "
                        "vocabulary, one token per line in id order (transformers 5 saves only "
                        "tokenizer.json: its model.vocab holds the same tokens and ids)")
-    tok_config = {}
-    if os.path.isfile(os.path.join(path, TOKENIZER_CONFIG_FILE)):
-        tok_config = _read_json(os.path.join(path, TOKENIZER_CONFIG_FILE))
-    if tok_config.get("tokenize_chinese_chars") is False:
-        raise CheckpointError(f"{path}/{TOKENIZER_CONFIG_FILE}: tokenize_chinese_chars=false is "
-                              "not supported (lmpipe splits CJK characters as BERT does).")
-    # BertTokenizer's defaults when the file does not say.
-    settings = TokenizerSettings(lowercase=bool(tok_config.get("do_lower_case", True)),
-                                 strip_accents=tok_config.get("strip_accents"))
-    return Checkpoint(path, HUGGINGFACE, vocab_file, _check_vocab(vocab_file, config["vocab_size"]),
-                      settings, int(config.get("max_position_embeddings", 512)))
+    vocab = _check_vocab(vocab_file, config["vocab_size"])
+    settings, source, tokenizer_warnings = _huggingface_tokenizer(path, vocab)
+    warnings += tokenizer_warnings + casing_warnings(vocab, vocab_file, settings.lowercase, source)
+    return Checkpoint(path, HUGGINGFACE, vocab_file, len(vocab), settings,
+                      int(config["max_position_embeddings"]), tuple(warnings))
+
+
+def _settings_file(path: str, vocab_file: str) -> Optional[str]:
+    for directory in (os.path.dirname(vocab_file), path):
+        if os.path.isfile(os.path.join(directory, TOKENIZER_CONFIG_FILE)):
+            return os.path.join(directory, TOKENIZER_CONFIG_FILE)
+    return None
 
 
 def _inspect_keras_hub(path: str, config: dict) -> Checkpoint:
@@ -146,24 +570,42 @@ def _inspect_keras_hub(path: str, config: dict) -> Checkpoint:
     if not os.path.isfile(vocab_file):
         vocab_file = _need(os.path.join(path, _KERAS_HUB_VOCAB),
                            f"the preset's vocabulary (or a {features.VOCAB_FILE} beside config.json)")
-    lowercase = True
-    tokenizer_file = os.path.join(path, "tokenizer.json")
+    backbone = config["config"]
+    vocab = _check_vocab(vocab_file, backbone["vocabulary_size"])
+    warnings = []
+    tokenizer_file = os.path.join(path, TOKENIZER_JSON)
+    settings_file = _settings_file(path, vocab_file)
     if os.path.isfile(tokenizer_file):
         lowercase = bool(_read_json(tokenizer_file).get("config", {}).get("lowercase", True))
-    elif os.path.isfile(os.path.join(path, TOKENIZER_CONFIG_FILE)):
-        lowercase = TokenizerSettings.read(vocab_file).lowercase
-    backbone = config["config"]
-    return Checkpoint(path, KERAS_HUB, vocab_file, _check_vocab(vocab_file, backbone["vocabulary_size"]),
-                      TokenizerSettings(lowercase=lowercase),
-                      int(backbone.get("max_sequence_length", 512)))
+        source = f"{tokenizer_file} lowercase {json.dumps(lowercase)}"
+    elif settings_file:
+        settings = _read_json(settings_file)
+        _check_tokenizer_config(settings_file, settings)
+        lowercase = bool(settings.get("do_lower_case", True))
+        source = f"{settings_file} do_lower_case {json.dumps(lowercase)}"
+    else:
+        lowercase, source = True, "assumed"
+        warnings.append(f"{path} has no tokenizer settings (no {TOKENIZER_JSON}, no "
+                        f"{TOKENIZER_CONFIG_FILE}): {_ASSUMED_UNCASED}.")
+    warnings += casing_warnings(vocab, vocab_file, lowercase, source)
+    return Checkpoint(path, KERAS_HUB, vocab_file, len(vocab), TokenizerSettings(lowercase=lowercase),
+                      int(backbone.get("max_sequence_length", 512)), tuple(warnings))
 
 
 def _inspect_lmpipe(path: str) -> Checkpoint:
     enc = encoder.encoder_dir(path)
     vocab_file = _need(encoder.vocab_file(enc), "the vocabulary lmpipe saves beside its encoder")
     backbone = _read_json(os.path.join(enc, "config.json"))["config"]
-    return Checkpoint(path, LMPIPE, vocab_file, _check_vocab(vocab_file, backbone["vocabulary_size"]),
-                      TokenizerSettings.read(vocab_file), int(backbone.get("max_sequence_length", 512)))
+    vocab = _check_vocab(vocab_file, backbone["vocabulary_size"])
+    settings_file = _settings_file(enc, vocab_file)
+    if settings_file:
+        _check_tokenizer_config(settings_file, _read_json(settings_file))
+    settings = TokenizerSettings.read(vocab_file)
+    source = (f"{settings_file} do_lower_case {json.dumps(settings.lowercase)}" if settings_file
+              else "lmpipe's default without tokenizer_config.json")
+    return Checkpoint(path, LMPIPE, vocab_file, len(vocab), settings,
+                      int(backbone.get("max_sequence_length", 512)),
+                      tuple(casing_warnings(vocab, vocab_file, settings.lowercase, source)))
 
 
 class _SafetensorLoader:
@@ -225,13 +667,15 @@ def _huggingface_masked_lm(ckpt: Checkpoint, dropout: float, dtype):
     from models.backbone import BertEncoder
     from models.masked_lm import masked_lm_on
 
-    config = _read_json(os.path.join(ckpt.path, "config.json"))
+    # transformers' defaults for what config.json does not say (inspect checked the rest).
+    config = {**_BERT_DEFAULTS, **_read_json(os.path.join(ckpt.path, "config.json"))}
+    exact_gelu = _GELU[config["hidden_act"]]
     backbone = BertEncoder(
         **convert_bert.convert_backbone_config(config), dropout=dropout,
         max_sequence_length=ckpt.max_sequence_length,
-        num_segments=int(config.get("type_vocab_size", 2)), dtype=dtype,
-        exact_gelu=_GELU[config.get("hidden_act", "gelu")])
-    model = masked_lm_on(backbone, float(config.get("layer_norm_eps", 1e-12)))
+        num_segments=int(config["type_vocab_size"]), dtype=dtype, exact_gelu=exact_gelu)
+    model = masked_lm_on(backbone, float(config["layer_norm_eps"]))
+    _set_head_gelu(model, exact_gelu)  # Hugging Face's head transform uses hidden_act too
     with _SafetensorLoader(ckpt.path) as loader:
         convert_bert.convert_weights(backbone, loader, config)
         head = model.get_layer("mlm_head")
@@ -250,6 +694,21 @@ def _huggingface_masked_lm(ckpt: Checkpoint, dropout: float, dtype):
         logging.info("%s has no %s: those weights start random (unused by the MLM).",
                      ckpt.path, ", ".join(loader.skipped))
     return model
+
+
+def _set_head_gelu(model, exact: bool) -> None:
+    """The MLM head's GELU: masked_lm_on's is the exact one; the tanh approximation for a
+    checkpoint whose hidden_act is one (Hugging Face's BertPredictionHeadTransform uses it)."""
+    from keras_hub.src.utils.keras_utils import gelu_approximate
+
+    if not exact:
+        model.get_layer("mlm_head")._intermediate_dense.activation = gelu_approximate
+
+
+def _head_exact_gelu(model) -> bool:
+    from keras_hub.src.utils.keras_utils import gelu_approximate
+
+    return model.get_layer("mlm_head")._intermediate_dense.activation is not gelu_approximate
 
 
 def load_masked_lm(ckpt: Checkpoint, dropout: float = 0.1, dtype: Optional[str] = None):
@@ -275,8 +734,10 @@ def load_masked_lm(ckpt: Checkpoint, dropout: float = 0.1, dtype: Optional[str] 
     elif os.path.isfile(head_weights):
         with np.load(head_weights) as saved:
             model = masked_lm_on(backbone, float(saved["layer_norm_epsilon"]))
-            model.get_layer("mlm_head").set_weights(
-                [saved[f"w{i}"] for i in range(len(saved.files) - 1)])
+            weights = sum(re.fullmatch(r"w\d+", name) is not None for name in saved.files)
+            model.get_layer("mlm_head").set_weights([saved[f"w{i}"] for i in range(weights)])
+            if "exact_gelu" in saved.files:  # written since the head honours hidden_act
+                _set_head_gelu(model, bool(saved["exact_gelu"]))
         model.pretrained_head = True
     else:
         model = masked_lm_on(backbone)
@@ -293,7 +754,7 @@ def save_mlm_head(model, encoder_dir: str) -> str:
     path = os.path.join(encoder_dir, MLM_HEAD_WEIGHTS)
     head = model.get_layer("mlm_head")
     with open(path, "wb") as f:
-        np.savez(f, layer_norm_epsilon=head.layer_norm_epsilon,
+        np.savez(f, layer_norm_epsilon=head.layer_norm_epsilon, exact_gelu=_head_exact_gelu(model),
                  **{f"w{i}": w for i, w in enumerate(head.get_weights())})
     return path
 

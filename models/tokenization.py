@@ -43,6 +43,7 @@ from tensorflow_text.core.pybinds import pywrap_fast_wordpiece_tokenizer_model_b
 from tensorflow_text.python.ops.bert_tokenizer import BasicTokenizer  # not exported at the top
 
 from models import features
+from models.text_files import read_utf8, split_lines
 
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"  # Hugging Face's name and keys
 MAX_CHARS_PER_WORD = 100  # BERT's: a longer word is [UNK]
@@ -53,7 +54,8 @@ _CONTROL = r"[\p{Cc}\p{Cf}\p{Co}\p{Cs}\x{FFFD}]"
 
 
 class VocabularyError(ValueError):
-    """A vocabulary lacks a special token, or its tokenizer settings are unusable."""
+    """A vocabulary lacks a special token, repeats a token, or its tokenizer settings are
+    unusable."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -257,9 +259,38 @@ def frame_pair(first: tf.RaggedTensor, second: tf.RaggedTensor, seq_length: int,
 
 
 def read_vocab(path: str) -> List[str]:
-    """Reads a vocabulary file: one token per line, id = line number."""
-    with tf.io.gfile.GFile(path) as f:
-        return [line.rstrip("\n") for line in f]
+    """Reads a vocabulary file: one token per line (UTF-8, lines split at `\\n` only, as
+    models/text_files.py does), id = line number.
+
+    Raises VocabularyError if the file cannot be read or is not UTF-8, or if a token appears on
+    more than one line (naming the token and its lines): Hugging Face's tokenizers would
+    silently give such a token the id of its last line, and tensorflow-text refuses it."""
+    vocab = split_lines(read_utf8(path, VocabularyError, "a vocabulary is UTF-8 text, one token "
+                                  "per line"))
+    _check_unique(vocab, path)
+    return vocab
+
+
+def _check_unique(vocab: Sequence[str], path: str, shown: int = 5) -> None:
+    first_line, duplicates = {}, []
+    for line, token in enumerate(vocab, 1):
+        if token in first_line:
+            duplicates.append((token, first_line[token], line))
+        else:
+            first_line[token] = line
+    if duplicates:
+        listed = "; ".join(f"{token!r} on lines {first} and {line}"
+                           for token, first, line in duplicates[:shown])
+        more = f" (and {len(duplicates) - shown} more)" if len(duplicates) > shown else ""
+        removals = ", ".join(str(line) for _, _, line in duplicates[:shown])
+        plural = len(duplicates) > 1
+        raise VocabularyError(
+            f"{path}: {len(duplicates)} duplicate token{'s' if plural else ''}: {listed}{more}. "
+            f"Every token must appear once (its line number is its id): remove line"
+            f"{'s' if plural else ''} {removals}{' ...' if len(duplicates) > shown else ''} or "
+            f"the earlier line{'s' if plural else ''}, whichever the model was not trained with "
+            "(Hugging Face's tokenizers would silently give such a token the id of its last "
+            "line).")
 
 
 def copy_vocabulary(vocab_file: str, directory: str) -> str:

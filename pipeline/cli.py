@@ -82,7 +82,9 @@ def _fail(code: int, message: str) -> int:
 
 def check_checkpoint(path: str, flag: str, seq_length: int):
     """The checkpoint's format and files, before any pipeline work (an lmpipe run directory:
-    its latest blessed model); raises ConfigError."""
+    its latest blessed model); raises ConfigError (what models/checkpoint.py refuses, or a
+    --seq-length longer than its positions). Prints its warnings (what was assumed or looks
+    wrong) to stderr."""
     from models import checkpoint
     from pipeline import resolve_pretrained
 
@@ -96,6 +98,8 @@ def check_checkpoint(path: str, flag: str, seq_length: int):
         raise ConfigError(f"--seq-length {seq_length} is longer than {flag} {path} can read "
                           f"({ckpt.max_sequence_length} positions); use --seq-length "
                           f"{ckpt.max_sequence_length} or less.")
+    for warning in ckpt.warnings:
+        print(f"lmpipe: warning: {warning}", file=sys.stderr)
     return ckpt
 
 
@@ -140,6 +144,7 @@ def import_checkpoint(args) -> int:
         return _fail(EXIT_PIPELINE_FAILED, f"the import failed: {type(cause).__name__}: {cause}")
     summary = run_summary.import_summary(cfg)
     summary["wall_seconds"] = round(time.time() - started, 1)
+    summary["warnings"] = list(ckpt.warnings)
     path = args.summary or os.path.join(cfg.run_dir, "summary.json")
     run_summary.write_summary(path, "import", summary)
     head = ("from the checkpoint" if summary["pretrained_mlm_head"] else
@@ -156,6 +161,7 @@ def import_checkpoint(args) -> int:
         f"pushed model      {summary['pushed_model']}",
         f"wall time         {summary['wall_seconds']} s",
         f"summary           {path}",
+        *[f"warning           {warning}" for warning in ckpt.warnings],
     ]))
     return 0 if summary["pushed"] else EXIT_PIPELINE_FAILED
 

@@ -42,6 +42,7 @@ def test_a_hugging_face_directory_is_recognised_with_its_tokenizer_settings():
     ckpt = checkpoint.inspect(HF_CHECKPOINT)
     assert (ckpt.format, ckpt.vocab_size, ckpt.max_sequence_length) == ("huggingface", 2925, 128)
     assert ckpt.tokenizer == TokenizerSettings(lowercase=False, strip_accents=None)
+    assert ckpt.warnings == ()
 
 
 def test_encoder_and_mlm_logits_match_hugging_face(expected, hf_model):

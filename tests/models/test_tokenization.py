@@ -142,3 +142,25 @@ def test_longest_first_truncation_keeps(seq_length, first, second, kept):
     assert (sum(10 <= i < 50 for i in ids), sum(i >= 50 for i in ids)) == kept
     assert segment_ids.numpy()[0].tolist() == [0] * (kept[0] + 2) + [1] * (kept[1] + 1) + [0] * (
         seq_length - sum(kept) - 3)
+
+
+def test_read_vocab_splits_at_line_feeds_only(tmp_path):
+    """One token a line, as Hugging Face reads vocab.txt: a `\\r\\n` line end is one line end, a
+    U+2028 or U+0085 inside a token is part of it; a final line end starts no token."""
+    path = tmp_path / "vocab.txt"
+    path.write_bytes("[PAD]\r\n[UNK]\na\u2028b\nc\x85d\n\n".encode())
+    assert tokenization.read_vocab(str(path)) == ["[PAD]", "[UNK]", "a\u2028b", "c\x85d", ""]
+
+
+def test_read_vocab_refuses_duplicates_naming_the_token_and_both_lines(tmp_path):
+    path = tmp_path / "vocab.txt"
+    tokens = ["[PAD]", "the", "a", "the"] + [f"w{i % 7}" for i in range(14)]
+    path.write_text("\n".join(tokens) + "\n", encoding="utf-8")
+    with pytest.raises(tokenization.VocabularyError) as e:
+        tokenization.read_vocab(str(path))
+    assert str(e.value) == (
+        f"{path}: 8 duplicate tokens: 'the' on lines 2 and 4; 'w0' on lines 5 and 12; 'w1' on "
+        "lines 6 and 13; 'w2' on lines 7 and 14; 'w3' on lines 8 and 15 (and 3 more). Every "
+        "token must appear once (its line number is its id): remove lines 4, 12, 13, 14, 15 ... "
+        "or the earlier lines, whichever the model was not trained with (Hugging Face's "
+        "tokenizers would silently give such a token the id of its last line).")

@@ -29,7 +29,7 @@ def test_import_pushes_a_model_that_fills_masks_as_hugging_face_does(imported, t
     assert code == 0
     summary = json.load(open(run_dir / "summary.json"))["import"]
     assert summary["pushed"] and summary["pretrained_mlm_head"]
-    assert summary["checkpoint_format"] == "huggingface"
+    assert summary["checkpoint_format"] == "huggingface" and summary["warnings"] == []
     expected = np.load("tests/data/bert_parity/expected.npz")
     vocab = open(os.path.join(CHECKPOINT, "vocab.txt"), encoding="utf-8").read().split("\n")
     texts = [str(t) for t in expected["fill_mask_texts"]]
@@ -113,3 +113,40 @@ def test_init_from_a_missing_vocabulary(tmp_path, capsys):
     os.remove(ckpt / "vocab.txt")
     _refused(tmp_path, capsys, ["pretrain", "--corpus", "data/corpus", "--init-from", str(ckpt)],
              f"--init-from {ckpt}", f"{ckpt}/vocab.txt is missing")
+
+
+def test_relative_position_embeddings_are_refused_before_any_work(tmp_path, capsys):
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(CHECKPOINT, ckpt)
+    config = json.loads((ckpt / "config.json").read_text())
+    (ckpt / "config.json").write_text(json.dumps({**config,
+                                                  "position_embedding_type": "relative_key"}))
+    _refused(tmp_path, capsys, ["import", "--checkpoint", str(ckpt)],
+             f"lmpipe: error: --checkpoint {ckpt}: {ckpt}/config.json: position_embedding_type "
+             '"relative_key" is not supported: lmpipe supports only "absolute"')
+
+
+def test_a_duplicate_vocabulary_token_is_refused_before_any_work(tmp_path, capsys):
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(CHECKPOINT, ckpt)
+    os.remove(ckpt / "tokenizer.json")
+    with open(ckpt / "vocab.txt", encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    lines[2922] = "the"
+    (ckpt / "vocab.txt").write_text("\n".join(lines), encoding="utf-8")
+    _refused(tmp_path, capsys, ["pretrain", "--corpus", "data/corpus", "--init-from", str(ckpt)],
+             f"{ckpt}/vocab.txt: 1 duplicate token: 'the' on lines {lines.index('the') + 1} and "
+             "2923")
+
+
+def test_checkpoint_warnings_are_printed(tmp_path, capsys):
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(CHECKPOINT, ckpt)
+    os.remove(ckpt / "tokenizer_config.json")
+    os.remove(ckpt / "tokenizer.json")
+    start = cli.check_checkpoint(str(ckpt), "--checkpoint", 128)
+    err = capsys.readouterr().err.splitlines()
+    assert start.tokenizer.lowercase and len(start.warnings) == 2
+    assert err == [f"lmpipe: warning: {w}" for w in start.warnings]
+    assert err[0].startswith(f"lmpipe: warning: {ckpt} has no tokenizer settings")
+    assert "363 capitalised word pieces of 2,925" in err[1]
