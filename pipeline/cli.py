@@ -14,6 +14,7 @@ import os
 import sys
 import time
 import typing
+from typing import Optional
 
 from pipeline.config import ConfigError, FinetuneConfig, ImportConfig, PretrainConfig
 
@@ -103,12 +104,68 @@ def check_checkpoint(path: str, flag: str, seq_length: int):
     return ckpt
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _print_skipped(skipped) -> None:
+    if skipped:
+        print(f"lmpipe: skipped {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} (not "
+              "read): " + "; ".join(skipped[:10]) + (f"; ... {len(skipped) - 10} more"
+                                                      if len(skipped) > 10 else ""))
+
+
+def _report_corpus(report, corpus_dir: str) -> dict:
+    """Prints what the corpus check read; returns it for the summary's `input` key."""
+    info = report.to_json()
+    nested = sum(os.path.dirname(os.path.relpath(f.path, corpus_dir)) != "" for f in report.files)
+    print(f"lmpipe: corpus {corpus_dir}: {_count(info['files'], 'file')}"
+          + (f" ({nested:,} in subdirectories)" if nested else "")
+          + f", {_count(info['documents'], 'document')}, {_count(info['bytes'], 'byte')}")
+    _print_skipped(report.skipped)
+    return info
+
+
+def _report_labelled(report, data: str) -> dict:
+    """Prints what the labelled-data check read; returns it for the summary's `input` key."""
+    info = report.to_json()
+    per_file = ", ".join(f"{os.path.basename(f.path)} {_count(f.rows, 'row')}"
+                         for f in report.files[:6])
+    print(f"lmpipe: data {data}: {_count(info['files'], 'file')}, {_count(info['rows'], 'row')}, "
+          f"{_count(info['bytes'], 'byte')}" + (f" ({per_file})" if len(report.files) > 1 else ""))
+    for note in report.notes:
+        print(f"lmpipe: note: {note}")
+    _print_skipped(report.skipped)
+    return info
+
+
+def _input_lines(summary: dict, unit: str) -> list:
+    """The summary's lines on what was read: the pre-flight count and each split's examples
+    (components/split_counts.py), with a warning when they disagree."""
+    given, splits = summary.get("input", {}), summary.get("input_splits", {})
+    if not given:
+        return []
+    total = given.get("documents", given.get("rows"))
+    lines = [f"input             {_count(given['files'], 'file')}, {_count(total, unit)}, "
+             f"{_count(given['bytes'], 'byte')}"]
+    if splits:
+        lines.append("examples          " + ", ".join(
+            f"{split} {counts['examples']:,} ({counts['bytes']:,} bytes)"
+            for split, counts in sorted(splits.items())))
+        read = sum(counts["examples"] for counts in splits.values())
+        if read != total:
+            lines.append(f"WARNING           the splits hold {read:,} examples, but the input "
+                         f"check read {total:,} {unit}s: the input changed during the run?")
+    return lines
+
+
 def pretrain(args) -> int:
-    from components.text_example_gen import CorpusError, check_corpus_dir
+    from components.text_example_gen import CorpusError
+    from components.text_example_gen.reader import inspect_corpus_dir
 
     try:
         cfg = _config_from_args(args, PretrainConfig)
-        check_corpus_dir(cfg.corpus_dir)
+        corpus = inspect_corpus_dir(cfg.corpus_dir)
         if cfg.init_from:
             start = check_checkpoint(cfg.init_from, "--init-from", cfg.seq_length)
             cfg = dataclasses.replace(cfg, init_from=start.path)
@@ -118,11 +175,13 @@ def pretrain(args) -> int:
         check_distribution(cfg)
     except (ConfigError, CorpusError) as e:
         return _fail(EXIT_BAD_INPUT, str(e))
+    given = _report_corpus(corpus, cfg.corpus_dir)
 
     from pipeline import pretrain as pretrain_pipeline, run_summary
 
     return _run_local("pretrain", cfg, args, lambda: pretrain_pipeline.create_pipeline(cfg),
-                      lambda: run_summary.pretrain_summary(cfg), _print_summary)
+                      lambda: {"input": given, **run_summary.pretrain_summary(cfg)},
+                      _print_summary)
 
 
 def import_checkpoint(args) -> int:
@@ -193,11 +252,22 @@ def _run_local(job: str, cfg, args, build_pipeline, summarize, print_summary) ->
         cause = _root_cause(e)
         return _fail(EXIT_PIPELINE_FAILED,
                      f"the {job} pipeline failed: {type(cause).__name__}: {cause}")
-    summary = summarize()
-    summary["wall_seconds"] = round(time.time() - started, 1)
     summary_path = args.summary or os.path.join(cfg.run_dir, "summary.json")
-    run_summary.write_summary(summary_path, job, summary)
-    print_summary(summary, summary_path)
+    try:
+        summary = summarize()
+        summary["wall_seconds"] = round(time.time() - started, 1)
+        run_summary.write_summary(summary_path, job, summary)
+        print_summary(summary, summary_path)
+    except Exception as e:  # noqa: BLE001  (the pipeline ran: say what it pushed)
+        import traceback
+
+        traceback.print_exc()
+        pushed = run_summary.pushed_model(cfg)
+        print(f"lmpipe: error: the {job} pipeline finished, but its summary failed: "
+              f"{type(e).__name__}: {e}", file=sys.stderr)
+        print(f"lmpipe: {'the model WAS pushed to ' + pushed if pushed else 'nothing was pushed'}"
+              f"; the run's artefacts and ML Metadata are in {cfg.run_dir}.", file=sys.stderr)
+        return EXIT_PIPELINE_FAILED
     return _report_blessing(summary)
 
 
@@ -234,7 +304,8 @@ def check_teacher(cfg, labels, pretrained) -> str:
 
 
 def finetune(args) -> int:
-    from components.labelled_example_gen import LabelledDataError, check_labelled_data
+    from components.labelled_example_gen import LabelledDataError
+    from components.labelled_example_gen.reader import inspect_labelled_data
     from pipeline import finetune as finetune_pipeline, resolve_pretrained as pretrained_lib
 
     try:
@@ -244,16 +315,19 @@ def finetune(args) -> int:
         pretrained_lib.check_vocabulary_matches(pretrained)
         if pretrained.needs_import:
             check_checkpoint(pretrained.model_uri, "--pretrained", cfg.seq_length)
-        counts = check_labelled_data(cfg.data, cfg.text_column, cfg.label_column, labels,
-                                     labels_from=labels_from, pair_column=cfg.text_pair_column)
+        data = inspect_labelled_data(cfg.data, cfg.text_column, cfg.label_column, labels,
+                                     labels_from=labels_from, pair_column=cfg.text_pair_column,
+                                     tsv_quoting=cfg.tsv_quoting)
+        counts = data.label_counts
         check_distribution(cfg)
         teacher = check_teacher(cfg, labels, pretrained) if cfg.distill_from else None
     except (ConfigError, LabelledDataError, pretrained_lib.PretrainedError) as e:
         return _fail(EXIT_BAD_INPUT, str(e))
     except (OSError, ValueError) as e:  # e.g. an unreadable schema file
         return _fail(EXIT_BAD_INPUT, f"{type(e).__name__}: {e}")
+    given = _report_labelled(data, cfg.data)
     print(f"lmpipe: {sum(counts.values())} labelled examples: "
-          + ", ".join(f"{label} {n}" for label, n in counts.items()))
+          + ", ".join(f"{label} {counts.get(label, 0)}" for label in labels))
     if schema_file == finetune_pipeline.run_schema_path(cfg):
         finetune_pipeline.write_run_schema(cfg, labels)
         print(f"lmpipe: classes {', '.join(labels)} (from {labels_from}); the schema is "
@@ -263,20 +337,27 @@ def finetune(args) -> int:
 
     def print_summary(summary, path):
         metrics = summary["eval_metrics"]
+        absent = summary.get("eval_absent_classes") or []
+        test = summary.get("test_metrics")
         print("\n".join([
             "",
             "== lmpipe finetune: summary ==",
             f"pipeline root     {summary['pipeline_root']}",
+            *_input_lines(summary, "row"),
             f"pretrained        {summary['pretrained_model']}"
             + (" (architecture only: --from-scratch)" if cfg.from_scratch else "")
             + (f", adapted to the train texts ({cfg.adapt_steps} MLM steps)"
                if cfg.adapt_steps else ""),
             f"classes           {', '.join(labels)}",
-            f"eval accuracy     {metrics.get('accuracy', float('nan')):.4f}",
-            f"eval macro F1     {_macro(metrics, 'f1_score'):.4f}",
-            *([f"test accuracy     {summary['test_metrics']['accuracy']:.4f}, macro F1 "
-               f"{summary['test_metrics']['macro_f1']:.4f} ({summary['test_metrics']['example_count']} "
-               "examples; reported, never used for blessing)"] if "test_metrics" in summary else []),
+            f"eval accuracy     {_number(metrics.get('accuracy'))}",
+            f"eval macro F1     {_number(_macro(metrics, 'f1_score'))}",
+            *([f"absent from eval  {', '.join(absent)}: no eval example, so no recall or F1 "
+               "(null in the summary)"] if absent else []),
+            *([f"test accuracy     {_number(test['accuracy'])}, macro F1 "
+               f"{_number(test['macro_f1'])} ({test['example_count']} examples; reported, never "
+               "used for blessing)"
+               + (f"; absent from test: {', '.join(test['absent_classes'])}"
+                  if test.get("absent_classes") else "")] if test else []),
             *_teacher_lines(summary, cfg),
             f"blessed           {summary['blessed']}",
             f"pushed model      {summary['pushed_model']}",
@@ -287,7 +368,9 @@ def finetune(args) -> int:
     return _run_local("finetune", cfg, args,
                       lambda: finetune_pipeline.create_pipeline(cfg, labels, pretrained,
                                                                 schema_file, teacher),
-                      lambda: run_summary.finetune_summary(cfg, labels, pretrained), print_summary)
+                      lambda: {"input": given,
+                               **run_summary.finetune_summary(cfg, labels, pretrained)},
+                      print_summary)
 
 
 def _teacher_lines(summary: dict, cfg) -> list:
@@ -295,19 +378,30 @@ def _teacher_lines(summary: dict, cfg) -> list:
     if not teacher:
         return []
     lines = [f"teacher           {teacher['model']} ({teacher['size_mb']:.1f} MB)",
-             f"teacher eval acc. {teacher.get('eval_metrics', {}).get('accuracy', float('nan')):.4f}"
+             f"teacher eval acc. {_number(teacher.get('eval_metrics', {}).get('accuracy'))}"
              f" (the student may be at most {cfg.max_drop_vs_teacher:.4f} below)"]
     if "test_metrics" in teacher:
-        lines.append(f"teacher test acc. {teacher['test_metrics']['accuracy']:.4f}")
+        lines.append(f"teacher test acc. {_number(teacher['test_metrics']['accuracy'])}")
     return lines
 
 
-def _macro(metrics: dict, name: str) -> float:
-    """TFMA names macro-averaged metrics with a `macro_` prefix."""
+def _macro(metrics: dict, name: str) -> Optional[float]:
+    """TFMA names macro-averaged metrics with a `macro_` prefix (None: not computed)."""
     for key, value in metrics.items():
         if key.startswith("macro_") and key.endswith(name) and "/" not in key:
             return value
-    return float("nan")
+    return None
+
+
+def _number(value: Optional[float], digits: int = 4) -> str:
+    """A metric for the printed summary; "n/a" for one that was not computed (None, NaN).
+
+    >>> _number(0.81234), _number(None), _number(float("nan"), 1)
+    ('0.8123', 'n/a', 'n/a')
+    """
+    if value is None or value != value:
+        return "n/a"
+    return f"{value:.{digits}f}"
 
 
 def _print_summary(summary: dict, path: str) -> None:
@@ -316,18 +410,19 @@ def _print_summary(summary: dict, path: str) -> None:
         "",
         "== lmpipe pretrain: summary ==",
         f"pipeline root     {summary['pipeline_root']}",
+        *_input_lines(summary, "document"),
         f"ML Metadata       {summary['metadata_path']}",
         f"vocabulary size   {summary['vocab_size']}",
-        f"masked accuracy   {metrics.get('masked_accuracy', float('nan')):.4f} "
-        f"(always the most frequent token: {summary['majority_token_accuracy']:.4f})",
-        f"perplexity        {metrics.get('perplexity', float('nan')):.1f}",
+        f"masked accuracy   {_number(metrics.get('masked_accuracy'))} "
+        f"(always the most frequent token: {_number(summary['majority_token_accuracy'])})",
+        f"perplexity        {_number(metrics.get('perplexity'), 1)}",
     ]
     if "start_eval_metrics" in summary:
         start = summary["start_eval_metrics"]
         lines += [
             f"starting point    {summary['init_from']}: masked accuracy "
-            f"{start.get('masked_accuracy', float('nan')):.4f}, perplexity "
-            f"{start.get('perplexity', float('nan')):.1f} (blessed only if better)",
+            f"{_number(start.get('masked_accuracy'))}, perplexity "
+            f"{_number(start.get('perplexity'), 1)} (blessed only if better)",
         ]
     lines += [
         f"blessed           {summary['blessed']}",
@@ -441,8 +536,8 @@ def export_tflite(args) -> int:
     scores = report.get("eval_split")
     if scores:
         for name in ("saved_model", "tflite"):
-            print(f"  {name:<12} eval accuracy {scores[name]['accuracy']:.4f}, macro F1 "
-                  f"{scores[name]['macro_f1']:.4f} ({scores[name]['example_count']} examples)")
+            print(f"  {name:<12} eval accuracy {_number(scores[name]['accuracy'])}, macro F1 "
+                  f"{_number(scores[name]['macro_f1'])} ({scores[name]['example_count']} examples)")
         print(f"  labels agree on {scores['label_agreement']:.1%} of the eval split"
               + ("" if scores["faithful"] else
                  f": below {exporter.MIN_AGREEMENT:.0%}, check the tokenization differences "
