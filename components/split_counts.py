@@ -6,6 +6,11 @@ split (a corpus read only in part is visible there, not only in a log line).
 the Examples artifact holds `split_counts.json` at its root (beside the `Split-*` directories,
 which downstream components glob) and the same JSON as its `split_counts` custom property:
 `{"train": {"examples": 9012, "bytes": 4411234}, "eval": {...}}`.
+
+The input transform also says how many examples its files hold (`expect`, from the reader's own
+check of every file); if the splits hold another number, the ExampleGen fails, so that nothing
+downstream (and nothing pushed) is made from input that was read only in part (a runner that
+loses elements, a file that changed while it was read).
 """
 
 import json
@@ -21,6 +26,17 @@ from models import features
 
 COUNTS_FILE = "split_counts.json"
 COUNTS_PROPERTY = "split_counts"
+_EXPECTED_KEY = "_lmpipe_expected_examples"  # in exec_properties, the executor's own dict
+
+
+class IncompleteReadError(RuntimeError):
+    """The splits an ExampleGen wrote hold fewer or more examples than its input files."""
+
+
+def expect(exec_properties: Dict[str, Any], examples: int) -> None:
+    """Called by an input transform: its files hold `examples` examples (added up over the
+    input splits)."""
+    exec_properties[_EXPECTED_KEY] = exec_properties.get(_EXPECTED_KEY, 0) + examples
 _TEXT_FEATURES = (features.TEXT, features.TEXT_PAIR)
 
 
@@ -88,6 +104,7 @@ class SplitCountsMixin:
         examples = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.EXAMPLES_KEY])
         self._counts_dir = examples.uri
+        exec_properties.pop(_EXPECTED_KEY, None)
         super().Do(input_dict, output_dict, exec_properties)
         counts = {}
         for split in artifact_utils.decode_split_names(examples.split_names):
@@ -98,3 +115,11 @@ class SplitCountsMixin:
         with tf.io.gfile.GFile(os.path.join(examples.uri, COUNTS_FILE), "w") as f:
             json.dump(counts, f, indent=2, sort_keys=True)
         examples.set_string_custom_property(COUNTS_PROPERTY, json.dumps(counts, sort_keys=True))
+        expected = exec_properties.pop(_EXPECTED_KEY, None)
+        written = sum(c["examples"] for c in counts.values())
+        if expected is not None and written != expected:
+            raise IncompleteReadError(
+                f"the input files hold {expected:,} examples, but the splits written to "
+                f"{examples.uri} hold {written:,} ({json.dumps(counts, sort_keys=True)}): the "
+                "input was not read whole (did the files change during the run, or does the "
+                "Beam runner lose elements?); nothing downstream was run from it")

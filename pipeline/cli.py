@@ -193,36 +193,32 @@ def import_checkpoint(args) -> int:
     except ConfigError as e:
         return _fail(EXIT_BAD_INPUT, str(e))
 
-    from pipeline import import_checkpoint as import_pipeline, local_runner, run_summary
+    from pipeline import import_checkpoint as import_pipeline, run_summary
 
-    started = time.time()
-    try:
-        local_runner.run_local(import_pipeline.create_pipeline(cfg), cfg.worker_timeout)
-    except Exception as e:  # noqa: BLE001  (report the cause, exit non-zero)
-        cause = _root_cause(e)
-        return _fail(EXIT_PIPELINE_FAILED, f"the import failed: {type(cause).__name__}: {cause}")
-    summary = run_summary.import_summary(cfg)
-    summary["wall_seconds"] = round(time.time() - started, 1)
-    summary["warnings"] = list(ckpt.warnings)
-    path = args.summary or os.path.join(cfg.run_dir, "summary.json")
-    run_summary.write_summary(path, "import", summary)
-    head = ("from the checkpoint" if summary["pretrained_mlm_head"] else
-            "none in the checkpoint: a new, untrained one (fill-mask answers are random until "
-            "lmpipe pretrain --init-from trains it)")
-    print("\n".join([
-        "",
-        "== lmpipe import: summary ==",
-        f"checkpoint        {ckpt.path} ({ckpt.format})",
-        f"vocabulary        {ckpt.vocab_size} tokens, {'uncased' if ckpt.tokenizer.lowercase else 'cased'}",
-        f"MLM head          {head}",
-        f"model (encoder)   {summary['model']}",
-        f"ML Metadata       {summary['metadata_path']}",
-        f"pushed model      {summary['pushed_model']}",
-        f"wall time         {summary['wall_seconds']} s",
-        f"summary           {path}",
-        *[f"warning           {warning}" for warning in ckpt.warnings],
-    ]))
-    return 0 if summary["pushed"] else EXIT_PIPELINE_FAILED
+    def summarize():
+        return {**run_summary.import_summary(cfg), "warnings": list(ckpt.warnings)}
+
+    def print_summary(summary, path):
+        head = ("from the checkpoint" if summary["pretrained_mlm_head"] else
+                "none in the checkpoint: a new, untrained one (fill-mask answers are random until "
+                "lmpipe pretrain --init-from trains it)")
+        print("\n".join([
+            "",
+            "== lmpipe import: summary ==",
+            f"checkpoint        {ckpt.path} ({ckpt.format})",
+            f"vocabulary        {ckpt.vocab_size} tokens, "
+            f"{'uncased' if ckpt.tokenizer.lowercase else 'cased'}",
+            f"MLM head          {head}",
+            f"model (encoder)   {summary['model']}",
+            f"ML Metadata       {summary['metadata_path']}",
+            f"pushed model      {summary['pushed_model']}",
+            f"wall time         {summary['wall_seconds']} s",
+            f"summary           {path}",
+            *[f"warning           {warning}" for warning in ckpt.warnings],
+        ]))
+
+    return _run_local("import", cfg, args, lambda: import_pipeline.create_pipeline(cfg),
+                      summarize, print_summary)
 
 
 def check_distribution(cfg) -> None:
@@ -274,7 +270,8 @@ def _run_local(job: str, cfg, args, build_pipeline, summarize, print_summary) ->
 def _report_blessing(summary: dict) -> int:
     if summary["pushed"]:
         return 0
-    reasons = "; ".join(summary["not_blessed_because"]) or "see the Evaluator's validations"
+    reasons = ("; ".join(summary.get("not_blessed_because", []))
+               or "see the Evaluator's validations")
     print(f"lmpipe: the model was not blessed: {reasons}. Nothing was pushed; earlier pushed "
           "versions are untouched.", file=sys.stderr)
     return EXIT_PIPELINE_FAILED

@@ -58,6 +58,22 @@ def tiny_corpus(path, chars_per_file=30_000):
     return path
 
 
+def nest(corpus):
+    """A corpus as users keep one: news.txt gzipped in a subdirectory (`more/news.txt.gz`), and
+    a hidden directory that must be skipped."""
+    import gzip
+
+    os.makedirs(os.path.join(corpus, "more"))
+    with open(os.path.join(corpus, "news.txt"), "rb") as f, \
+            gzip.open(os.path.join(corpus, "more", "news.txt.gz"), "wb") as out:
+        out.write(f.read())
+    os.remove(os.path.join(corpus, "news.txt"))
+    os.makedirs(os.path.join(corpus, ".cache"))
+    with open(os.path.join(corpus, ".cache", "state.txt"), "w") as f:
+        f.write("not a document\n")
+    return corpus
+
+
 def run_lmpipe(*args, timeout=1200):
     """Runs the installed `lmpipe` command; returns the CompletedProcess (output captured)."""
     return subprocess.run([LMPIPE, *args], capture_output=True, text=True, timeout=timeout)
@@ -66,7 +82,7 @@ def run_lmpipe(*args, timeout=1200):
 @pytest.fixture(scope="session")
 def pretrain_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("pretrain")
-    corpus = tiny_corpus(str(root / "corpus"))
+    corpus = nest(tiny_corpus(str(root / "corpus")))
     run_dir = str(root / "run")
     result = run_lmpipe("pretrain", "--corpus", corpus, "--run-dir", run_dir, *TINY_PRETRAIN_FLAGS)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]

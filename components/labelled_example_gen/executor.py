@@ -20,6 +20,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import standard_component_specs
 
 from components.labelled_example_gen import reader
+from components import split_counts
 from components.split_counts import SplitCountsMixin
 from models import features
 
@@ -110,8 +111,9 @@ def _LabelledToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
     # Validate every file before building the graph: all bad rows reported at once. The class
     # checks (schema domain, two or more classes) belong to check_labelled_data, run before the
     # pipeline: one split of user-split data may legitimately be small.
-    reader.check_files(files, text_column, label_column, labels=None, what=pattern,
-                       min_classes=0, pair_column=pair_column, tsv_quoting=quoting)
+    counts = reader.check_files(files, text_column, label_column, labels=None, what=pattern,
+                                min_classes=0, pair_column=pair_column, tsv_quoting=quoting)
+    split_counts.expect(exec_properties, sum(counts.values()))
     logging.info("LabelledExampleGen: reading %d file(s) matching %s (text column %r, label "
                  "column %r)", len(files), pattern, text_column, label_column)
     return (pipeline

@@ -15,6 +15,7 @@ import tensorflow as tf
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
 from tfx.types import standard_component_specs
 
+from components import split_counts
 from components.split_counts import SplitCountsMixin
 from components.text_example_gen import reader
 from models import features
@@ -48,7 +49,8 @@ def _TextToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
             f"split pattern {pattern} matches no (non-hidden) files; "
             "put UTF-8 text files in the corpus directory or fix the pattern")
     # Validate every file before building the graph: all bad files reported at once.
-    reader.check_files(files, what=pattern)
+    read = reader.check_files(files, what=pattern)
+    split_counts.expect(exec_properties, sum(f.documents for f in read))
     logging.info("TextExampleGen: reading %d file(s) matching %s", len(files), pattern)
     return (pipeline
             | "CreateFilenames" >> beam.Create(files)

@@ -231,3 +231,32 @@ def test_executor_reads_nested_corpus_and_counts_splits(tmp_path):
     assert json.loads(examples.get_string_custom_property(COUNTS_PROPERTY)) == per_split
     assert sum(s["examples"] for s in per_split.values()) == 20
     assert not glob.glob(str(tmp_path / "out" / ".split_counts-*"))
+
+
+def test_executor_fails_when_the_splits_miss_examples(tmp_path):
+    """A runner that loses an element (as issue 26 found Beam's DaskRunner does) must not give
+    a pipeline examples from part of the corpus: the ExampleGen fails, naming both counts."""
+    import apache_beam as beam
+
+    from components.split_counts import IncompleteReadError
+    from components.text_example_gen import executor as text_executor
+
+    class LossyExecutor(Executor):
+        def GetInputSourceToExamplePTransform(self):
+            @beam.ptransform_fn
+            def lossy(pipeline, exec_properties, split_pattern):
+                return (pipeline | text_executor._TextToExample(exec_properties, split_pattern)
+                        | beam.Filter(lambda ex: b"Report 3 of 2020" not in
+                                      ex.features.feature[features.TEXT].bytes_list.value[0]))
+            return lossy
+
+    _nested_corpus(tmp_path / "corpus")
+    examples = standard_artifacts.Examples()
+    examples.uri = str(tmp_path / "out")
+    gen = TextExampleGen(str(tmp_path / "corpus"))
+    exec_properties = {key: gen.exec_properties[key] for key in ("input_config", "output_config")}
+    exec_properties.update(input_base=str(tmp_path / "corpus"),
+                           output_data_format=example_gen_pb2.FORMAT_TF_EXAMPLE)
+    with pytest.raises(IncompleteReadError, match="the input files hold 20 examples, but the "
+                                                  "splits written to .* hold 19"):
+        LossyExecutor().Do({}, {"examples": [examples]}, exec_properties)

@@ -40,6 +40,17 @@ def test_summary_metrics_blessing_and_push(finetune_run):
     assert "test accuracy" in finetune_run["stdout"]
     version = summary["pushed_model"]
     assert os.path.dirname(version) == os.path.join(finetune_run["run_dir"], "serving", "classifier")
+    # What was read: every row of the file, and each split's examples as ExampleGen wrote them.
+    given = summary["input"]
+    assert (given["files"], given["rows"], given["bytes"]) == (
+        1, 480, os.path.getsize(finetune_run["data"]))
+    splits = summary["input_splits"]
+    assert set(splits) == {"train", "eval", "test"}
+    assert sum(s["examples"] for s in splits.values()) == 480
+    assert splits["eval"]["examples"] == metrics["example_count"]
+    assert splits["test"]["examples"] == test["example_count"]
+    assert summary["eval_absent_classes"] == [] and test["absent_classes"] == []
+    assert "input             1 file, 480 rows" in finetune_run["stdout"]
 
 
 def _load_tf1(path):
@@ -52,13 +63,15 @@ def test_pushed_classifier_answers_raw_text_in_a_tf1_session(finetune_run):
     session, signatures = _load_tf1(finetune_run["summary"]["pushed_model"])
     assert {"serving_default", "transform_features", "predict_examples"} <= set(signatures)
     sig = signatures["serving_default"]
-    assert list(sig.inputs) == ["text"] and set(sig.outputs) == {"probabilities", "label", "score"}
+    assert list(sig.inputs) == ["text"]
+    assert set(sig.outputs) == {"probabilities", "classes", "label", "score"}
     texts = ["he a moving and funny film .", "she dull , flat and far too long .", ""]
     out = session.run({k: v.name for k, v in sig.outputs.items()}, {sig.inputs["text"].name: texts})
     assert out["probabilities"].shape == (3, 2)
     np.testing.assert_allclose(out["probabilities"].sum(axis=1), 1.0, rtol=1e-5)
     np.testing.assert_allclose(out["score"], out["probabilities"].max(axis=1), rtol=1e-6)
     assert [label.decode() for label in out["label"][:2]] == ["positive", "negative"]
+    assert out["classes"].tolist() == [[b"negative", b"positive"]] * 3  # each column named
 
 
 def test_warmup_requests_parse_and_run(finetune_run):
@@ -122,6 +135,19 @@ def test_changing_only_blessing_and_push_settings_does_not_retrain(finetune_run)
         summary = json.load(f)["finetune"]
     assert summary["config"]["min_accuracy"] == 0.5 and summary["config"]["max_versions"] == 5
     assert summary["blessed"] and summary["training"]["steps"] == 120
+    # This evaluation had a baseline (the first run's blessed model, the same model): TFMA named
+    # the models candidate and baseline, and the summary still reads the candidate's results,
+    # so they equal the first run's.
+    from pipeline.run_summary import eval_result
+
+    evaluation = max(store.get_artifacts_by_type("ModelEvaluation"), key=lambda a: a.id)
+    names = {spec.name for spec in eval_result(evaluation.uri).config.model_specs}
+    assert names == {"candidate", "baseline"}
+    first = finetune_run["summary"]
+    assert summary["confusion_matrix"] == first["confusion_matrix"]
+    assert sum(sum(row.values()) for row in summary["confusion_matrix"].values()) > 0
+    assert summary["eval_metrics"]["accuracy"] == pytest.approx(first["eval_metrics"]["accuracy"])
+    assert summary["slices"] == first["slices"]
 
 
 def _retrain(finetune_run, *overrides):

@@ -41,6 +41,32 @@ def test_summary_records_run_metrics_blessing_and_push(pretrain_run):
     assert "== lmpipe pretrain: summary ==" in pretrain_run["stdout"]
 
 
+def test_the_whole_corpus_was_read_and_counted(pretrain_run):
+    """The fixture's corpus has a gzipped file in a subdirectory and a hidden directory: every
+    document of every file reaches the splits, and the summary says so."""
+    from components.text_example_gen.reader import read_documents
+
+    corpus, summary = pretrain_run["corpus"], pretrain_run["summary"]
+    files = ["brown.txt", "more/news.txt.gz", "wikipedia.txt"]
+    documents = {name: read_documents(os.path.join(corpus, name)) for name in files}
+    given = summary["input"]
+    assert [os.path.relpath(f["path"], corpus) for f in given["per_file"]] == files
+    assert [f["documents"] for f in given["per_file"]] == [len(documents[n]) for n in files]
+    assert given["documents"] == sum(len(d) for d in documents.values())
+    assert given["skipped"] == [os.path.join(corpus, ".cache") + "/"]
+    splits = summary["input_splits"]
+    assert sum(s["examples"] for s in splits.values()) == given["documents"]
+    assert sum(s["bytes"] for s in splits.values()) == sum(
+        len(d.encode()) for docs in documents.values() for d in docs)
+    examples = glob.glob(os.path.join(summary["pipeline_root"], "FileBasedExampleGen",
+                                      "examples", "*", "Split-*", "*.gz"))
+    sources = {tf.train.Example.FromString(r.numpy()).features.feature["source"].bytes_list.value[0]
+               for r in tf.data.TFRecordDataset(examples, compression_type="GZIP")}
+    assert sources == {name.encode() for name in files}
+    assert f"corpus {corpus}: 3 files (1 in subdirectories)" in pretrain_run["stdout"]
+    assert "skipped 1 entry" in pretrain_run["stdout"]
+
+
 def test_model_beats_always_predicting_the_most_frequent_token(pretrain_run):
     summary = pretrain_run["summary"]
     assert 0 < summary["majority_token_accuracy"] < summary["eval_metrics"]["masked_accuracy"]
