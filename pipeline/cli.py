@@ -347,7 +347,9 @@ def finetune(args) -> int:
                if cfg.adapt_steps else ""),
             f"classes           {', '.join(labels)}",
             f"eval accuracy     {_number(metrics.get('accuracy'))}",
-            f"eval macro F1     {_number(_macro(metrics, 'f1_score'))}",
+            f"eval macro F1     {_number(_macro(metrics, 'f1_score'))}" if not absent else
+            f"eval macro F1     {_number(summary['eval_class_metrics']['macro_f1'])} over the "
+            f"{len(labels) - len(absent)} classes present",
             *([f"absent from eval  {', '.join(absent)}: no eval example, so no recall or F1 "
                "(null in the summary)"] if absent else []),
             *([f"test accuracy     {_number(test['accuracy'])}, macro F1 "

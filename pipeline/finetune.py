@@ -127,12 +127,16 @@ def schema_labels(path: str) -> list:
 
 
 def eval_config(cfg: FinetuneConfig, labels: Sequence[str]) -> tfma.EvalConfig:
-    """Accuracy (gates the blessing), per-class and macro precision/recall/F1, AUC for two
-    classes, a confusion matrix; overall and by text-length bucket. The baseline is the latest
+    """Accuracy (gates the blessing), per-class (arg-max) and macro precision/recall/F1, AUC for
+    two classes, a confusion matrix; overall and by text-length bucket. The baseline is the latest
     blessed model, or the teacher of a distillation (then at most `max_drop_vs_teacher` below)."""
     accuracy_thresholds = overall_threshold(
         cfg.min_accuracy, cfg.max_drop_vs_teacher if cfg.distill_from else cfg.max_regression)
-    per_class = [tfma.MetricConfig(class_name=name) for name in ("Precision", "Recall", "F1Score")]
+    # Per class at the model's decision (the arg-max class, top_k 1: as accuracy, the confusion
+    # matrix and the served `label`), not at TFMA's default threshold of 0.5 on the class's
+    # probability, which with three or more classes may call no class at all.
+    per_class = [tfma.MetricConfig(class_name=name, config='{"top_k": 1}')
+                 for name in ("Precision", "Recall", "F1Score")]
     if len(labels) == 2:
         per_class.append(tfma.MetricConfig(class_name="AUC"))
     return tfma.EvalConfig(

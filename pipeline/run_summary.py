@@ -5,6 +5,7 @@ import glob
 import json
 import math
 import os
+import re
 from typing import Optional
 
 import ml_metadata as mlmd
@@ -63,8 +64,9 @@ def _eval_metrics(uri: str, labels=None, model: str = CANDIDATE) -> dict:
         for per_output in slice_metrics.values():
             for sub_key, per_sub_key in per_output.items():
                 suffix = ""
-                if sub_key:
-                    class_id = int(sub_key.split(":")[-1]) if sub_key.startswith("classId") else None
+                if sub_key:  # "classId:3", or "classId:3 topK:1" for arg-max metrics
+                    match = re.match(r"classId:(\d+)", sub_key)
+                    class_id = int(match.group(1)) if match else None
                     suffix = "/" + (labels[class_id] if labels and class_id is not None else sub_key)
                 for name, value in per_sub_key.items():
                     if "doubleValue" in value:
@@ -180,9 +182,12 @@ def finetune_summary(cfg, labels, pretrained) -> dict:
     if evaluation:
         summary["confusion_matrix"] = _confusion_matrix(evaluation.uri, labels)
         summary["slices"] = _slice_accuracy(evaluation.uri)
-        # A class of the schema with no eval example: its recall and F1 are None, not 0.
-        summary["eval_absent_classes"] = [label for label, row in summary["confusion_matrix"].items()
-                                          if not sum(row.values())]
+        # Accuracy and F1 by class from the confusion matrix, as test_metrics computes them: a
+        # class with no eval example is absent (F1 None, not 0; macro-F1 over the classes
+        # present), where TFMA's macro average is undefined (None) as soon as one is absent.
+        summary["eval_class_metrics"] = confusion_matrix_metrics(summary["confusion_matrix"],
+                                                                 labels)
+        summary["eval_absent_classes"] = summary["eval_class_metrics"]["absent_classes"]
     examples = latest_output(store, "FileBasedExampleGen", "Examples")
     summary["input_splits"] = split_counts.read_split_counts(examples.uri) if examples else {}
     test_files = glob.glob(os.path.join(examples.uri, "Split-test", "*")) if examples else []
@@ -244,6 +249,21 @@ def test_metrics(model_dir: str, files, labels) -> dict:
         parsed = tf.io.parse_example(batch, {features.LABEL: tf.io.FixedLenFeature([], tf.string)})
         actual += [index[label.decode()] for label in parsed[features.LABEL].numpy()]
         predicted += np.argmax(predict(examples=batch)["probabilities"].numpy(), axis=1).tolist()
+    return classification_metrics(actual, predicted, labels)
+
+
+def confusion_matrix_metrics(matrix: dict, labels) -> dict:
+    """`classification_metrics` of a confusion matrix `{actual: {predicted: count}}`.
+
+    >>> confusion_matrix_metrics({"a": {"a": 2, "b": 1}, "b": {"a": 0, "b": 0}}, ["a", "b"])["f1"]
+    {'a': 0.8, 'b': None}
+    """
+    actual, predicted = [], []
+    for i, truth in enumerate(labels):
+        for j, guess in enumerate(labels):
+            count = int(matrix.get(truth, {}).get(guess, 0))
+            actual += [i] * count
+            predicted += [j] * count
     return classification_metrics(actual, predicted, labels)
 
 

@@ -57,7 +57,18 @@ def test_summary_is_printed_with_the_absent_class_named(run):
     assert "absent from eval  2: no eval example" in result.stdout
     assert summary["confusion_matrix"]["2"] == {c: 0 for c in CLASSES}
     assert sum(sum(row.values()) for row in summary["confusion_matrix"].values()) == 12
-    assert summary["eval_metrics"]["recall/2"] is None  # not 0: there was nothing to recall
+    metrics, matrix = summary["eval_metrics"], summary["confusion_matrix"]
+    assert metrics["recall/2"] is None  # not 0: there was nothing to recall
+    by_class = summary["eval_class_metrics"]
+    assert by_class["absent_classes"] == ["2"] and by_class["f1"]["2"] is None
+    assert by_class["macro_f1"] == pytest.approx(np.mean([by_class["f1"][c] for c in "0 1 10".split()]))
+    assert f"eval macro F1     {by_class['macro_f1']:.4f} over the 3 classes present" in result.stdout
+    # TFMA's per-class metrics are the arg-max decision's, as the confusion matrix is.
+    for c in ("0", "1", "10"):
+        assert metrics[f"recall/{c}"] == pytest.approx(matrix[c][c] / sum(matrix[c].values()))
+        predicted = sum(matrix[a][c] for a in CLASSES)
+        assert metrics[f"precision/{c}"] == (pytest.approx(matrix[c][c] / predicted)
+                                              if predicted else None)
     assert summary["test_metrics"]["absent_classes"] == []
     assert set(summary["test_metrics"]["f1"]) == set(CLASSES)
 
