@@ -127,18 +127,37 @@ def schema_labels(path: str) -> list:
 
 
 def eval_config(cfg: FinetuneConfig, labels: Sequence[str]) -> tfma.EvalConfig:
-    """Accuracy (gates the blessing), per-class (arg-max) and macro precision/recall/F1, AUC for
-    two classes, a confusion matrix; overall and by text-length bucket. The baseline is the latest
-    blessed model, or the teacher of a distillation (then at most `max_drop_vs_teacher` below)."""
+    """Accuracy (gates the blessing), per-class precision/recall/F1 at the arg-max decision, AUC
+    (and its macro average) for two classes, a confusion matrix; overall and by text-length
+    bucket. The baseline is the latest blessed model, or the teacher of a distillation (then at
+    most `max_drop_vs_teacher` below).
+
+    Per class at the model's decision (the arg-max class, `top_k` 1: as accuracy, the confusion
+    matrix and the served `label`), not at TFMA's default threshold of 0.5 on the class's
+    probability, which with three or more classes may call no class at all. TFMA 0.47's macro
+    average cannot aggregate `top_k` metrics (it looks up the keys without `top_k`: a KeyError),
+    so the macro precision/recall/F1 come from the confusion matrix (run_summary).
+    """
     accuracy_thresholds = overall_threshold(
         cfg.min_accuracy, cfg.max_drop_vs_teacher if cfg.distill_from else cfg.max_regression)
-    # Per class at the model's decision (the arg-max class, top_k 1: as accuracy, the confusion
-    # matrix and the served `label`), not at TFMA's default threshold of 0.5 on the class's
-    # probability, which with three or more classes may call no class at all.
-    per_class = [tfma.MetricConfig(class_name=name, config='{"top_k": 1}')
-                 for name in ("Precision", "Recall", "F1Score")]
+    class_ids = tfma.BinarizationOptions(class_ids={"values": list(range(len(labels)))})
+    specs = [
+        tfma.MetricsSpec(metrics=[
+            tfma.MetricConfig(class_name="ExampleCount"),
+            tfma.MetricConfig(class_name="SparseCategoricalAccuracy",
+                              config='{"name": "accuracy"}',
+                              per_slice_thresholds=accuracy_thresholds),
+            tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
+        ]),
+        tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name=name, config='{"top_k": 1}')
+                                  for name in ("Precision", "Recall", "F1Score")],
+                         binarize=class_ids),
+    ]
     if len(labels) == 2:
-        per_class.append(tfma.MetricConfig(class_name="AUC"))
+        specs.append(tfma.MetricsSpec(
+            metrics=[tfma.MetricConfig(class_name="AUC")], binarize=class_ids,
+            aggregate=tfma.AggregationOptions(macro_average=True,
+                                              class_weights={0: 1.0, 1: 1.0})))
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(
             # Keras 3 models load in TFMA only as generic SavedModels with named signatures.
@@ -146,20 +165,7 @@ def eval_config(cfg: FinetuneConfig, labels: Sequence[str]) -> tfma.EvalConfig:
             preprocessing_function_names=[features.TRANSFORM_SIGNATURE],
             label_key=features.LABEL_ID, prediction_key="probabilities")],
         slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[features.LENGTH_BUCKET])],
-        metrics_specs=[
-            tfma.MetricsSpec(metrics=[
-                tfma.MetricConfig(class_name="ExampleCount"),
-                tfma.MetricConfig(class_name="SparseCategoricalAccuracy",
-                                  config='{"name": "accuracy"}',
-                                  per_slice_thresholds=accuracy_thresholds),
-                tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
-            ]),
-            tfma.MetricsSpec(
-                metrics=per_class,
-                binarize=tfma.BinarizationOptions(class_ids={"values": list(range(len(labels)))}),
-                aggregate=tfma.AggregationOptions(
-                    macro_average=True, class_weights={i: 1.0 for i in range(len(labels))})),
-        ])
+        metrics_specs=specs)
 
 
 def file_sha256(path: str) -> str:

@@ -185,9 +185,13 @@ def finetune_summary(cfg, labels, pretrained) -> dict:
         # Accuracy and F1 by class from the confusion matrix, as test_metrics computes them: a
         # class with no eval example is absent (F1 None, not 0; macro-F1 over the classes
         # present), where TFMA's macro average is undefined (None) as soon as one is absent.
-        summary["eval_class_metrics"] = confusion_matrix_metrics(summary["confusion_matrix"],
-                                                                 labels)
-        summary["eval_absent_classes"] = summary["eval_class_metrics"]["absent_classes"]
+        by_class = confusion_matrix_metrics(summary["confusion_matrix"], labels)
+        summary["eval_class_metrics"] = by_class
+        summary["eval_absent_classes"] = by_class["absent_classes"]
+        # Macro averages over the classes present (finetune.eval_config says why not TFMA's).
+        summary["eval_metrics"].update(macro_precision=by_class["macro_precision"],
+                                       macro_recall=by_class["macro_recall"],
+                                       macro_f1_score=by_class["macro_f1"])
     examples = latest_output(store, "FileBasedExampleGen", "Examples")
     summary["input_splits"] = split_counts.read_split_counts(examples.uri) if examples else {}
     test_files = glob.glob(os.path.join(examples.uri, "Split-test", "*")) if examples else []
@@ -268,30 +272,40 @@ def confusion_matrix_metrics(matrix: dict, labels) -> dict:
 
 
 def classification_metrics(actual, predicted, labels) -> dict:
-    """Accuracy, macro-F1, per-class F1 and the example count of class ids `predicted`
-    against `actual`.
+    """Accuracy, macro-F1, per-class F1, macro precision and recall, and the example count of
+    class ids `predicted` against `actual`.
 
     A class with no example in `actual` is absent: its F1 is None (not 0), it is listed in
-    `absent_classes`, and macro-F1 averages the classes present (None if none is).
+    `absent_classes`, and the macro averages are over the classes present (None if none is).
+    A present class that is never predicted has precision 0 (scikit-learn's zero_division=0).
 
     >>> m = classification_metrics([0, 0, 1], [0, 2, 1], ["a", "b", "c"])
     >>> {k: v if v is None else round(v, 4) for k, v in m["f1"].items()}
     {'a': 0.6667, 'b': 1.0, 'c': None}
-    >>> m["absent_classes"], round(m["macro_f1"], 4)
-    (['c'], 0.8333)
+    >>> m["absent_classes"], round(m["macro_f1"], 4), m["macro_precision"], m["macro_recall"]
+    (['c'], 0.8333, 1.0, 0.75)
     """
     import numpy as np
 
     actual, predicted = np.array(actual), np.array(predicted)
-    f1 = {}
+    f1, precision, recall = {}, [], []
     for i, label in enumerate(labels):
         true_pos = np.sum((predicted == i) & (actual == i))
-        denominator = np.sum(predicted == i) + np.sum(actual == i)
-        f1[label] = float(2 * true_pos / denominator) if np.any(actual == i) else None
+        if not np.any(actual == i):
+            f1[label] = None
+            continue
+        f1[label] = float(2 * true_pos / (np.sum(predicted == i) + np.sum(actual == i)))
+        precision.append(float(true_pos / np.sum(predicted == i)) if np.any(predicted == i) else 0.0)
+        recall.append(float(true_pos / np.sum(actual == i)))
     present = [v for v in f1.values() if v is not None]
+
+    def mean(values):
+        return float(np.mean(values)) if values else None
+
     return {"accuracy": float(np.mean(actual == predicted)) if len(actual) else None,
-            "macro_f1": float(np.mean(present)) if present else None,
-            "f1": f1, "absent_classes": [label for label, v in f1.items() if v is None],
+            "macro_f1": mean(present), "macro_precision": mean(precision),
+            "macro_recall": mean(recall), "f1": f1,
+            "absent_classes": [label for label, v in f1.items() if v is None],
             "example_count": int(len(actual))}
 
 
