@@ -52,7 +52,8 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_cls) -> None:
             parser.add_argument("--labels", dest="labels", default=None,
                                 type=lambda text: tuple(x.strip() for x in text.split(",")),
                                 help="the class names in order, e.g. negative,neutral,positive "
-                                     "(default: those of the train split, sorted)")
+                                     "(default: those of the train split, sorted; "
+                                     "numerically when all are integers)")
         elif field.name == "beam_args":
             parser.add_argument("--beam-arg", dest="beam_args", action="append",
                                 help="a Beam pipeline option, e.g. --beam-arg=--runner=DirectRunner "
@@ -242,12 +243,19 @@ def _run_local(job: str, cfg, args, build_pipeline, summarize, print_summary) ->
     from pipeline import local_runner, run_summary
 
     started = time.time()
+    before = _published_versions(cfg.serving_model_dir)
     try:
         local_runner.run_local(build_pipeline(), cfg.worker_timeout)
     except Exception as e:  # noqa: BLE001  (report the cause, exit non-zero)
         cause = _root_cause(e)
-        return _fail(EXIT_PIPELINE_FAILED,
-                     f"the {job} pipeline failed: {type(cause).__name__}: {cause}")
+        message = f"the {job} pipeline failed: {type(cause).__name__}: {cause}"
+        published = sorted(_published_versions(cfg.serving_model_dir) - before)
+        if not published:
+            return _fail(EXIT_PIPELINE_FAILED, message)
+        print(f"lmpipe: error: {message}", file=sys.stderr)
+        print(f"lmpipe: the model WAS pushed to {', '.join(published)} before the failure.",
+              file=sys.stderr)
+        return EXIT_PIPELINE_FAILED
     summary_path = args.summary or os.path.join(cfg.run_dir, "summary.json")
     try:
         summary = summarize()
@@ -265,6 +273,15 @@ def _run_local(job: str, cfg, args, build_pipeline, summarize, print_summary) ->
               f"; the run's artefacts and ML Metadata are in {cfg.run_dir}.", file=sys.stderr)
         return EXIT_PIPELINE_FAILED
     return _report_blessing(summary)
+
+
+def _published_versions(model_dir: str) -> set:
+    """Every `<model_dir>/<version>` directory TF Serving would serve (`model_dir`: a config's
+    `serving_model_dir`), so that a failure after a push can say what was published."""
+    if not model_dir or not os.path.isdir(model_dir):
+        return set()
+    return {os.path.abspath(os.path.join(model_dir, version)) for version in os.listdir(model_dir)
+            if version.isdigit() and os.path.isdir(os.path.join(model_dir, version))}
 
 
 def _report_blessing(summary: dict) -> int:

@@ -3,14 +3,15 @@ server over REST (its documented JSON API) or gRPC (tensorflow-serving-api).
 
 All three take raw strings (or, for a model of text pairs, `(text, text_pair)` tuples) and
 return one dict per text with the signature's outputs (for a classifier: `label`, `score`,
-`probabilities`; for a fill-mask model: `tokens`, `scores`, `mask_count`), as plain Python
-values.
+`probabilities` and `classes`, the class name of each column; for a fill-mask model: `tokens`,
+`scores`, `mask_count`), as plain Python values.
 
 Example (in-process, on a pushed classifier):
 
     predictor = LocalPredictor("runs/demo/finetune/serving/classifier")
     predictor.predict(["a gorgeous, witty film"])
-    # [{'label': 'positive', 'score': 0.81, 'probabilities': [0.19, 0.81]}]
+    # [{'classes': ['negative', 'positive'], 'label': 'positive', 'probabilities': [0.19, 0.81],
+    #   'score': 0.81}]
 """
 
 import json
@@ -227,8 +228,30 @@ class GrpcPredictor(_Predictor):
         return _rows(outputs, len(texts))
 
 
+_DECOMPRESS = {".gz": "gzip", ".bz2": "bz2", ".xz": "lzma"}  # module of each suffix
+
+
 def read_lines(path: str) -> Iterable[str]:
-    """Lines of a file (one text per line, any encoding: bad bytes become U+FFFD)."""
-    with open(path, "rb") as f:
-        for line in f:
-            yield as_text(line.rstrip(b"\r\n"))
+    """Lines of a file, one text per line, split at `\\n` only (a `\\r` before it dropped;
+    U+2028 and the like stay inside a text), every line a text, blank ones too, so that
+    output line k answers input line k. `.gz`, `.bz2` and `.xz` files are decompressed; a
+    leading byte order mark is dropped; bytes that are not UTF-8 become U+FFFD."""
+    import importlib
+    import os
+
+    suffix = os.path.splitext(path)[1].lower()
+    opener = importlib.import_module(_DECOMPRESS[suffix]).open if suffix in _DECOMPRESS else open
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (EOFError, ValueError, OSError) as e:
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise OSError(f"{path}: cannot be read as {suffix or 'text'} ({e})") from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    for line in lines:
+        yield as_text(line[:-1] if line.endswith(b"\r") else line)

@@ -43,18 +43,24 @@ class AtomicPushExecutor(tfx_pusher_executor.Executor):
         version = int(time.time())
         while os.path.exists(os.path.join(base, str(version))):  # two pushes in one second
             version += 1
+        # The archived copy (as TFX's Pusher keeps one) first: a failure there publishes nothing.
+        io_utils.copy_dir(model_path, model_push.uri)
         serving_path = versions.publish(model_path, base, version)
         logging.info("Model published atomically to %s.", serving_path)
+        self._MarkPushed(model_push, pushed_destination=serving_path,
+                         pushed_version=str(version))
         custom_config = json_utils.loads(
             exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "null") or {}
         cap = custom_config.get("max_versions") or 0
         if cap:
-            deleted = versions.prune(base, keep=int(cap))
+            try:
+                deleted = versions.prune(base, keep=int(cap))
+            except Exception as e:  # noqa: BLE001  (name what was published)
+                raise RuntimeError(f"the model was published to {serving_path} (TF Serving serves "
+                                   f"it), but removing versions beyond --max-versions {cap} "
+                                   f"failed: {type(e).__name__}: {e}") from e
             if deleted:
                 logging.info("Kept the newest %d versions; deleted %s.", cap, deleted)
-        io_utils.copy_dir(model_path, model_push.uri)  # the archived copy, as TFX's Pusher
-        self._MarkPushed(model_push, pushed_destination=serving_path,
-                         pushed_version=str(version))
 
 
 class AtomicPusher(Pusher):

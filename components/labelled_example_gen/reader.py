@@ -30,7 +30,6 @@ executor runs the same row checks.
 import collections
 import csv
 import dataclasses
-import io
 import json
 import os
 import re
@@ -44,8 +43,8 @@ DATA_EXTENSIONS = (".csv", ".tsv", ".jsonl")
 SPLIT_NAMES = ("train", "eval", "test")
 MAX_LISTED_PROBLEMS = 20
 TSV_QUOTING = ("auto", "none", "csv")
-# A whole TSV field in CSV-style quoting with at least one doubled quote inside.
-_CSV_QUOTED = re.compile(r'"((?:[^"]|"")*""(?:[^"]|"")*)"')
+# The inside of a TSV field in CSV-style quoting: quotes only in doubled pairs.
+_QUOTED_INSIDE = re.compile(r'[^"]*(?:""[^"]*)*')
 
 # (line, text, label), and the second text of a pair when there is a text-pair column.
 Row = Tuple[str, ...]
@@ -103,10 +102,12 @@ class DataReport:
                 entry["bytes"] += f.bytes
         return out
 
-    def to_json(self) -> dict:
+    def to_json(self, max_listed: int = 1000) -> dict:
+        """Totals, and the first `max_listed` files (`listed_files` says how many)."""
         return {"files": len(self.files), "rows": sum(f.rows for f in self.files),
                 "bytes": sum(f.bytes for f in self.files),
-                "per_file": [dataclasses.asdict(f) for f in self.files],
+                "per_file": [dataclasses.asdict(f) for f in self.files[:max_listed]],
+                "listed_files": min(len(self.files), max_listed),
                 "per_split_files": self.splits(), "skipped": list(self.skipped),
                 "notes": list(self.notes)}
 
@@ -131,9 +132,11 @@ def _unquote_tsv_fields(fields: List[str]) -> Tuple[List[str], int]:
     """Fields in CSV-style quoting with a doubled quote inside, unquoted; and how many."""
     out, unquoted = [], 0
     for field in fields:
-        match = _CSV_QUOTED.fullmatch(field.strip())
-        if match:
-            field = match.group(1).replace('""', '"')
+        stripped = field.strip()
+        inside = stripped[1:-1]
+        if (len(stripped) >= 2 and stripped[0] == stripped[-1] == '"' and '""' in inside
+                and _QUOTED_INSIDE.fullmatch(inside)):
+            field = inside.replace('""', '"')
             unquoted += 1
         out.append(field)
     return out, unquoted
@@ -185,17 +188,19 @@ def _rows_delimited(path: str, text: str, delimiter: str, columns, problems: _Pr
                     tsv_quoting: str = "auto") -> List[Row]:
     unquote = delimiter == "\t" and tsv_quoting == "auto"
     unquoted, first_unquoted = 0, None
+    # Records end at "\n" only (csv.reader given whole text also ends one at a lone "\r"); a
+    # quoted CSV field may still span lines.
+    lines = [line + "\n" for line in text_files.split_lines(text)]
     if delimiter == "\t" and tsv_quoting == "csv":
-        rows = csv.reader(io.StringIO(text, newline=""), delimiter="\t", strict=True)
+        rows = csv.reader(lines, delimiter="\t", strict=True)
         fix = "a quote character inside an unquoted field? with --tsv-quoting csv, quote it"
     elif delimiter == "\t":
-        rows = csv.reader(io.StringIO(text, newline=""), delimiter="\t",
-                          quoting=csv.QUOTE_NONE)
+        rows = csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE)
         fix = ("a tab inside a field? TSV fields cannot hold tabs or newlines, unless the file "
                "was written with CSV quoting (pandas' to_csv(sep='\\t')): then use "
                "--tsv-quoting csv")
     else:
-        rows = csv.reader(io.StringIO(text, newline=""))
+        rows = csv.reader(lines)
         fix = "an unquoted comma inside a field? quote the field: \"a, b\""
     out: List[Row] = []
     header = None
@@ -215,7 +220,12 @@ def _rows_delimited(path: str, text: str, delimiter: str, columns, problems: _Pr
                 index = {}
                 for kind, column in columns:
                     if column not in header:
-                        raise LabelledDataError(_missing_column(path, kind, column, header))
+                        hint = ""
+                        if delimiter == "\t" and f'"{column}"' in header:
+                            hint = (" (the header is in CSV-style quoting, as R's write.table "
+                                    "writes it: read the file with --tsv-quoting csv)")
+                        raise LabelledDataError(_missing_column(path, kind, column, header)
+                                                + hint)
                     index[kind] = header.index(column)
                 continue
             if len(fields) != len(header):

@@ -44,11 +44,14 @@ class CorpusReport:
     files: List[FileRead]
     skipped: List[str]
 
-    def to_json(self) -> dict:
+    def to_json(self, max_listed: int = 1000) -> dict:
+        """Totals, and the first `max_listed` files and skipped entries (`listed_files` says
+        how many are listed, so a corpus of a million files keeps a small summary)."""
         return {"files": len(self.files), "documents": sum(f.documents for f in self.files),
                 "bytes": sum(f.bytes for f in self.files),
-                "per_file": [dataclasses.asdict(f) for f in self.files],
-                "skipped": list(self.skipped)}
+                "per_file": [dataclasses.asdict(f) for f in self.files[:max_listed]],
+                "listed_files": min(len(self.files), max_listed),
+                "skipped": list(self.skipped[:max_listed])}
 
 
 def _is_hidden(path: str) -> bool:
@@ -89,11 +92,16 @@ def read_documents(path: str) -> List[str]:
 
 def walk_corpus(corpus_dir: str) -> Tuple[List[str], List[str]]:
     """(files, skipped): every non-hidden regular file under `corpus_dir`, recursively, sorted
-    by path; and the hidden files and directories skipped (directories with a trailing `/`).
-    No validation of content."""
-    files, skipped = [], []
+    by path; and the hidden files and directories skipped (directories with a trailing `/`),
+    and directory links back into the tree (read once). No validation of content."""
+    files, skipped, seen = [], [], set()
 
     def visit(directory: str) -> None:
+        real = os.path.realpath(directory) if "://" not in directory else directory
+        if real in seen:  # a symbolic link back up the tree: read each directory once
+            skipped.append(directory + "/ (a link to a directory already read)")
+            return
+        seen.add(real)
         for name in sorted(fileio.listdir(directory)):
             name = name.rstrip("/")  # some filesystems mark directories with a trailing slash
             path = os.path.join(directory, name)

@@ -490,3 +490,31 @@ def test_executor_reads_quoting_and_counts_splits(tmp_path):
     # --tsv-quoting reaches the executor through the custom config
     examples = _run_executor(LabelledExampleGen(path, tsv_quoting="none"), tmp_path / "none")
     assert any('""a triumph' in t for rows in _read_splits(examples).values() for t, _ in rows)
+
+
+@pytest.mark.parametrize("name,content", [
+    ("a.csv", "label,text\npos,Good\rfilm.\nneg,Bad.\n"),
+    ("a.tsv", "label\ttext\npos\tGood\rfilm.\nneg\tBad.\n"),
+])
+def test_a_lone_carriage_return_does_not_end_a_record(tmp_path, name, content):
+    # Not a record end (lines end at "\n" only): an error naming the line, never two rows.
+    with pytest.raises(LabelledDataError, match=rf"{name} line 2: malformed CSV"):
+        read_labelled(_write(tmp_path / name, content))
+    quoted = _write(tmp_path / "q.csv", 'label,text\npos,"Good\rfilm."\n')
+    assert read_labelled(quoted) == [(2, "Good\rfilm.", "pos")]
+
+
+def test_a_quoted_tsv_header_names_the_quoting_flag(tmp_path):
+    path = _write(tmp_path / "r.tsv", '"label"\t"text"\n"pos"\t"Good."\n')
+    with pytest.raises(LabelledDataError, match="no text column 'text'.*--tsv-quoting csv"):
+        read_labelled(path)
+    assert read_labelled(path, tsv_quoting="csv") == [(2, "Good.", "pos")]
+
+
+def test_unquoting_is_linear_on_long_fields(tmp_path):
+    # A long field with many doubled quotes and no closing quote is left as written, quickly.
+    from components.labelled_example_gen.reader import _unquote_tsv_fields
+
+    field = '"' + 'ab""' * 20_000
+    assert _unquote_tsv_fields([field, '""""', '"say ""hi"""']) == (
+        [field, '"', 'say "hi"'], 2)

@@ -36,3 +36,11 @@ def test_vocabulary_lines(tmp_path):
     path = tmp_path / "vocab.txt"
     path.write_bytes("[PAD]\r\n[UNK]\r\nx\u2028y\r\n\x85\n".encode("utf-8"))
     assert read_vocab(str(path)) == ["[PAD]", "[UNK]", "x\u2028y", "\x85"]
+
+
+def test_predict_input_file_compressed_with_a_byte_order_mark(tmp_path):
+    import gzip
+
+    path = tmp_path / "texts.txt.gz"
+    path.write_bytes(gzip.compress(("\ufeff" + "\n".join(TEXTS) + "\n").encode("utf-8")))
+    assert list(read_lines(str(path))) == TEXTS

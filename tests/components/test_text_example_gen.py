@@ -260,3 +260,25 @@ def test_executor_fails_when_the_splits_miss_examples(tmp_path):
     with pytest.raises(IncompleteReadError, match="the input files hold 20 examples, but the "
                                                   "splits written to .* hold 19"):
         LossyExecutor().Do({}, {"examples": [examples]}, exec_properties)
+
+
+def test_a_change_deep_in_the_corpus_changes_the_cache_key(tmp_path):
+    """TFX fingerprints only input_base/*: the component's custom config carries a digest of
+    every file, so an edit in a subdirectory reruns ExampleGen instead of reusing old examples."""
+    _nested_corpus(tmp_path / "corpus")
+    before = TextExampleGen(str(tmp_path / "corpus")).exec_properties["custom_config"]
+    assert before == TextExampleGen(str(tmp_path / "corpus")).exec_properties["custom_config"]
+    with open(tmp_path / "corpus" / "2020" / "reports.txt", "a", encoding="utf-8") as f:
+        f.write("\nOne more report.\n")
+    after = TextExampleGen(str(tmp_path / "corpus")).exec_properties["custom_config"]
+    assert "corpus_fingerprint" in str(after) and after != before
+
+
+def test_a_directory_link_back_up_the_tree_is_read_once(tmp_path):
+    from components.text_example_gen.reader import walk_corpus
+
+    _nested_corpus(tmp_path / "corpus")
+    os.symlink(tmp_path / "corpus", tmp_path / "corpus" / "2019" / "loop")
+    files, skipped = walk_corpus(str(tmp_path / "corpus"))
+    assert len(files) == 6
+    assert skipped[-1] == str(tmp_path / "corpus" / "2019" / "loop") + "/ (a link to a directory already read)"
