@@ -192,6 +192,9 @@ def finetune_summary(cfg, labels, pretrained) -> dict:
         summary["eval_metrics"].update(macro_precision=by_class["macro_precision"],
                                        macro_recall=by_class["macro_recall"],
                                        macro_f1_score=by_class["macro_f1"])
+        for label in by_class["absent_classes"]:  # TFMA gives F1 0 where recall is undefined
+            for name in ("recall", "f1_score"):
+                summary["eval_metrics"][f"{name}/{label}"] = None
     examples = latest_output(store, "FileBasedExampleGen", "Examples")
     summary["input_splits"] = split_counts.read_split_counts(examples.uri) if examples else {}
     test_files = glob.glob(os.path.join(examples.uri, "Split-test", "*")) if examples else []

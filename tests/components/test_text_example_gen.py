@@ -281,4 +281,5 @@ def test_a_directory_link_back_up_the_tree_is_read_once(tmp_path):
     os.symlink(tmp_path / "corpus", tmp_path / "corpus" / "2019" / "loop")
     files, skipped = walk_corpus(str(tmp_path / "corpus"))
     assert len(files) == 6
-    assert skipped[-1] == str(tmp_path / "corpus" / "2019" / "loop") + "/ (a link to a directory already read)"
+    loop = str(tmp_path / "corpus" / "2019" / "loop")
+    assert skipped[-1] == loop + "/ (a link to a directory already read)"
