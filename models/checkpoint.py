@@ -43,11 +43,18 @@ from models.tokenization import (TOKENIZER_CONFIG_FILE, SpecialIds, TokenizerSet
 
 HUGGINGFACE, KERAS_HUB, LMPIPE = "huggingface", "keras_hub", "lmpipe"
 MLM_HEAD_WEIGHTS = "mlm_head.npz"  # beside a saved encoder (models/encoder.py)
+CLASSIFIER_HEAD_WEIGHTS = "classifier_head.npz"  # an imported classifier's, beside its encoder
 # Hugging Face's names: exact GELU or its tanh approximation (models/backbone.py: BertEncoder).
 _GELU = {"gelu": True, "gelu_new": False, "gelu_pytorch_tanh": False, "gelu_fast": False}
 _KERAS_HUB_VOCAB = os.path.join("assets", "tokenizer", "vocabulary.txt")
 WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_JSON = "tokenizer.json"
+MODULES_JSON = "modules.json"  # a sentence-transformers directory
+# Hugging Face model types lmpipe imports, with the architectures (transformers classes) read.
+ACCEPTED_MODEL_TYPES = {"bert": ("BertModel", "BertForMaskedLM", "BertForPreTraining",
+                                 "BertForSequenceClassification")}
+# sentence-transformers' Pooling config keys -> lmpipe's --pooling.
+_ST_POOLING = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls"}
 
 # What lmpipe does with each field of a Hugging Face BERT config.json (transformers' BertConfig
 # and the PretrainedConfig fields it inherits). A field in none of these tables gets a warning
@@ -171,6 +178,12 @@ class CheckpointError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Checkpoint:
+    """What `inspect` found. `vocab_file` is where the vocabulary was read (vocab.txt, or
+    tokenizer.json's model.vocab when a checkpoint saved by transformers 5 has no vocab.txt);
+    `vocab` is it, id order. `model_dir` holds config.json and the weights: `path` itself, or a
+    sentence-transformers directory's transformer module (e.g. `0_Transformer/`), whose pooling
+    (`pooling`: "mean" or "cls") is the default `--pooling` when fine-tuning from it."""
+
     path: str
     format: str
     vocab_file: str
@@ -178,6 +191,16 @@ class Checkpoint:
     tokenizer: TokenizerSettings
     max_sequence_length: int  # position embeddings
     warnings: tuple = ()  # what was assumed or looks wrong, for the user (not refused)
+    vocab: tuple = ()
+    model_dir: str = ""
+    pooling: Optional[str] = None  # a sentence-transformers checkpoint's pooling
+    # A fine-tuned text classifier (BertForSequenceClassification): its class names in id order
+    # (config.json id2label); its pooler and classifier weights are imported with it.
+    classes: tuple = ()
+
+    @property
+    def weights_dir(self) -> str:
+        return self.model_dir or self.path
 
 
 def _read_json(path: str) -> dict:
@@ -214,6 +237,8 @@ def inspect(path: str) -> Checkpoint:
 def _inspect(path: str) -> Checkpoint:
     if os.path.isfile(os.path.join(path, encoder.ENCODER_DIR, "config.json")):
         return _inspect_lmpipe(path)
+    if os.path.isfile(os.path.join(path, MODULES_JSON)):
+        return _inspect_sentence_transformers(path)
     config_file = os.path.join(path, "config.json")
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
         raise CheckpointError(
@@ -235,8 +260,42 @@ def _inspect(path: str) -> Checkpoint:
                           "keras-hub preset config (no class_name).")
 
 
+def vocab_from_tokenizer_json(json_file: str) -> List[str]:
+    """The WordPiece vocabulary of a Hugging Face `tokenizer.json` (its `model.vocab`, token ->
+    id), in id order. Raises CheckpointError for a tokenizer that is not WordPiece (naming its
+    type: BPE, Unigram, WordLevel), an [UNK] other than BERT's, or ids that are not 0..n-1 each
+    once."""
+    model = _read_json(json_file).get("model") or {}
+    kind = model.get("type")
+    if kind != "WordPiece":
+        raise CheckpointError(
+            f"{json_file}: the tokenizer's model is {kind or 'missing'}{'' if kind else ' (no model.type)'}, "
+            "not WordPiece: lmpipe imports BERT-style checkpoints, which tokenize with WordPiece "
+            "(a BPE tokenizer belongs to GPT-2/RoBERTa-style models, a Unigram one to "
+            "ALBERT/T5-style models).")
+    if model.get("unk_token", features.UNK) != features.UNK:
+        raise CheckpointError(f"{json_file}: model.unk_token {model['unk_token']!r} is not "
+                              f"supported: lmpipe's unknown token is {features.UNK}.")
+    ids = model.get("vocab") or {}
+    by_id = {}
+    for token, i in ids.items():
+        if i in by_id:
+            raise CheckpointError(f"{json_file}: model.vocab gives id {i} to both {by_id[i]!r} "
+                                  f"and {token!r}; every id must name one token.")
+        by_id[i] = token
+    if sorted(by_id) != list(range(len(by_id))):
+        missing = next(i for i in range(len(by_id) + 1) if i not in by_id)
+        raise CheckpointError(f"{json_file}: model.vocab's ids are not 0..{len(by_id) - 1} "
+                              f"(id {missing} is missing): the vocabulary cannot be read in id "
+                              "order.")
+    return [by_id[i] for i in range(len(by_id))]
+
+
 def _check_vocab(vocab_file: str, embeddings: int) -> List[str]:
-    vocab = read_vocab(vocab_file)  # VocabularyError: a duplicate token
+    if os.path.basename(vocab_file) == TOKENIZER_JSON:
+        vocab = vocab_from_tokenizer_json(vocab_file)
+    else:
+        vocab = read_vocab(vocab_file)  # VocabularyError: a duplicate token
     if len(vocab) != embeddings:
         raise CheckpointError(
             f"{vocab_file} has {len(vocab)} tokens but the model has {embeddings} token "
@@ -371,6 +430,47 @@ def _check_weights(path: str, config: dict) -> None:
             "encoder): use such a checkpoint.")
     if not_used:
         logging.info("%s: not used: %s.", weights_file, "; ".join(not_used))
+
+
+def _classifier_classes(path: str, config: dict) -> Tuple[str, ...]:
+    """The class names, in id order, of a fine-tuned BertForSequenceClassification (() for any
+    other checkpoint). Raises CheckpointError for a classifier lmpipe cannot serve as
+    transformers' text-classification pipeline does: not single-label (multi-label scores are
+    sigmoids, regression has one output), id2label not ids 0..n-1 or with a name twice, or a
+    classifier weight with another number of rows than id2label, or no pooler."""
+    if "BertForSequenceClassification" not in (config.get("architectures") or []):
+        return ()
+    from safetensors import safe_open
+
+    config_file = os.path.join(path, "config.json")
+    problem = config.get("problem_type")
+    if problem not in (None, "single_label_classification"):
+        raise CheckpointError(f"{config_file}: problem_type {problem!r} is not supported: lmpipe "
+                              "serves single-label classifiers (softmax over the classes).")
+    id2label = {str(k): str(v) for k, v in (config.get("id2label") or {}).items()}
+    if sorted(id2label, key=lambda k: (len(k), k)) != [str(i) for i in range(len(id2label))]:
+        raise CheckpointError(f"{config_file}: id2label keys {sorted(id2label)} are not the ids "
+                              f"0..{len(id2label) - 1}; say every class's name by its id.")
+    classes = tuple(id2label[str(i)] for i in range(len(id2label)))
+    twice = sorted({c for c in classes if classes.count(c) > 1})
+    if twice:
+        raise CheckpointError(f"{config_file}: id2label names {twice} for more than one id; "
+                              "every class needs its own name.")
+    with safe_open(os.path.join(path, WEIGHTS_FILE), "np") as tensors:
+        names = {_canonical(n): n for n in tensors.keys()}
+        if "classifier.weight" not in names or "classifier.bias" not in names:
+            raise CheckpointError(f"{path}/{WEIGHTS_FILE} has no classifier.weight/bias, but "
+                                  f"{config_file} names BertForSequenceClassification.")
+        if "pooler.dense.weight" not in names:
+            raise CheckpointError(f"{path}/{WEIGHTS_FILE} has no pooler, which a BERT classifier "
+                                  "reads its [CLS] output through.")
+        rows = _shape(tensors, names["classifier.weight"])[0]
+    if rows != len(classes) or len(classes) < 2:
+        raise CheckpointError(
+            f"{config_file}: id2label names {len(classes)} classes ({', '.join(classes)}) but "
+            f"{WEIGHTS_FILE}'s classifier.weight scores {rows}; the config and the weights must be "
+            "the same model's (a single-output regression head is not a classifier).")
+    return classes
 
 
 def _decoder_is_tied(tensors, name: str, embeddings: str, config: dict,
@@ -531,10 +631,14 @@ def casing_warnings(vocab: Sequence[str], vocab_file: str, lowercase: bool, sour
 
 
 def _inspect_huggingface(path: str, config: dict) -> Checkpoint:
-    if config["model_type"] != "bert":
+    if config["model_type"] not in ACCEPTED_MODEL_TYPES:
         raise CheckpointError(
-            f"{path} is a Hugging Face '{config['model_type']}' checkpoint; lmpipe imports BERT "
-            "(config.json model_type 'bert').")
+            f"{path}/config.json: model_type {config['model_type']!r} "
+            f"({', '.join(config.get('architectures') or []) or 'no architectures given'}) is "
+            "not an architecture lmpipe imports; it imports "
+            + "; ".join(f"{t} ({', '.join(a)})" for t, a in ACCEPTED_MODEL_TYPES.items())
+            + ". Other architectures (roberta, xlm-roberta, albert, electra, deberta, gpt2, ...) "
+            "have other embeddings, tokenizers or attention.")
     if not os.path.isfile(os.path.join(path, WEIGHTS_FILE)):
         hint = ("it has only pytorch_model.bin: convert it once with transformers, "
                 "`AutoModelForMaskedLM.from_pretrained(d).save_pretrained(d)` (writes safetensors)"
@@ -544,14 +648,57 @@ def _inspect_huggingface(path: str, config: dict) -> Checkpoint:
     warnings = _check_config(os.path.join(path, "config.json"), config)
     config = {**_BERT_DEFAULTS, **config}
     _check_weights(path, config)
-    vocab_file = _need(os.path.join(path, features.VOCAB_FILE), "a BERT checkpoint's WordPiece "
-                       "vocabulary, one token per line in id order (transformers 5 saves only "
-                       "tokenizer.json: its model.vocab holds the same tokens and ids)")
+    # vocab.txt, else tokenizer.json (transformers 5 saves only tokenizer.json); with both,
+    # _check_tokenizer_json refuses them if they differ.
+    vocab_file = os.path.join(path, features.VOCAB_FILE)
+    if not os.path.isfile(vocab_file):
+        vocab_file = _need(os.path.join(path, TOKENIZER_JSON), "a BERT checkpoint's WordPiece "
+                           f"vocabulary: {features.VOCAB_FILE} (one token per line in id order) or "
+                           f"{TOKENIZER_JSON} (as transformers saves it), and there is neither")
     vocab = _check_vocab(vocab_file, config["vocab_size"])
     settings, source, tokenizer_warnings = _huggingface_tokenizer(path, vocab)
     warnings += tokenizer_warnings + casing_warnings(vocab, vocab_file, settings.lowercase, source)
     return Checkpoint(path, HUGGINGFACE, vocab_file, len(vocab), settings,
-                      int(config["max_position_embeddings"]), tuple(warnings))
+                      int(config["max_position_embeddings"]), tuple(warnings), tuple(vocab), path,
+                      classes=_classifier_classes(path, config))
+
+
+def _inspect_sentence_transformers(path: str) -> Checkpoint:
+    """A sentence-transformers directory: `modules.json` names its Transformer module (at the
+    root, path "", or in a subfolder such as `0_Transformer/`), a Hugging Face BERT checkpoint,
+    and its Pooling module, whose mode (mean or cls) becomes `pooling`. Other modules
+    (Normalize, Dense) act on sentence embeddings, which classification does not use."""
+    modules_file = os.path.join(path, MODULES_JSON)
+    modules = _read_json(modules_file)
+    if not isinstance(modules, list):
+        raise CheckpointError(f"{modules_file}: expected a list of modules, as "
+                              "sentence-transformers writes it.")
+    kinds = {str(m.get("type", "")).rsplit(".", 1)[-1]: m for m in modules if isinstance(m, dict)}
+    if "Transformer" not in kinds:
+        raise CheckpointError(f"{modules_file} has no sentence_transformers.models.Transformer "
+                              f"module (it has {', '.join(kinds) or 'none'}): there is no "
+                              "encoder to import.")
+    model_dir = os.path.normpath(os.path.join(path, kinds["Transformer"].get("path") or ""))
+    config_file = _need(os.path.join(model_dir, "config.json"),
+                        f"the Transformer module's config ({modules_file} puts it in "
+                        f"{kinds['Transformer'].get('path') or 'the root'})")
+    config = _read_json(config_file)
+    if "model_type" not in config:
+        raise CheckpointError(f"{config_file} has no model_type: not a Hugging Face config.")
+    ckpt = _inspect_huggingface(model_dir, config)
+    pooling, warnings = None, list(ckpt.warnings)
+    if "Pooling" in kinds:
+        pooling_file = os.path.join(path, kinds["Pooling"].get("path") or "", "config.json")
+        modes = [k for k, v in _read_json(pooling_file).items()
+                 if k.startswith("pooling_mode") and v is True] if os.path.isfile(pooling_file) else []
+        chosen = [_ST_POOLING[m] for m in modes if m in _ST_POOLING]
+        if len(chosen) == 1 and len(modes) == 1:
+            pooling = chosen[0]
+        else:
+            warnings.append(f"{pooling_file}: pooling {', '.join(modes) or 'not given'} is not one "
+                            "lmpipe has (mean tokens or cls token): fine-tuning uses --pooling "
+                            "as given (default mean).")
+    return dataclasses.replace(ckpt, path=path, pooling=pooling, warnings=tuple(warnings))
 
 
 def _settings_file(path: str, vocab_file: str) -> Optional[str]:
@@ -589,7 +736,8 @@ def _inspect_keras_hub(path: str, config: dict) -> Checkpoint:
                         f"{TOKENIZER_CONFIG_FILE}): {_ASSUMED_UNCASED}.")
     warnings += casing_warnings(vocab, vocab_file, lowercase, source)
     return Checkpoint(path, KERAS_HUB, vocab_file, len(vocab), TokenizerSettings(lowercase=lowercase),
-                      int(backbone.get("max_sequence_length", 512)), tuple(warnings))
+                      int(backbone.get("max_sequence_length", 512)), tuple(warnings), tuple(vocab),
+                      path)
 
 
 def _inspect_lmpipe(path: str) -> Checkpoint:
@@ -605,7 +753,8 @@ def _inspect_lmpipe(path: str) -> Checkpoint:
               else "lmpipe's default without tokenizer_config.json")
     return Checkpoint(path, LMPIPE, vocab_file, len(vocab), settings,
                       int(backbone.get("max_sequence_length", 512)),
-                      tuple(casing_warnings(vocab, vocab_file, settings.lowercase, source)))
+                      tuple(casing_warnings(vocab, vocab_file, settings.lowercase, source)),
+                      tuple(vocab), path)
 
 
 class _SafetensorLoader:
@@ -661,22 +810,91 @@ class _SafetensorLoader:
         keras_variable.assign(tensor)
 
 
-def _huggingface_masked_lm(ckpt: Checkpoint, dropout: float, dtype):
+def _huggingface_config(ckpt: Checkpoint) -> dict:
+    """config.json with transformers' defaults for what it does not say (inspect checked it)."""
+    return {**_BERT_DEFAULTS, **_read_json(os.path.join(ckpt.weights_dir, "config.json"))}
+
+
+def _huggingface_backbone(ckpt: Checkpoint, config: dict, dropout: float, dtype):
     from keras_hub.src.utils.transformers import convert_bert
 
     from models.backbone import BertEncoder
-    from models.masked_lm import masked_lm_on
 
-    # transformers' defaults for what config.json does not say (inspect checked the rest).
-    config = {**_BERT_DEFAULTS, **_read_json(os.path.join(ckpt.path, "config.json"))}
-    exact_gelu = _GELU[config["hidden_act"]]
-    backbone = BertEncoder(
+    return BertEncoder(
         **convert_bert.convert_backbone_config(config), dropout=dropout,
         max_sequence_length=ckpt.max_sequence_length,
-        num_segments=int(config["type_vocab_size"]), dtype=dtype, exact_gelu=exact_gelu)
+        num_segments=int(config["type_vocab_size"]), dtype=dtype,
+        exact_gelu=_GELU[config["hidden_act"]])
+
+
+def load_text_classifier(ckpt: Checkpoint, dropout: float = 0.1, dtype: Optional[str] = None):
+    """A fine-tuned BertForSequenceClassification (`ckpt.classes`) as keras-hub's
+    BertTextClassifier, the model `lmpipe finetune --pooling cls` trains: the encoder, its
+    pooler (tanh dense on [CLS]) and the classifier dense (`classifier.weight` transposed,
+    `classifier.bias`), as transformers' BertForSequenceClassification computes them
+    (`modeling_bert.py`: pooler -> dropout -> classifier). Logits `[batch, classes]` float32."""
+    import keras_hub
+    from keras_hub.src.utils.transformers import convert_bert
+
+    if not ckpt.classes:
+        raise CheckpointError(f"{ckpt.path} is not a fine-tuned text classifier.")
+    config = _huggingface_config(ckpt)
+    backbone = _huggingface_backbone(ckpt, config, dropout, dtype)
+    model = keras_hub.models.BertTextClassifier(
+        backbone=backbone, num_classes=len(ckpt.classes), preprocessor=None, dropout=dropout)
+    with _SafetensorLoader(ckpt.weights_dir) as loader:
+        convert_bert.convert_weights(backbone, loader, config)
+        loader.port_weight(model.output_dense.kernel, "classifier.weight",
+                           lambda t, _: np.transpose(t))
+        loader.port_weight(model.output_dense.bias, "classifier.bias")
+    return model
+
+
+def save_classifier(model, ckpt: Checkpoint, model_dir: str, seq_length: int,
+                    model_name: str) -> str:
+    """Writes an imported classifier as lmpipe's model directory: `Format-Serving/`, the
+    classifier SavedModel with the signatures, warmup requests and `assets.extra/lmpipe/` of a
+    classifier lmpipe fine-tuned (models/export.py), and `encoder/` (the encoder with its
+    pooler, vocabulary, tokenizer settings, and `classifier_head.npz`: the class names and the
+    classifier dense, which `lmpipe finetune --pretrained` keeps when the data's classes are
+    the same)."""
+    from models import export
+    from models.preprocessing import ClassifierPreprocessing
+    from models.tokenization import Tokenizer
+
+    saved = encoder.save_encoder(model.backbone, model_dir, list(ckpt.vocab), ckpt.tokenizer)
+    kernel, bias = model.output_dense.get_weights()
+    with open(os.path.join(saved, CLASSIFIER_HEAD_WEIGHTS), "wb") as f:
+        np.savez(f, classes=np.array(ckpt.classes), kernel=kernel, bias=bias)
+    preprocessing = ClassifierPreprocessing(
+        Tokenizer(list(ckpt.vocab), ckpt.tokenizer, where=ckpt.vocab_file), seq_length)
+    export.export_classifier(model, preprocessing, os.path.join(model_dir, encoder.SERVING_DIR),
+                             list(ckpt.classes), seq_length, model_name,
+                             encoder.vocab_file(saved))
+    return model_dir
+
+
+def classifier_head(encoder_dir: str):
+    """(class names, kernel, bias) of an imported classifier's head saved beside its encoder
+    (save_classifier), or None."""
+    path = os.path.join(encoder_dir, CLASSIFIER_HEAD_WEIGHTS)
+    if not os.path.isfile(path):
+        return None
+    with np.load(path) as saved:
+        return [str(c) for c in saved["classes"]], saved["kernel"], saved["bias"]
+
+
+def _huggingface_masked_lm(ckpt: Checkpoint, dropout: float, dtype):
+    from keras_hub.src.utils.transformers import convert_bert
+
+    from models.masked_lm import masked_lm_on
+
+    config = _huggingface_config(ckpt)
+    exact_gelu = _GELU[config["hidden_act"]]
+    backbone = _huggingface_backbone(ckpt, config, dropout, dtype)
     model = masked_lm_on(backbone, float(config["layer_norm_eps"]))
     _set_head_gelu(model, exact_gelu)  # Hugging Face's head transform uses hidden_act too
-    with _SafetensorLoader(ckpt.path) as loader:
+    with _SafetensorLoader(ckpt.weights_dir) as loader:
         convert_bert.convert_weights(backbone, loader, config)
         head = model.get_layer("mlm_head")
         prefix = "cls.predictions."
@@ -759,20 +977,21 @@ def save_mlm_head(model, encoder_dir: str) -> str:
     return path
 
 
-def save_model(model, vocab_file: str, tokenizer: TokenizerSettings, model_dir: str,
-               seq_length: int, max_predictions: int, top_k: int, model_name: str) -> str:
+def save_model(model, vocab: Sequence[str], tokenizer: TokenizerSettings, model_dir: str,
+               seq_length: int, max_predictions: int, top_k: int, model_name: str,
+               where: str = "the checkpoint's vocabulary") -> str:
     """Writes a masked-LM model as lmpipe's model directory: `Format-Serving/` (the fill-mask
-    SavedModel, models/export.py) and `encoder/` (encoder, MLM head, vocabulary, tokenizer
-    settings), as a pretraining run's Trainer does."""
+    SavedModel, models/export.py) and `encoder/` (encoder, MLM head, `vocab.txt` of `vocab`,
+    tokenizer settings), as a pretraining run's Trainer does."""
     from models import export
     from models.preprocessing import TokenizeOnly
     from models.tokenization import Tokenizer
 
-    vocab = read_vocab(vocab_file)
-    preprocessing = TokenizeOnly(Tokenizer(vocab, tokenizer, where=vocab_file), seq_length)
+    vocab = list(vocab)
+    preprocessing = TokenizeOnly(Tokenizer(vocab, tokenizer, where=where), seq_length)
     export.export_masked_lm(model, preprocessing, os.path.join(model_dir, encoder.SERVING_DIR),
                             vocab, seq_length, max_predictions, top_k, model_name)
-    saved = encoder.save_encoder(model.backbone, model_dir, vocab_file, tokenizer)
+    saved = encoder.save_encoder(model.backbone, model_dir, vocab, tokenizer)
     if model.pretrained_head:
         save_mlm_head(model, saved)
     return model_dir

@@ -38,14 +38,22 @@ def vocab_file(encoder: str) -> str:
     return os.path.join(encoder, features.VOCAB_FILE)
 
 
-def save_encoder(backbone, model_dir: str, vocabulary_file: str, tokenizer=None) -> str:
-    """Writes `backbone` as a keras-hub preset with a copy of its vocabulary and tokenizer
-    settings (`tokenizer`, a TokenizerSettings, or those beside the vocabulary); returns the dir."""
+def save_encoder(backbone, model_dir: str, vocabulary, tokenizer=None) -> str:
+    """Writes `backbone` as a keras-hub preset with its vocabulary and tokenizer settings;
+    returns the dir. `vocabulary`: a vocab file to copy (with the tokenizer_config.json beside
+    it), or the tokens in id order to write as `vocab.txt`; `tokenizer`: a TokenizerSettings to
+    write (else those beside the vocabulary file)."""
     from models.tokenization import copy_vocabulary
 
     encoder = encoder_dir(model_dir)
     backbone.save_to_preset(encoder)
-    copy_vocabulary(vocabulary_file, encoder)
+    if isinstance(vocabulary, str):
+        copy_vocabulary(vocabulary, encoder)
+    else:
+        import tensorflow as tf
+
+        with tf.io.gfile.GFile(vocab_file(encoder), "w") as f:
+            f.write("".join(token + "\n" for token in vocabulary))
     if tokenizer is not None:
         tokenizer.write(encoder)
     return encoder

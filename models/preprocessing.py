@@ -52,6 +52,30 @@ class TokenizeOnly(tf.Module):
 LENGTH_BOUNDARIES = (16, 32, 64)
 
 
+class ClassifierPreprocessing(tf.Module):
+    """What `classifier_preprocessing_fn` computes from raw text (no label), for a classifier
+    that had no Transform run (a fine-tuned checkpoint imported as it is): it answers the two
+    calls the classifier exporter makes of a `tft.TFTransformOutput`. `pairs`: the model reads
+    `text` and `text_pair`."""
+
+    def __init__(self, tokenizer: tokenization.Tokenizer, seq_length: int, pairs: bool = False):
+        super().__init__(name="classifier_preprocessing")
+        self.tokenizer = tokenizer
+        self.seq_length = seq_length
+        self.pairs = pairs
+
+    def __call__(self, inputs):
+        config = {"seq_length": self.seq_length, "tokenizer": self.tokenizer}
+        return _classifier_features(inputs, config)
+
+    def transform_features_layer(self):
+        return self
+
+    def raw_feature_spec(self):
+        names = [features.TEXT, features.TEXT_PAIR] if self.pairs else [features.TEXT]
+        return {name: tf.io.FixedLenFeature([], tf.string) for name in names}
+
+
 def classifier_preprocessing_fn(inputs, custom_config):
     """`[CLS] text [SEP]` (or, with a `text_pair` feature, `[CLS] text [SEP] text_pair [SEP]`)
     padded/truncated to `seq_length`, its segment ids, the class index, a length bucket.
@@ -61,7 +85,12 @@ def classifier_preprocessing_fn(inputs, custom_config):
     to -1 (ExampleValidator stops such data before it gets here; the unlabelled texts of
     distillation have an empty label). A `teacher_probabilities` feature passes through.
     """
-    tokenizer = tokenization.load_tokenizer(custom_config["vocab_file"])
+    return _classifier_features(inputs, custom_config)
+
+
+def _classifier_features(inputs, custom_config):
+    tokenizer = (custom_config.get("tokenizer")
+                 or tokenization.load_tokenizer(custom_config["vocab_file"]))
     seq_length = int(custom_config["seq_length"])
     ids = tokenizer.tokenize(tf.reshape(inputs[features.TEXT], [-1]))
     if features.TEXT_PAIR in inputs:

@@ -22,8 +22,10 @@ from models.text_classifier import balanced_class_weights, build_classifier
 def train_classifier(settings: ClassifierSettings, backbone: Callable, labels: Sequence[str],
                      train_files: List[str], eval_files: List[str], log_dir: str,
                      backup_dir: Optional[str] = None, chief: bool = True,
-                     distill: Optional[dict] = None) -> keras.Model:
+                     distill: Optional[dict] = None, head_weights=None) -> keras.Model:
     """`backbone()` gives the encoder to start from (called under the strategy's scope).
+    `head_weights` ([kernel, bias]): the classifier dense to start from (an imported
+    classifier's, `--pooling cls`), else a new random head.
 
     `distill` ({"temperature", "alpha"}): the examples carry a teacher's probabilities and the
     classifier learns from them too (models/distillation.py); the trained classifier itself is
@@ -45,6 +47,8 @@ def train_classifier(settings: ClassifierSettings, backbone: Callable, labels: S
         model = build_classifier(backbone(), len(labels), settings.dropout,
                                  settings.freeze_embeddings, settings.freeze_layers,
                                  settings.pooling)
+        if head_weights is not None:
+            model.output_dense.set_weights(list(head_weights))
         return Distiller(model, **distill) if distill else model
 
     def compile_args():
@@ -74,11 +78,25 @@ def train_and_export(job: training.TrainerJob) -> None:
         return encoder.load_encoder(pretrained, pretrained=not settings.from_scratch,
                                     dtype=settings.mixed_precision)
 
+    head = keeps_classifier_head(pretrained, labels, settings)
+    logging.info("Classifier head: %s", "the imported checkpoint's" if head else "new")
     model = train_classifier(settings, backbone, labels, job.train_files, job.eval_files,
                              job.log_dir, job.backup_dir, job.chief,
-                             distill=job.custom_config.get("distill"))
+                             distill=job.custom_config.get("distill"), head_weights=head)
     export.export_classifier(model, job.transform_output, job.serving_dir, labels,
                              settings.seq_length, settings.model_name, job.vocab_file)
+
+
+def keeps_classifier_head(encoder_dir: str, labels: Sequence[str], settings: ClassifierSettings):
+    """[kernel, bias] of an imported classifier's head (models/checkpoint.py: save_classifier)
+    when fine-tuning goes on from it: its classes are the data's, in the same order, the
+    pooling is `cls` (its pooler's) and the weights are kept (not --from-scratch); else None."""
+    from models import checkpoint
+
+    head = checkpoint.classifier_head(encoder_dir)
+    if head and head[0] == list(labels) and settings.pooling == "cls" and not settings.from_scratch:
+        return [head[1], head[2]]
+    return None
 
 
 def run_fn(fn_args):

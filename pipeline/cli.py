@@ -191,18 +191,27 @@ def import_checkpoint(args) -> int:
         cfg = _config_from_args(args, ImportConfig)
         ckpt = check_checkpoint(cfg.checkpoint, "--checkpoint", cfg.seq_length)
         cfg = dataclasses.replace(cfg, checkpoint=ckpt.path)
+        if ckpt.classes and args.model_name is None:  # served under a classifier's name
+            cfg = dataclasses.replace(cfg, model_name="classifier")
     except ConfigError as e:
         return _fail(EXIT_BAD_INPUT, str(e))
 
     from pipeline import import_checkpoint as import_pipeline, run_summary
 
     def summarize():
-        return {**run_summary.import_summary(cfg), "warnings": list(ckpt.warnings)}
+        return {**run_summary.import_summary(cfg), "warnings": list(ckpt.warnings),
+                "task": "text_classification" if ckpt.classes else "masked_lm",
+                "classes": list(ckpt.classes), "pooling": ckpt.pooling}
 
     def print_summary(summary, path):
-        head = ("from the checkpoint" if summary["pretrained_mlm_head"] else
-                "none in the checkpoint: a new, untrained one (fill-mask answers are random until "
-                "lmpipe pretrain --init-from trains it)")
+        if ckpt.classes:
+            head = ("none: a fine-tuned classifier, served as one: classes "
+                    f"{', '.join(ckpt.classes)} (config.json id2label), its pooler and "
+                    "classifier weights")
+        else:
+            head = ("from the checkpoint" if summary["pretrained_mlm_head"] else
+                    "none in the checkpoint: a new, untrained one (fill-mask answers are random "
+                    "until lmpipe pretrain --init-from trains it)")
         print("\n".join([
             "",
             "== lmpipe import: summary ==",
@@ -327,8 +336,17 @@ def finetune(args) -> int:
         schema_file, labels, labels_from = finetune_pipeline.choose_classes(cfg)
         pretrained = pretrained_lib.resolve(cfg.pretrained)
         pretrained_lib.check_vocabulary_matches(pretrained)
+        pooling_from = "--pooling" if args.pooling else "lmpipe's default"
+        start_classes = ()
         if pretrained.needs_import:
-            check_checkpoint(pretrained.model_uri, "--pretrained", cfg.seq_length)
+            start = check_checkpoint(pretrained.model_uri, "--pretrained", cfg.seq_length)
+            start_classes = start.classes
+            if start.pooling and not args.pooling:  # a sentence-transformers checkpoint's own
+                cfg = dataclasses.replace(cfg, pooling=start.pooling)
+                pooling_from = "the sentence-transformers checkpoint's Pooling module"
+            elif start.classes and not args.pooling:  # a fine-tuned classifier reads its pooler
+                cfg = dataclasses.replace(cfg, pooling="cls")
+                pooling_from = "the fine-tuned classifier checkpoint (its pooler)"
         data = inspect_labelled_data(cfg.data, cfg.text_column, cfg.label_column, labels,
                                      labels_from=labels_from, pair_column=cfg.text_pair_column,
                                      tsv_quoting=cfg.tsv_quoting)
@@ -340,6 +358,17 @@ def finetune(args) -> int:
     except (OSError, ValueError) as e:  # e.g. an unreadable schema file
         return _fail(EXIT_BAD_INPUT, f"{type(e).__name__}: {e}")
     given = _report_labelled(data, cfg.data)
+    if pooling_from.startswith("the "):
+        print(f"lmpipe: --pooling {cfg.pooling}, from {pooling_from} (give --pooling to choose).")
+    head = "new"
+    if start_classes:
+        keeps = (list(start_classes) == list(labels) and cfg.pooling == "cls"
+                 and not cfg.from_scratch)
+        head = ("the checkpoint's (its id2label is the data's classes)" if keeps else
+                f"new (the checkpoint's classifier has {', '.join(start_classes)}"
+                + (", not the data's classes in this order" if list(start_classes) != list(labels)
+                   else f"; --pooling {cfg.pooling} or --from-scratch" ) + ")")
+        print(f"lmpipe: classifier head: {head}.")
     print(f"lmpipe: {sum(counts.values())} labelled examples: "
           + ", ".join(f"{label} {counts.get(label, 0)}" for label in labels))
     if schema_file == finetune_pipeline.run_schema_path(cfg):
@@ -363,6 +392,8 @@ def finetune(args) -> int:
             + (f", adapted to the train texts ({cfg.adapt_steps} MLM steps)"
                if cfg.adapt_steps else ""),
             f"classes           {', '.join(labels)}",
+            f"pooling           {cfg.pooling} (from {pooling_from})",
+            f"classifier head   {head}",
             f"eval accuracy     {_number(metrics.get('accuracy'))}",
             f"eval macro F1     {_number(_macro(metrics, 'f1_score'))}" if not absent else
             f"eval macro F1     {_number(summary['eval_class_metrics']['macro_f1'])} over the "
@@ -384,7 +415,8 @@ def finetune(args) -> int:
     return _run_local("finetune", cfg, args,
                       lambda: finetune_pipeline.create_pipeline(cfg, labels, pretrained,
                                                                 schema_file, teacher),
-                      lambda: {"input": given,
+                      lambda: {"input": given, "pooling_from": pooling_from,
+                               "classifier_head": head,
                                **run_summary.finetune_summary(cfg, labels, pretrained)},
                       print_summary)
 

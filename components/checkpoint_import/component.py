@@ -1,5 +1,7 @@
 """CheckpointImport: a BERT checkpoint (Importer output) → lmpipe's pretrained Model and its
-WordPieceVocab, with no training.
+WordPieceVocab, with no training. A fine-tuned classifier (BertForSequenceClassification)
+becomes a classifier Model instead: the SavedModel lmpipe finetune would push, with the
+checkpoint's head and classes (models/checkpoint.py: save_classifier).
 
 The Model is what a pretraining run's Trainer writes (models/checkpoint.py: save_model): the
 fill-mask SavedModel in `Format-Serving/`, served from raw text, and `encoder/` for
@@ -40,18 +42,29 @@ class Executor(base_executor.BaseExecutor):
         model = artifact_utils.get_single_instance(output_dict[MODEL_KEY])
         vocabulary = artifact_utils.get_single_instance(output_dict[VOCABULARY_KEY])
         ckpt = checkpoint.inspect(source.uri)
-        masked_lm = checkpoint.load_masked_lm(ckpt, dropout=0.0)
-        checkpoint.save_model(masked_lm, ckpt.vocab_file, ckpt.tokenizer, model.uri,
-                              int(exec_properties[SEQ_LENGTH_KEY]),
-                              int(exec_properties[MAX_PREDICTIONS_KEY]),
-                              int(exec_properties[TOP_K_KEY]), exec_properties[MODEL_NAME_KEY])
+        seq_length = int(exec_properties[SEQ_LENGTH_KEY])
+        if ckpt.classes:  # a fine-tuned classifier: served as one, head and all
+            classifier = checkpoint.load_text_classifier(ckpt, dropout=0.0)
+            checkpoint.save_classifier(classifier, ckpt, model.uri, seq_length,
+                                       exec_properties[MODEL_NAME_KEY])
+            model.set_string_custom_property("checkpoint_task", "text_classification")
+            model.set_string_custom_property("classes", ",".join(ckpt.classes))
+            pretrained_head = False
+        else:
+            masked_lm = checkpoint.load_masked_lm(ckpt, dropout=0.0)
+            checkpoint.save_model(masked_lm, ckpt.vocab, ckpt.tokenizer, model.uri, seq_length,
+                                  int(exec_properties[MAX_PREDICTIONS_KEY]),
+                                  int(exec_properties[TOP_K_KEY]), exec_properties[MODEL_NAME_KEY],
+                                  where=ckpt.vocab_file)
+            model.set_string_custom_property("checkpoint_task", "masked_lm")
+            pretrained_head = masked_lm.pretrained_head
         copy_vocabulary(os.path.join(model.uri, "encoder", "vocab.txt"), vocabulary.uri)
         vocabulary.set_int_custom_property("vocab_size", ckpt.vocab_size)
         model.set_string_custom_property("checkpoint_format", ckpt.format)
-        model.set_int_custom_property("pretrained_mlm_head", int(masked_lm.pretrained_head))
-        logging.info("CheckpointImport: %s checkpoint %s → %s (MLM head %s)", ckpt.format,
-                     ckpt.path, model.uri,
-                     "from the checkpoint" if masked_lm.pretrained_head else "new, untrained")
+        model.set_int_custom_property("pretrained_mlm_head", int(pretrained_head))
+        logging.info("CheckpointImport: %s checkpoint %s → %s (%s)", ckpt.format, ckpt.path,
+                     model.uri, f"a classifier of {', '.join(ckpt.classes)}" if ckpt.classes else
+                     "MLM head " + ("from the checkpoint" if pretrained_head else "new, untrained"))
 
 
 class CheckpointImportSpec(ComponentSpec):

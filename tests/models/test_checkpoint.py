@@ -33,7 +33,7 @@ def hf_model():
 def imported(tmp_path_factory, hf_model):
     ckpt = checkpoint.inspect(HF_CHECKPOINT)
     model_dir = str(tmp_path_factory.mktemp("imported") / "model")
-    checkpoint.save_model(hf_model, ckpt.vocab_file, ckpt.tokenizer, model_dir, seq_length=128,
+    checkpoint.save_model(hf_model, ckpt.vocab, ckpt.tokenizer, model_dir, seq_length=128,
                           max_predictions=20, top_k=5, model_name="bert")
     return model_dir
 
@@ -118,7 +118,7 @@ def test_a_keras_hub_preset_made_with_save_to_preset_imports_and_serves(tmp_path
     np.testing.assert_allclose(model(x).numpy(), task(x, training=False).numpy(), atol=1e-4)
 
     model_dir = str(tmp_path / "model")
-    checkpoint.save_model(model, ckpt.vocab_file, ckpt.tokenizer, model_dir, 16, 4, 3, "kh")
+    checkpoint.save_model(model, ckpt.vocab, ckpt.tokenizer, model_dir, 16, 4, 3, "kh")
     session, signatures = _load_tf1(os.path.join(model_dir, "Format-Serving"))
     sig = signatures["serving_default"]
     out = session.run({k: v.name for k, v in sig.outputs.items()},
