@@ -77,22 +77,21 @@ def ours(args, data, seed):
 
 def peer(args, data, seed):
     log_file = os.path.join(args.root, "logs", f"hf-s{seed}.log")
-    out = os.path.join(args.root, f"hf-s{seed}.json")
     command = [args.peer_python, "bench/peer_finetune_checkpoint.py",
                "--checkpoint", args.checkpoint,
                "--train", os.path.join(data, "train.tsv"), "--eval", os.path.join(data, "eval.tsv"),
                "--test", os.path.join(data, "test.tsv"), "--seq-length", str(args.seq_length),
                "--batch-size", str(args.batch_size), "--learning-rate", str(args.learning_rate),
                "--warmup-steps", str(int(args.warmup_ratio * args.steps)),
-               "--train-steps", str(args.steps), "--seed", str(seed), "--output", out]
+               "--train-steps", str(args.steps), "--seed", str(seed)]
     _run(command, log_file)
-    with open(out) as f:
-        result = json.load(f)
+    with open(log_file) as f:  # its result: the one JSON line it prints
+        result = json.loads([line for line in f if line.startswith("{")][-1])
     return {"side": "hf", "seed": seed, "command": " ".join(command),
             "test_accuracy": result["test_accuracy"], "test_macro_f1": result["test_macro_f1"],
             "eval_accuracy": result["eval_accuracy"],
             "examples_per_second": result["train_examples_per_second"],
-            "steps": result["train_steps"], "wall_seconds": result["wall_seconds"]}
+            "steps": result["settings"]["train_steps"], "wall_seconds": result["wall_seconds"]}
 
 
 def _mean(values):

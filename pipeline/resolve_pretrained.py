@@ -58,7 +58,9 @@ def resolve(path: str) -> Pretrained:
         raise PretrainedError(f"--pretrained {path} does not exist: give a pretraining run "
                               "directory (lmpipe pretrain --run-dir), a pretrained model directory "
                               "or a BERT checkpoint directory.")
-    if os.path.isfile(os.path.join(path, "config.json")) and os.path.basename(path) != encoder.ENCODER_DIR:
+    is_checkpoint = any(os.path.isfile(os.path.join(path, name))
+                        for name in ("config.json", checkpoint.MODULES_JSON))
+    if is_checkpoint and os.path.basename(path) != encoder.ENCODER_DIR:
         try:
             ckpt = checkpoint.inspect(path)
         except checkpoint.CheckpointError as e:
