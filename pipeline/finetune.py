@@ -127,20 +127,19 @@ def schema_labels(path: str) -> list:
 
 
 def eval_config(cfg: FinetuneConfig, labels: Sequence[str]) -> tfma.EvalConfig:
-    """Accuracy (gates the blessing), per-class precision/recall/F1 at the arg-max decision, AUC
-    (and its macro average) for two classes, a confusion matrix; overall and by text-length
-    bucket. The baseline is the latest blessed model, or the teacher of a distillation (then at
-    most `max_drop_vs_teacher` below).
+    """Accuracy (gates the blessing), a confusion matrix, AUC (and its macro average) for two
+    classes; overall and by text-length bucket. The baseline is the latest blessed model, or the
+    teacher of a distillation (then at most `max_drop_vs_teacher` below).
 
-    Per class at the model's decision (the arg-max class, `top_k` 1: as accuracy, the confusion
-    matrix and the served `label`), not at TFMA's default threshold of 0.5 on the class's
-    probability, which with three or more classes may call no class at all. TFMA 0.47's macro
-    average cannot aggregate `top_k` metrics (it looks up the keys without `top_k`: a KeyError),
-    so the macro precision/recall/F1 come from the confusion matrix (run_summary).
+    Precision, recall and F1 per class (and their macro averages) are computed from the
+    confusion matrix (pipeline/run_summary.py), at the model's decision (the arg-max class, as
+    accuracy and the served `label`). TFMA 0.47's binarized Precision/Recall/F1Score are at a
+    0.5 threshold on each class's probability, which with three or more classes may call no
+    class at all; with `top_k: 1` they disagreed with its own confusion matrix on a 4-class
+    model, and its macro average cannot aggregate `top_k` metrics (a KeyError).
     """
     accuracy_thresholds = overall_threshold(
         cfg.min_accuracy, cfg.max_drop_vs_teacher if cfg.distill_from else cfg.max_regression)
-    class_ids = tfma.BinarizationOptions(class_ids={"values": list(range(len(labels)))})
     specs = [
         tfma.MetricsSpec(metrics=[
             tfma.MetricConfig(class_name="ExampleCount"),
@@ -149,13 +148,11 @@ def eval_config(cfg: FinetuneConfig, labels: Sequence[str]) -> tfma.EvalConfig:
                               per_slice_thresholds=accuracy_thresholds),
             tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
         ]),
-        tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name=name, config='{"top_k": 1}')
-                                  for name in ("Precision", "Recall", "F1Score")],
-                         binarize=class_ids),
     ]
     if len(labels) == 2:
         specs.append(tfma.MetricsSpec(
-            metrics=[tfma.MetricConfig(class_name="AUC")], binarize=class_ids,
+            metrics=[tfma.MetricConfig(class_name="AUC")],
+            binarize=tfma.BinarizationOptions(class_ids={"values": [0, 1]}),
             aggregate=tfma.AggregationOptions(macro_average=True,
                                               class_weights={0: 1.0, 1: 1.0})))
     return tfma.EvalConfig(

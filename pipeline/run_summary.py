@@ -188,13 +188,15 @@ def finetune_summary(cfg, labels, pretrained) -> dict:
         by_class = confusion_matrix_metrics(summary["confusion_matrix"], labels)
         summary["eval_class_metrics"] = by_class
         summary["eval_absent_classes"] = by_class["absent_classes"]
-        # Macro averages over the classes present (finetune.eval_config says why not TFMA's).
-        summary["eval_metrics"].update(macro_precision=by_class["macro_precision"],
-                                       macro_recall=by_class["macro_recall"],
-                                       macro_f1_score=by_class["macro_f1"])
-        for label in by_class["absent_classes"]:  # TFMA gives F1 0 where recall is undefined
-            for name in ("recall", "f1_score"):
-                summary["eval_metrics"][f"{name}/{label}"] = None
+        # Per class and macro-averaged over the classes present, from the confusion matrix
+        # (finetune.eval_config says why not TFMA's).
+        metrics = summary["eval_metrics"]
+        metrics.update(macro_precision=by_class["macro_precision"],
+                       macro_recall=by_class["macro_recall"], macro_f1_score=by_class["macro_f1"])
+        for label in labels:
+            metrics[f"precision/{label}"] = by_class["precision"][label]
+            metrics[f"recall/{label}"] = by_class["recall"][label]
+            metrics[f"f1_score/{label}"] = by_class["f1"][label]
     examples = latest_output(store, "FileBasedExampleGen", "Examples")
     summary["input_splits"] = split_counts.read_split_counts(examples.uri) if examples else {}
     test_files = glob.glob(os.path.join(examples.uri, "Split-test", "*")) if examples else []
@@ -275,40 +277,44 @@ def confusion_matrix_metrics(matrix: dict, labels) -> dict:
 
 
 def classification_metrics(actual, predicted, labels) -> dict:
-    """Accuracy, macro-F1, per-class F1, macro precision and recall, and the example count of
-    class ids `predicted` against `actual`.
+    """Accuracy, precision, recall and F1 per class and macro-averaged, and the example count of
+    class ids `predicted` against `actual` (`precision`, `recall`, `f1`: {class: value}).
 
-    A class with no example in `actual` is absent: its F1 is None (not 0), it is listed in
-    `absent_classes`, and the macro averages are over the classes present (None if none is).
-    A present class that is never predicted has precision 0 (scikit-learn's zero_division=0).
+    A class with no example in `actual` is absent: its recall and F1 are None (not 0), it is
+    listed in `absent_classes`, and the macro averages are over the classes present (None if
+    none is). Precision is None for a class never predicted, except that a present class never
+    predicted counts 0 in the macro average (scikit-learn's zero_division=0).
 
     >>> m = classification_metrics([0, 0, 1], [0, 2, 1], ["a", "b", "c"])
     >>> {k: v if v is None else round(v, 4) for k, v in m["f1"].items()}
     {'a': 0.6667, 'b': 1.0, 'c': None}
     >>> m["absent_classes"], round(m["macro_f1"], 4), m["macro_precision"], m["macro_recall"]
     (['c'], 0.8333, 1.0, 0.75)
+    >>> m["precision"], m["recall"]
+    ({'a': 1.0, 'b': 1.0, 'c': 0.0}, {'a': 0.5, 'b': 1.0, 'c': None})
     """
     import numpy as np
 
     actual, predicted = np.array(actual), np.array(predicted)
-    f1, precision, recall = {}, [], []
+    f1, precision, recall, macro_precision = {}, {}, {}, []
     for i, label in enumerate(labels):
-        true_pos = np.sum((predicted == i) & (actual == i))
-        if not np.any(actual == i):
-            f1[label] = None
-            continue
-        f1[label] = float(2 * true_pos / (np.sum(predicted == i) + np.sum(actual == i)))
-        precision.append(float(true_pos / np.sum(predicted == i)) if np.any(predicted == i) else 0.0)
-        recall.append(float(true_pos / np.sum(actual == i)))
-    present = [v for v in f1.values() if v is not None]
+        true_pos = float(np.sum((predicted == i) & (actual == i)))
+        guessed, present = int(np.sum(predicted == i)), int(np.sum(actual == i))
+        precision[label] = true_pos / guessed if guessed else None
+        recall[label] = true_pos / present if present else None
+        f1[label] = 2 * true_pos / (guessed + present) if present else None
+        if present:
+            macro_precision.append(precision[label] or 0.0)
+    present = [label for label in labels if recall[label] is not None]
 
     def mean(values):
         return float(np.mean(values)) if values else None
 
     return {"accuracy": float(np.mean(actual == predicted)) if len(actual) else None,
-            "macro_f1": mean(present), "macro_precision": mean(precision),
-            "macro_recall": mean(recall), "f1": f1,
-            "absent_classes": [label for label, v in f1.items() if v is None],
+            "macro_f1": mean([f1[c] for c in present]), "macro_precision": mean(macro_precision),
+            "macro_recall": mean([recall[c] for c in present]), "f1": f1,
+            "precision": precision, "recall": recall,
+            "absent_classes": [label for label in labels if recall[label] is None],
             "example_count": int(len(actual))}
 
 

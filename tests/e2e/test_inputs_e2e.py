@@ -63,7 +63,8 @@ def test_summary_is_printed_with_the_absent_class_named(run):
     assert by_class["absent_classes"] == ["2"] and by_class["f1"]["2"] is None
     assert by_class["macro_f1"] == pytest.approx(np.mean([by_class["f1"][c] for c in "0 1 10".split()]))
     assert f"eval macro F1     {by_class['macro_f1']:.4f} over the 3 classes present" in result.stdout
-    # TFMA's per-class metrics are the arg-max decision's, as the confusion matrix is.
+    # Per-class metrics are the arg-max decision's, as the confusion matrix is.
+    assert sum(matrix[c][c] for c in CLASSES) / 12 == pytest.approx(metrics["accuracy"])
     for c in ("0", "1", "10"):
         assert metrics[f"recall/{c}"] == pytest.approx(matrix[c][c] / sum(matrix[c].values()))
         predicted = sum(matrix[a][c] for a in CLASSES)
