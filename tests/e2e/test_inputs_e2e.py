@@ -94,7 +94,8 @@ def test_predict_names_the_columns_of_probabilities(run):
     texts.write_text("ten ten A quiet farmer.\u2028Still the same text.\nzero zero The guard.\n")
     result = run_lmpipe("predict", "--model-dir", model_dir, "--input", str(texts))
     assert result.returncode == 0, result.stderr[-3000:]
-    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    # One JSON object per "\n" line; its strings may hold U+2028 (str.splitlines would cut them).
+    rows = [json.loads(line) for line in result.stdout.split("\n") if line]
     assert [r["text"] for r in rows] == ["ten ten A quiet farmer.\u2028Still the same text.",
                                          "zero zero The guard."]
     for row in rows:
@@ -115,5 +116,5 @@ def test_an_error_after_the_push_says_what_was_pushed(run):
     assert result.returncode == 1
     new, = set(os.listdir(serving)) - before
     assert f"the model WAS pushed to {os.path.join(serving, new)}" in result.stderr
-    assert "its summary failed: NotADirectoryError" in result.stderr
+    assert "its summary failed: FileExistsError" in result.stderr
     assert "nothing was pushed" not in result.stderr
