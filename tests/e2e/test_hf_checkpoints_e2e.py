@@ -74,13 +74,29 @@ def test_finetuning_from_a_sentence_transformers_directory_takes_its_pooling(tmp
 
 
 def test_finetuning_from_a_fine_tuned_classifier_keeps_its_head(tmp_path):
+    """At a negligible learning rate the fine-tuned model is the checkpoint's: the pushed
+    classifier answers as Hugging Face's pipeline does on the checkpoint (head kept)."""
     run_dir = str(tmp_path / "run")
     data = _labelled(str(tmp_path / "data.tsv"), ["negative", "neutral", "positive"])
+    flags = list(TINY)
+    flags += ["--learning-rate", "1e-9", "--dropout", "0.0"]
     result = run_lmpipe("finetune", "--data", data, "--pretrained",
                         os.path.join(DATA, "bert_classifier"), "--run-dir", run_dir,
-                        "--labels", "negative,neutral,positive", *TINY)
+                        "--labels", "negative,neutral,positive", *flags)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     summary = _summary(run_dir, "finetune")
     assert summary["config"]["pooling"] == "cls"
     assert summary["classifier_head"] == "the checkpoint's (its id2label is the data's classes)"
-    assert "Classifier head: the imported checkpoint's" in result.stderr
+    assert "classifier head   the checkpoint's" in result.stdout
+    expected = np.load(os.path.join(DATA, "bert_classifier", "expected.npz"))
+    short = [i for i in range(200) if expected["token_lengths"][expected["clf_index"][i]] <= 32
+             and "[PAD]" not in _sentences([expected["clf_index"][i]])[0]][:20]
+    texts = tmp_path / "texts.txt"
+    texts.write_text("".join(s + "\n" for s in _sentences(expected["clf_index"][short])),
+                     encoding="utf-8")
+    result = run_lmpipe("predict", "--model-dir", os.path.dirname(summary["pushed_model"]),
+                        "--input", str(texts))
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [json.loads(line) for line in result.stdout.split("\n") if line]
+    np.testing.assert_allclose([r["probabilities"] for r in rows], expected["probs"][short],
+                               atol=1e-3)
