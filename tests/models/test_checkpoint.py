@@ -144,7 +144,8 @@ def test_another_architecture_is_refused_by_name(tmp_path):
     config = json.load(open(os.path.join(path, "config.json")))
     config["model_type"] = "gpt2"
     json.dump(config, open(os.path.join(path, "config.json"), "w"))
-    with pytest.raises(checkpoint.CheckpointError, match="'gpt2' checkpoint; lmpipe imports BERT"):
+    with pytest.raises(checkpoint.CheckpointError, match="model_type 'gpt2' .* is not an "
+                                                         "architecture lmpipe imports; it imports bert"):
         checkpoint.inspect(path)
 
 
@@ -159,8 +160,11 @@ def test_a_vocabulary_of_another_size_than_the_embeddings_is_refused(tmp_path):
 
 def test_a_missing_vocabulary_or_weights_is_named(tmp_path):
     path = _copy_checkpoint(tmp_path)
-    os.remove(os.path.join(path, "vocab.txt"))
-    with pytest.raises(checkpoint.CheckpointError, match=r"ckpt/vocab.txt is missing"):
+    os.remove(os.path.join(path, "vocab.txt"))  # tokenizer.json alone is enough
+    assert checkpoint.inspect(path).vocab_file == os.path.join(path, "tokenizer.json")
+    os.remove(os.path.join(path, "tokenizer.json"))
+    with pytest.raises(checkpoint.CheckpointError, match=r"ckpt/tokenizer.json is missing: a BERT "
+                                                         r"checkpoint's WordPiece vocabulary"):
         checkpoint.inspect(path)
     shutil.move(os.path.join(path, "model.safetensors"), os.path.join(path, "pytorch_model.bin"))
     with pytest.raises(checkpoint.CheckpointError, match="only pytorch_model.bin.*save_pretrained"):

@@ -107,12 +107,16 @@ def test_a_tensor_the_converter_would_not_use_is_refused_by_name(ckpt):
              "bert.encoder.layer.2.output.dense.bias.", "computes something else")
 
 
-def test_known_unused_tensors_are_logged_not_refused(ckpt, caplog):
+def test_known_unused_tensors_are_logged_not_refused(ckpt, caplog, monkeypatch):
+    # absl's logger may have stopped propagating to the root logger (an absl handler installed
+    # by an earlier test in this process): caplog listens on the root.
+    monkeypatch.setattr(logging.getLogger("absl"), "propagate", True)
+    monkeypatch.setattr(logging.getLogger("absl"), "disabled", False)
     _edit_tensors(ckpt, **{"cls.seq_relationship.weight": np.zeros((2, 64), np.float32),
                            "bert.embeddings.position_ids": np.arange(128)[None],
                            "classifier.bias": np.zeros(3, np.float32),
                            "cls.predictions.decoder.bias": np.zeros(2925, np.float32)})
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO, logger="absl"):
         assert checkpoint.inspect(str(ckpt)).warnings == ()
     logged = caplog.text
     assert f"{ckpt}/{WEIGHTS}: not used: classifier.bias (a classification head" in logged
