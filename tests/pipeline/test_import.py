@@ -84,7 +84,8 @@ def test_a_checkpoint_of_another_architecture(tmp_path, capsys):
     ckpt.mkdir()
     (ckpt / "config.json").write_text(json.dumps({"model_type": "gpt2", "vocab_size": 50257}))
     _refused(tmp_path, capsys, ["import", "--checkpoint", str(ckpt)],
-             "a Hugging Face 'gpt2' checkpoint; lmpipe imports BERT")
+             "model_type 'gpt2' (no architectures given) is not an architecture lmpipe "
+             "imports; it imports bert (BertModel")
 
 
 def test_a_vocabulary_that_does_not_fit_the_embeddings(tmp_path, capsys):
@@ -110,9 +111,11 @@ def test_init_from_with_a_vocabulary_size(tmp_path, capsys):
 def test_init_from_a_missing_vocabulary(tmp_path, capsys):
     ckpt = tmp_path / "ckpt"
     shutil.copytree(CHECKPOINT, ckpt)
-    os.remove(ckpt / "vocab.txt")
+    os.remove(ckpt / "vocab.txt")  # tokenizer.json alone would do: remove it too
+    os.remove(ckpt / "tokenizer.json")
     _refused(tmp_path, capsys, ["pretrain", "--corpus", "data/corpus", "--init-from", str(ckpt)],
-             f"--init-from {ckpt}", f"{ckpt}/vocab.txt is missing")
+             f"--init-from {ckpt}", f"{ckpt}/tokenizer.json is missing: a BERT checkpoint's "
+             "WordPiece vocabulary: vocab.txt")
 
 
 def test_relative_position_embeddings_are_refused_before_any_work(tmp_path, capsys):
