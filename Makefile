@@ -39,7 +39,7 @@ demo: $(STAMP) $(MINILM)/config.json
 	$(VENV)/bin/lmpipe finetune --data data/sentiment/rotten_tomatoes.tsv \
 	    --pretrained $(MINILM) --run-dir $(DEMO_DIR)/finetune \
 	    --summary $(DEMO_DIR)/summary.json \
-	    --seq-length 48 --train-steps 240 --checkpoint-every 240 --batch-size 32 \
+	    --seq-length 64 --train-steps 320 --checkpoint-every 320 --batch-size 32 \
 	    --learning-rate 5e-5 --eval-steps 40 --min-accuracy 0.8
 	$(VENV)/bin/lmpipe predict --model-dir $(DEMO_DIR)/finetune/serving/classifier \
 	    "A gripping, beautifully acted film." \

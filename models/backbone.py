@@ -1,5 +1,10 @@
-"""The BERT encoder: keras-hub's `BertBackbone`, of a named size (models/settings.py:MODEL_SIZES)
-or as a checkpoint made it.
+"""The encoder: keras-hub's `BertBackbone`, of a named size (models/settings.py:MODEL_SIZES)
+or as a checkpoint made it, or keras-hub's `DistilBertBackbone` (an imported DistilBERT).
+
+Every lmpipe model takes the same inputs, `encoder_inputs()`: `token_ids`, `segment_ids` and
+`padding_mask`, each `[batch, seq_length]` int32, and reads the encoder through
+`sequence_output`, which gives it the ones it has: DistilBERT has no segment embeddings, so a
+text pair is `[CLS] a [SEP] b [SEP]` to it without segment ids, as Hugging Face feeds it.
 
 Example:
 
@@ -12,6 +17,45 @@ import keras
 import keras_hub
 
 from models.settings import MODEL_SIZES
+
+ENCODER_INPUTS = ("token_ids", "segment_ids", "padding_mask")
+
+
+def encoder_inputs() -> dict:
+    """Symbolic inputs of every lmpipe model: `ENCODER_INPUTS`, each `[batch, None]` int32."""
+    return {name: keras.Input(shape=(None,), dtype="int32", name=name) for name in ENCODER_INPUTS}
+
+
+@keras.saving.register_keras_serializable(package="lmpipe")
+class UnusedInputs(keras.layers.Layer):
+    """Returns its first input as it is. It takes the model inputs that an encoder does not
+    read (DistilBERT's segment ids), so that a Keras model whose inputs are
+    `ENCODER_INPUTS` is connected to all of them."""
+
+    def call(self, x, *unused):
+        return x
+
+
+def sequence_output(backbone, inputs: dict):
+    """The encoder's token outputs `[batch, seq, hidden]` for `inputs` (`encoder_inputs()`);
+    the ones it does not read (DistilBERT: `segment_ids`) go through `UnusedInputs`."""
+    outputs = backbone({name: inputs[name] for name in backbone.input})
+    sequence = outputs["sequence_output"] if isinstance(outputs, dict) else outputs
+    unused = [inputs[n] for n in ENCODER_INPUTS if n in inputs and n not in backbone.input]
+    return UnusedInputs(name="unused_inputs")(sequence, *unused) if unused else sequence
+
+
+def is_distilbert(backbone) -> bool:
+    return isinstance(backbone, keras_hub.models.DistilBertBackbone)
+
+
+def embedding_layers(backbone) -> list:
+    """The layers before the first transformer layer (token, position and segment embeddings
+    and their layer norm), for freezing."""
+    if is_distilbert(backbone):
+        return [backbone.embeddings, backbone.embeddings_layer_norm]
+    return [backbone.token_embedding, backbone.position_embedding, backbone.segment_embedding,
+            backbone.embeddings_layer_norm]
 
 
 @keras.saving.register_keras_serializable(package="lmpipe")

@@ -52,7 +52,12 @@ TOKENIZER_JSON = "tokenizer.json"
 MODULES_JSON = "modules.json"  # a sentence-transformers directory
 # Hugging Face model types lmpipe imports, with the architectures (transformers classes) read.
 ACCEPTED_MODEL_TYPES = {"bert": ("BertModel", "BertForMaskedLM", "BertForPreTraining",
-                                 "BertForSequenceClassification")}
+                                 "BertForSequenceClassification"),
+                        "distilbert": ("DistilBertModel", "DistilBertForMaskedLM",
+                                       "DistilBertForSequenceClassification")}
+# Tokenizer classes that tokenize as BertTokenizer does (DistilBERT's only drops token_type_ids).
+_WORDPIECE_TOKENIZERS = (None, "BertTokenizer", "BertTokenizerFast", "DistilBertTokenizer",
+                         "DistilBertTokenizerFast")
 # sentence-transformers' Pooling config keys -> lmpipe's --pooling.
 _ST_POOLING = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls"}
 
@@ -108,7 +113,7 @@ _MUST_EQUAL = {
     "quantization_config": (
         (None,), "lmpipe reads float weights", "use the checkpoint's unquantized weights"),
     "tokenizer_class": (
-        (None, "BertTokenizer", "BertTokenizerFast"), "lmpipe tokenizes as BertTokenizer does",
+        _WORDPIECE_TOKENIZERS, "lmpipe tokenizes as BertTokenizer does",
         "use a checkpoint with BERT's WordPiece tokenizer"),
 }
 # Ignored, because they do not change what the imported model computes.
@@ -149,6 +154,91 @@ _IGNORED.update(dict.fromkeys(
      "suppress_tokens", "begin_suppress_tokens", "task_specific_params", "prefix"],
     "text generation settings, unused by a masked LM"))
 
+# The same tables for DistilBERT (transformers' DistilBertConfig): its own names for the sizes,
+# and what PretrainedConfig gives every model, as for BERT.
+_DISTILBERT_DEFAULTS = {
+    "vocab_size": 30522, "dim": 768, "n_layers": 6, "n_heads": 12, "hidden_dim": 3072,
+    "activation": "gelu", "max_position_embeddings": 512, "tie_word_embeddings": True,
+}
+_DISTILBERT_HONOURED = {
+    "model_type": "must be 'distilbert'",
+    "vocab_size": "token embeddings; the vocabulary must have as many tokens",
+    "dim": "hidden size; a multiple of n_heads",
+    "n_layers": "encoder layers",
+    "n_heads": "attention heads",
+    "hidden_dim": "feed-forward size",
+    "max_position_embeddings": "position embeddings; --seq-length at most this",
+    "tie_word_embeddings": _HONOURED["tie_word_embeddings"],
+}
+_DISTILBERT_MUST_EQUAL = {
+    "activation": (
+        ("gelu",), "keras-hub's DistilBertBackbone uses the exact GELU in every layer",
+        "use a DistilBERT checkpoint trained with activation gelu"),
+    **{field: _MUST_EQUAL[field] for field in (
+        "is_decoder", "add_cross_attention", "is_encoder_decoder", "pruned_heads",
+        "quantization_config", "tokenizer_class")},
+}
+_DISTILBERT_IGNORED = {
+    **{field: why for field, why in _IGNORED.items() if field not in _HONOURED},
+    **dict.fromkeys(["dropout", "attention_dropout", "qa_dropout", "seq_classif_dropout"],
+                    "training only (lmpipe's dropout is its own setting)"),
+    "sinusoidal_pos_embds": "the position embeddings are read as stored (fixed sinusoids or "
+                            "learned); fine-tuning trains them either way",
+    "tie_weights_": "older name of tie_word_embeddings",
+}
+for _field in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout"):
+    _DISTILBERT_IGNORED.pop(_field)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Architecture:
+    """What differs between the Hugging Face model types lmpipe imports: config.json's tables
+    and field names, and the tensor names of model.safetensors (by their name without the
+    task model's prefix, `bert.` or `distilbert.`)."""
+
+    prefix: str
+    defaults: dict
+    honoured: dict
+    must_equal: dict
+    ignored: dict
+    sizes: Tuple[str, ...]  # positive integers: vocab, hidden, layers, heads, ...
+    hidden: str
+    layers: str
+    heads: str
+    activation: str
+    classifier: str  # the transformers class of a fine-tuned classifier
+    classifier_head: Tuple[str, ...]  # its tensors besides the encoder's
+    not_used: Tuple[Tuple[str, str], ...]
+    decoder: str  # an MLM decoder weight: used only as the (tied) token embeddings
+    mlm_head: Tuple[str, ...]  # the MLM head's tensors (all or none)
+
+    def required(self, num_layers: int) -> set:
+        if self.prefix == "bert.":
+            names = {f"embeddings.{n}" for n in (
+                "word_embeddings.weight", "position_embeddings.weight",
+                "token_type_embeddings.weight", "LayerNorm.weight", "LayerNorm.bias")}
+            layer = ("attention.self.query", "attention.self.key", "attention.self.value",
+                     "attention.output.dense", "intermediate.dense", "output.dense",
+                     "attention.output.LayerNorm", "output.LayerNorm")
+            return names | {f"encoder.layer.{i}.{d}.{w}" for i in range(num_layers)
+                             for d in layer for w in ("weight", "bias")}
+        names = {f"embeddings.{n}" for n in ("word_embeddings.weight", "position_embeddings.weight",
+                                             "LayerNorm.weight", "LayerNorm.bias")}
+        layer = ("attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin",
+                 "sa_layer_norm", "ffn.lin1", "ffn.lin2", "output_layer_norm")
+        return names | {f"transformer.layer.{i}.{d}.{w}" for i in range(num_layers)
+                         for d in layer for w in ("weight", "bias")}
+
+    def optional(self) -> set:
+        return set(self.mlm_head) | ({"pooler.dense.weight", "pooler.dense.bias"}
+                                     if self.prefix == "bert." else set())
+
+    def canonical(self, name: str) -> str:
+        name = name.removeprefix(self.prefix)
+        return name.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta",
+                                                                           "LayerNorm.bias")
+
+
 # Tensors of model.safetensors, by their name without `bert.` and with `LayerNorm.gamma/beta`
 # as `.weight/.bias`: the ones keras-hub's converter reads (_used_tensors), and the ones that
 # lmpipe knows it does not need (logged); any other is refused.
@@ -159,7 +249,36 @@ _NOT_USED = [
     (r"cls\.predictions\.decoder\.bias", "the same tensor as cls.predictions.bias"),
 ]
 _EMBEDDINGS = "embeddings.word_embeddings.weight"
-_DECODER = "cls.predictions.decoder.weight"
+_BERT = _Architecture(
+    prefix="bert.", defaults=_BERT_DEFAULTS, honoured=_HONOURED, must_equal=_MUST_EQUAL,
+    ignored=_IGNORED,
+    sizes=("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+           "intermediate_size", "max_position_embeddings", "type_vocab_size"),
+    hidden="hidden_size", layers="num_hidden_layers", heads="num_attention_heads",
+    activation="hidden_act", classifier="BertForSequenceClassification",
+    classifier_head=("pooler.dense.weight", "classifier.weight", "classifier.bias"),
+    not_used=tuple(_NOT_USED), decoder="cls.predictions.decoder.weight",
+    mlm_head=("cls.predictions.bias", "cls.predictions.transform.dense.weight",
+              "cls.predictions.transform.dense.bias", "cls.predictions.transform.LayerNorm.weight",
+              "cls.predictions.transform.LayerNorm.bias"))
+_DISTILBERT = _Architecture(
+    prefix="distilbert.", defaults=_DISTILBERT_DEFAULTS, honoured=_DISTILBERT_HONOURED,
+    must_equal=_DISTILBERT_MUST_EQUAL, ignored=_DISTILBERT_IGNORED,
+    sizes=("vocab_size", "dim", "n_layers", "n_heads", "hidden_dim", "max_position_embeddings"),
+    hidden="dim", layers="n_layers", heads="n_heads", activation="activation",
+    classifier="DistilBertForSequenceClassification",
+    classifier_head=("pre_classifier.weight", "pre_classifier.bias", "classifier.weight",
+                     "classifier.bias"),
+    not_used=((r"(.*\.)?position_ids", "a buffer of ids, not weights"),
+              (r"(pre_)?classifier\..*", "a classification head (lmpipe finetune trains its own)")),
+    decoder="vocab_projector.weight",
+    mlm_head=("vocab_transform.weight", "vocab_transform.bias", "vocab_layer_norm.weight",
+              "vocab_layer_norm.bias", "vocab_projector.bias"))
+_ARCHITECTURES = {"bert": _BERT, "distilbert": _DISTILBERT}
+
+
+def _architecture(config: dict) -> _Architecture:
+    return _ARCHITECTURES[config.get("model_type", "bert")]
 _SHOWN = 5  # names in a message
 
 # Tokenizer settings lmpipe cannot honour: BERT's special tokens by their names only.
@@ -307,10 +426,11 @@ def _check_vocab(vocab_file: str, embeddings: int) -> List[str]:
 def _check_config(config_file: str, config: dict) -> List[str]:
     """Refuses a config.json field that lmpipe cannot honour; returns warnings for fields it
     does not know."""
+    arch = _architecture(config)
     unknown = []
     for field, value in config.items():
-        if field in _MUST_EQUAL:
-            accepted, why, what_to_do = _MUST_EQUAL[field]
+        if field in arch.must_equal:
+            accepted, why, what_to_do = arch.must_equal[field]
             if not any(value == a and type(value) is type(a) or
                        (isinstance(a, float) and isinstance(value, (int, float)) and value == a)
                        for a in accepted):
@@ -318,52 +438,27 @@ def _check_config(config_file: str, config: dict) -> List[str]:
                 raise CheckpointError(
                     f"{config_file}: {field} {json.dumps(value)} is not supported: lmpipe "
                     f"supports only {said}: {why}; {what_to_do}.")
-        elif field not in _HONOURED and field not in _IGNORED:
+        elif field not in arch.honoured and field not in arch.ignored:
             unknown.append(field)
-    config = {**_BERT_DEFAULTS, **config}
-    if config["hidden_act"] not in _GELU:
+    config = {**arch.defaults, **config}
+    if arch is _BERT and config["hidden_act"] not in _GELU:
         raise CheckpointError(f"{config_file}: hidden_act {json.dumps(config['hidden_act'])} is "
                               f"not supported: lmpipe supports {', '.join(_GELU)}; use a BERT "
                               "checkpoint with a GELU activation.")
-    sizes = ["vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-             "intermediate_size", "max_position_embeddings", "type_vocab_size"]
-    for field in sizes:
+    for field in arch.sizes:
         if not isinstance(config[field], int) or isinstance(config[field], bool) or config[field] < 1:
             raise CheckpointError(f"{config_file}: {field} {json.dumps(config[field])} is not a "
                                   "positive integer.")
-    if config["hidden_size"] % config["num_attention_heads"]:
+    if config[arch.hidden] % config[arch.heads]:
         raise CheckpointError(
-            f"{config_file}: hidden_size {config['hidden_size']} is not a multiple of "
-            f"num_attention_heads {config['num_attention_heads']}: each head has hidden_size / "
-            "num_attention_heads dimensions; the config is not the model's.")
+            f"{config_file}: {arch.hidden} {config[arch.hidden]} is not a multiple of "
+            f"{arch.heads} {config[arch.heads]}: each head has {arch.hidden} / {arch.heads} "
+            "dimensions; the config is not the model's.")
     if unknown:
         return [f"{config_file}: lmpipe does not know the field{'s' if len(unknown) > 1 else ''} "
                 f"{', '.join(unknown)} (ignored); if {'they change' if len(unknown) > 1 else 'it changes'} "
                 "what the model computes, the imported model differs from the checkpoint."]
     return []
-
-
-def _canonical(name: str) -> str:
-    name = name.removeprefix("bert.")
-    return name.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta",
-                                                                       "LayerNorm.bias")
-
-
-def _used_tensors(num_layers: int) -> Tuple[set, set]:
-    """The tensors keras-hub's converter and lmpipe's MLM head read: (required, optional)."""
-    required = {f"embeddings.{n}" for n in (
-        "word_embeddings.weight", "position_embeddings.weight", "token_type_embeddings.weight",
-        "LayerNorm.weight", "LayerNorm.bias")}
-    for i in range(num_layers):
-        for dense in ("attention.self.query", "attention.self.key", "attention.self.value",
-                      "attention.output.dense", "intermediate.dense", "output.dense",
-                      "attention.output.LayerNorm", "output.LayerNorm"):
-            required |= {f"encoder.layer.{i}.{dense}.weight", f"encoder.layer.{i}.{dense}.bias"}
-    optional = {"pooler.dense.weight", "pooler.dense.bias", "cls.predictions.bias",
-                "cls.predictions.transform.dense.weight", "cls.predictions.transform.dense.bias",
-                "cls.predictions.transform.LayerNorm.weight",
-                "cls.predictions.transform.LayerNorm.bias"}
-    return required, optional
 
 
 def _shape(tensors, name: str) -> Optional[Tuple[int, ...]]:
@@ -372,9 +467,11 @@ def _shape(tensors, name: str) -> Optional[Tuple[int, ...]]:
 
 def _check_weights(path: str, config: dict) -> None:
     """Refuses weights lmpipe would not read or would read into the wrong shape (from the
-    names and shapes in the file's header; only a separate MLM decoder weight is read)."""
+    names and shapes in the file's header; only a separate MLM decoder weight is read).
+    `config`: config.json with its architecture's defaults."""
     from safetensors import safe_open
 
+    arch = _architecture(config)
     weights_file = os.path.join(path, WEIGHTS_FILE)
     config_file = os.path.join(path, "config.json")
     try:
@@ -383,27 +480,29 @@ def _check_weights(path: str, config: dict) -> None:
         raise CheckpointError(f"{weights_file} is not a readable safetensors file: {e}") from None
     names = {}
     for name in tensors.keys():
-        names.setdefault(_canonical(name), name)
-    required, optional = _used_tensors(config["num_hidden_layers"])
+        names.setdefault(arch.canonical(name), name)
+    required, optional = arch.required(config[arch.layers]), arch.optional()
     missing = sorted(required - set(names))
+    kind = config["model_type"].replace("distilbert", "DistilBERT").replace("bert", "BERT")
     if missing:
         raise CheckpointError(
             f"{weights_file} lacks {len(missing)} tensor{'s' if len(missing) > 1 else ''} of a "
-            f"BERT with config.json's {config['num_hidden_layers']} layers: "
+            f"{kind} with config.json's {config[arch.layers]} layers: "
             f"{', '.join(missing[:_SHOWN])}{' ...' if len(missing) > _SHOWN else ''}; the "
             "weights and config.json must be the same model's.")
-    head = [n for n in optional if n.startswith("cls.predictions.")]
-    if "cls.predictions.bias" in names and not set(head) <= set(names):
+    present = set(arch.mlm_head) & set(names)
+    if present and present != set(arch.mlm_head):
         raise CheckpointError(
-            f"{weights_file} has cls.predictions.bias but not "
-            f"{', '.join(sorted(set(head) - set(names)))}: an incomplete MLM head.")
-    hidden = config["hidden_size"]
-    for name, want, fields in (
-            (_EMBEDDINGS, (config["vocab_size"], hidden), "vocab_size, hidden_size"),
-            ("embeddings.position_embeddings.weight", (config["max_position_embeddings"], hidden),
-             "max_position_embeddings, hidden_size"),
-            ("embeddings.token_type_embeddings.weight", (config["type_vocab_size"], hidden),
-             "type_vocab_size, hidden_size")):
+            f"{weights_file} has {', '.join(sorted(present))} but not "
+            f"{', '.join(sorted(set(arch.mlm_head) - present))}: an incomplete MLM head.")
+    hidden = config[arch.hidden]
+    shapes = [(_EMBEDDINGS, (config["vocab_size"], hidden), f"vocab_size, {arch.hidden}"),
+              ("embeddings.position_embeddings.weight", (config["max_position_embeddings"], hidden),
+               f"max_position_embeddings, {arch.hidden}")]
+    if arch is _BERT:
+        shapes.append(("embeddings.token_type_embeddings.weight",
+                       (config["type_vocab_size"], hidden), "type_vocab_size, hidden_size"))
+    for name, want, fields in shapes:
         shape = _shape(tensors, names[name])
         if shape != want:
             raise CheckpointError(
@@ -413,8 +512,9 @@ def _check_weights(path: str, config: dict) -> None:
     for canonical, name in sorted(names.items()):
         if canonical in required or canonical in optional:
             continue
-        why = next((why for pattern, why in _NOT_USED if re.fullmatch(pattern, canonical)), None)
-        if canonical == _DECODER:
+        why = next((why for pattern, why in arch.not_used if re.fullmatch(pattern, canonical)),
+                   None)
+        if canonical == arch.decoder:
             why = _decoder_is_tied(tensors, name, names[_EMBEDDINGS], config, weights_file)
         if why:
             not_used.append(f"{name} ({why})")
@@ -425,20 +525,22 @@ def _check_weights(path: str, config: dict) -> None:
             f"{weights_file} has {len(unknown)} tensor{'s' if len(unknown) > 1 else ''} that "
             f"lmpipe's converter would not use: {', '.join(unknown[:_SHOWN])}"
             f"{f' (and {len(unknown) - _SHOWN} more)' if len(unknown) > _SHOWN else ''}. A model "
-            "without them computes something else than the checkpoint; lmpipe imports BERT's "
-            "own weights (BertForMaskedLM, BertForPreTraining, BertModel, or a BERT classifier's "
-            "encoder): use such a checkpoint.")
+            "without them computes something else than the checkpoint; lmpipe imports "
+            f"{kind}'s own weights ({', '.join(ACCEPTED_MODEL_TYPES[config['model_type']])}): "
+            "use such a checkpoint.")
     if not_used:
         logging.info("%s: not used: %s.", weights_file, "; ".join(not_used))
 
 
 def _classifier_classes(path: str, config: dict) -> Tuple[str, ...]:
-    """The class names, in id order, of a fine-tuned BertForSequenceClassification (() for any
-    other checkpoint). Raises CheckpointError for a classifier lmpipe cannot serve as
-    transformers' text-classification pipeline does: not single-label (multi-label scores are
-    sigmoids, regression has one output), id2label not ids 0..n-1 or with a name twice, or a
-    classifier weight with another number of rows than id2label, or no pooler."""
-    if "BertForSequenceClassification" not in (config.get("architectures") or []):
+    """The class names, in id order, of a fine-tuned BertForSequenceClassification or
+    DistilBertForSequenceClassification (() for any other checkpoint). Raises CheckpointError
+    for a classifier lmpipe cannot serve as transformers' text-classification pipeline does:
+    not single-label (multi-label scores are sigmoids, regression has one output), id2label not
+    ids 0..n-1 or with a name twice, a classifier weight with another number of rows than
+    id2label, or no pooler (BERT) / pre_classifier (DistilBERT)."""
+    arch = _architecture(config)
+    if arch.classifier not in (config.get("architectures") or []):
         return ()
     from safetensors import safe_open
 
@@ -457,13 +559,11 @@ def _classifier_classes(path: str, config: dict) -> Tuple[str, ...]:
         raise CheckpointError(f"{config_file}: id2label names {twice} for more than one id; "
                               "every class needs its own name.")
     with safe_open(os.path.join(path, WEIGHTS_FILE), "np") as tensors:
-        names = {_canonical(n): n for n in tensors.keys()}
-        if "classifier.weight" not in names or "classifier.bias" not in names:
-            raise CheckpointError(f"{path}/{WEIGHTS_FILE} has no classifier.weight/bias, but "
-                                  f"{config_file} names BertForSequenceClassification.")
-        if "pooler.dense.weight" not in names:
-            raise CheckpointError(f"{path}/{WEIGHTS_FILE} has no pooler, which a BERT classifier "
-                                  "reads its [CLS] output through.")
+        names = {arch.canonical(n): n for n in tensors.keys()}
+        missing = [n for n in arch.classifier_head if n not in names]
+        if missing:
+            raise CheckpointError(f"{path}/{WEIGHTS_FILE} has no {', '.join(missing)}, which "
+                                  f"{config_file}'s {arch.classifier} scores with.")
         rows = _shape(tensors, names["classifier.weight"])[0]
     if rows != len(classes) or len(classes) < 2:
         raise CheckpointError(
@@ -521,7 +621,7 @@ def _check_tokenizer_config(config_file: str, config: dict) -> None:
                f"lmpipe matches only {' '.join(_SPECIAL_TOKEN_KEYS.values())} as whole tokens "
                "in text; remove the others")
     cls = config.get("tokenizer_class")
-    if cls not in _MUST_EQUAL["tokenizer_class"][0]:
+    if cls not in _WORDPIECE_TOKENIZERS:
         refuse("tokenizer_class", cls, "lmpipe tokenizes as BertTokenizer does; use a checkpoint "
                "with BERT's WordPiece tokenizer")
 
@@ -646,7 +746,7 @@ def _inspect_huggingface(path: str, config: dict) -> Checkpoint:
                 else "the weights are not there")
         raise CheckpointError(f"{path}/{WEIGHTS_FILE} is missing: {hint}.")
     warnings = _check_config(os.path.join(path, "config.json"), config)
-    config = {**_BERT_DEFAULTS, **config}
+    config = {**_architecture(config).defaults, **config}
     _check_weights(path, config)
     # vocab.txt, else tokenizer.json (transformers 5 saves only tokenizer.json); with both,
     # _check_tokenizer_json refuses them if they differ.
@@ -761,7 +861,7 @@ class _SafetensorLoader:
     """keras-hub's SafetensorLoader, also finding `LayerNorm.weight`/`.bias` where its converter
     asks for the older `LayerNorm.gamma`/`.beta` (checkpoints saved by transformers 4.x+), and
     `embeddings.*` where it asks for `bert.embeddings.*` (a `BertModel`, saved without the
-    task model's `bert.` prefix)."""
+    task model's `bert.` prefix), and a `DistilBertModel`'s without `distilbert.`."""
 
     def __init__(self, path: str):
         from keras_hub.src.utils.transformers.safetensor_utils import SafetensorLoader
@@ -782,7 +882,8 @@ class _SafetensorLoader:
         renamed = key.replace("LayerNorm.gamma", "LayerNorm.weight").replace(
             "LayerNorm.beta", "LayerNorm.bias")
         candidates = dict.fromkeys([key, renamed, key.removeprefix("bert."),
-                                    renamed.removeprefix("bert.")])
+                                    renamed.removeprefix("bert."),
+                                    key.removeprefix("distilbert.")])
         for candidate in candidates:
             try:
                 return self._loader.get_tensor(candidate)
@@ -812,40 +913,54 @@ class _SafetensorLoader:
 
 def _huggingface_config(ckpt: Checkpoint) -> dict:
     """config.json with transformers' defaults for what it does not say (inspect checked it)."""
-    return {**_BERT_DEFAULTS, **_read_json(os.path.join(ckpt.weights_dir, "config.json"))}
+    config = _read_json(os.path.join(ckpt.weights_dir, "config.json"))
+    return {**_architecture(config).defaults, **config}
+
+
+def _converter(config: dict):
+    """keras-hub's converter module for the checkpoint's model type."""
+    from keras_hub.src.utils.transformers import convert_bert, convert_distilbert
+
+    return convert_distilbert if config["model_type"] == "distilbert" else convert_bert
 
 
 def _huggingface_backbone(ckpt: Checkpoint, config: dict, dropout: float, dtype):
-    from keras_hub.src.utils.transformers import convert_bert
+    """The encoder as keras-hub's converter configures it (random weights): lmpipe's
+    BertEncoder (a BertBackbone honouring hidden_act) or keras-hub's DistilBertBackbone."""
+    import keras_hub
 
     from models.backbone import BertEncoder
 
-    return BertEncoder(
-        **convert_bert.convert_backbone_config(config), dropout=dropout,
-        max_sequence_length=ckpt.max_sequence_length,
-        num_segments=int(config["type_vocab_size"]), dtype=dtype,
-        exact_gelu=_GELU[config["hidden_act"]])
+    settings = {**_converter(config).convert_backbone_config(config), "dropout": dropout,
+                "max_sequence_length": ckpt.max_sequence_length, "dtype": dtype}
+    if config["model_type"] == "distilbert":
+        return keras_hub.models.DistilBertBackbone(**settings)
+    return BertEncoder(**settings, num_segments=int(config["type_vocab_size"]),
+                       exact_gelu=_GELU[config["hidden_act"]])
 
 
 def load_text_classifier(ckpt: Checkpoint, dropout: float = 0.1, dtype: Optional[str] = None):
-    """A fine-tuned BertForSequenceClassification (`ckpt.classes`) as keras-hub's
-    BertTextClassifier, the model `lmpipe finetune --pooling cls` trains: the encoder, its
-    pooler (tanh dense on [CLS]) and the classifier dense (`classifier.weight` transposed,
-    `classifier.bias`), as transformers' BertForSequenceClassification computes them
-    (`modeling_bert.py`: pooler -> dropout -> classifier). Logits `[batch, classes]` float32."""
-    import keras_hub
-    from keras_hub.src.utils.transformers import convert_bert
+    """A fine-tuned classifier (`ckpt.classes`) as the model `lmpipe finetune --pooling cls`
+    trains (models/text_classifier.py: build_classifier), as transformers computes it
+    (`modeling_bert.py`, `modeling_distilbert.py`): BertForSequenceClassification is keras-hub's
+    BertTextClassifier (the encoder's pooler, a tanh dense on [CLS], then the `classifier`
+    dense); DistilBertForSequenceClassification is [CLS] -> `pre_classifier` dense, ReLU ->
+    `classifier` dense. Dense weights are transposed from PyTorch's. Logits `[batch, classes]`
+    float32."""
+    from models.text_classifier import build_classifier
 
     if not ckpt.classes:
         raise CheckpointError(f"{ckpt.path} is not a fine-tuned text classifier.")
     config = _huggingface_config(ckpt)
     backbone = _huggingface_backbone(ckpt, config, dropout, dtype)
-    model = keras_hub.models.BertTextClassifier(
-        backbone=backbone, num_classes=len(ckpt.classes), preprocessor=None, dropout=dropout)
+    model = build_classifier(backbone, len(ckpt.classes), dropout, pooling="cls")
+    transpose = lambda t, _: np.transpose(t)  # noqa: E731
     with _SafetensorLoader(ckpt.weights_dir) as loader:
-        convert_bert.convert_weights(backbone, loader, config)
-        loader.port_weight(model.output_dense.kernel, "classifier.weight",
-                           lambda t, _: np.transpose(t))
+        _converter(config).convert_weights(backbone, loader, config)
+        if model.pooled_dense is not None:
+            loader.port_weight(model.pooled_dense.kernel, "pre_classifier.weight", transpose)
+            loader.port_weight(model.pooled_dense.bias, "pre_classifier.bias")
+        loader.port_weight(model.output_dense.kernel, "classifier.weight", transpose)
         loader.port_weight(model.output_dense.bias, "classifier.bias")
     return model
 
@@ -856,16 +971,17 @@ def save_classifier(model, ckpt: Checkpoint, model_dir: str, seq_length: int,
     classifier SavedModel with the signatures, warmup requests and `assets.extra/lmpipe/` of a
     classifier lmpipe fine-tuned (models/export.py), and `encoder/` (the encoder with its
     pooler, vocabulary, tokenizer settings, and `classifier_head.npz`: the class names and the
-    classifier dense, which `lmpipe finetune --pretrained` keeps when the data's classes are
-    the same)."""
+    head's weights after the encoder, which `lmpipe finetune --pretrained` keeps when the
+    data's classes are the same)."""
     from models import export
     from models.preprocessing import ClassifierPreprocessing
+    from models.text_classifier import head_layers
     from models.tokenization import Tokenizer
 
     saved = encoder.save_encoder(model.backbone, model_dir, list(ckpt.vocab), ckpt.tokenizer)
-    kernel, bias = model.output_dense.get_weights()
+    weights = [w for layer in head_layers(model) for w in layer.get_weights()]
     with open(os.path.join(saved, CLASSIFIER_HEAD_WEIGHTS), "wb") as f:
-        np.savez(f, classes=np.array(ckpt.classes), kernel=kernel, bias=bias)
+        np.savez(f, classes=np.array(ckpt.classes), **{f"w{i}": w for i, w in enumerate(weights)})
     preprocessing = ClassifierPreprocessing(
         Tokenizer(list(ckpt.vocab), ckpt.tokenizer, where=ckpt.vocab_file), seq_length)
     export.export_classifier(model, preprocessing, os.path.join(model_dir, encoder.SERVING_DIR),
@@ -875,27 +991,28 @@ def save_classifier(model, ckpt: Checkpoint, model_dir: str, seq_length: int,
 
 
 def classifier_head(encoder_dir: str):
-    """(class names, kernel, bias) of an imported classifier's head saved beside its encoder
-    (save_classifier), or None."""
+    """(class names, head weights in the order of models/text_classifier.py: head_layers) of
+    an imported classifier saved beside its encoder (save_classifier), or None."""
     path = os.path.join(encoder_dir, CLASSIFIER_HEAD_WEIGHTS)
     if not os.path.isfile(path):
         return None
     with np.load(path) as saved:
-        return [str(c) for c in saved["classes"]], saved["kernel"], saved["bias"]
+        count = sum(re.fullmatch(r"w\d+", name) is not None for name in saved.files)
+        return [str(c) for c in saved["classes"]], [saved[f"w{i}"] for i in range(count)]
 
 
 def _huggingface_masked_lm(ckpt: Checkpoint, dropout: float, dtype):
-    from keras_hub.src.utils.transformers import convert_bert
-
     from models.masked_lm import masked_lm_on
 
     config = _huggingface_config(ckpt)
-    exact_gelu = _GELU[config["hidden_act"]]
     backbone = _huggingface_backbone(ckpt, config, dropout, dtype)
+    if config["model_type"] == "distilbert":
+        return _distilbert_masked_lm(ckpt, config, backbone)
+    exact_gelu = _GELU[config["hidden_act"]]
     model = masked_lm_on(backbone, float(config["layer_norm_eps"]))
     _set_head_gelu(model, exact_gelu)  # Hugging Face's head transform uses hidden_act too
     with _SafetensorLoader(ckpt.weights_dir) as loader:
-        convert_bert.convert_weights(backbone, loader, config)
+        _converter(config).convert_weights(backbone, loader, config)
         head = model.get_layer("mlm_head")
         prefix = "cls.predictions."
         if loader.has(prefix + "bias"):
@@ -911,6 +1028,27 @@ def _huggingface_masked_lm(ckpt: Checkpoint, dropout: float, dtype):
     if loader.skipped:
         logging.info("%s has no %s: those weights start random (unused by the MLM).",
                      ckpt.path, ", ".join(loader.skipped))
+    return model
+
+
+def _distilbert_masked_lm(ckpt: Checkpoint, config: dict, backbone):
+    """DistilBertForMaskedLM (transformers' modeling_distilbert.py) on lmpipe's MLM model: its
+    head is BERT's layout, `vocab_transform` (dense), GELU, `vocab_layer_norm` (epsilon 1e-12),
+    `vocab_projector` tied to the token embeddings plus its bias."""
+    from models.masked_lm import masked_lm_on
+
+    model = masked_lm_on(backbone, 1e-12)
+    with _SafetensorLoader(ckpt.weights_dir) as loader:
+        _converter(config).convert_weights(backbone, loader, config)
+        if loader.has("vocab_projector.bias"):
+            head = model.get_layer("mlm_head")
+            loader.port_weight(head._intermediate_dense.kernel, "vocab_transform.weight",
+                               lambda t, _: np.transpose(t))
+            loader.port_weight(head._intermediate_dense.bias, "vocab_transform.bias")
+            loader.port_weight(head._intermediate_layer_norm.gamma, "vocab_layer_norm.weight")
+            loader.port_weight(head._intermediate_layer_norm.beta, "vocab_layer_norm.bias")
+            loader.port_weight(head._bias, "vocab_projector.bias")
+            model.pretrained_head = True
     return model
 
 
@@ -941,7 +1079,7 @@ def load_masked_lm(ckpt: Checkpoint, dropout: float = 0.1, dtype: Optional[str] 
         return _huggingface_masked_lm(ckpt, dropout, dtype)
     preset = encoder.encoder_dir(ckpt.path) if ckpt.format == LMPIPE else ckpt.path
     kwargs = {"dtype": dtype} if dtype else {}
-    backbone = keras_hub.models.BertBackbone.from_preset(preset, dropout=dropout, **kwargs)
+    backbone = keras_hub.models.Backbone.from_preset(preset, dropout=dropout, **kwargs)
     head_weights = os.path.join(preset, MLM_HEAD_WEIGHTS)
     if ckpt.format == KERAS_HUB and _is_masked_lm_task(preset):
         # A BertMaskedLM preset (task.json): its head, with its layer-norm epsilon.

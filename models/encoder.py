@@ -1,7 +1,8 @@
 """The saved encoder: the one owner of its layout, its vocabulary and their size check.
 
 A pretrained model directory (the Trainer's Model artifact) holds `Format-Serving/` (the
-fill-mask SavedModel) and `encoder/`: the `BertBackbone` as a local keras-hub preset
+fill-mask SavedModel) and `encoder/`: the `BertBackbone` (or an imported DistilBERT's
+`DistilBertBackbone`) as a local keras-hub preset
 (`config.json`, `model.weights.h5`, ...) with the vocabulary it was trained on (`vocab.txt`).
 Fine-tuning starts from it.
 
@@ -60,14 +61,15 @@ def save_encoder(backbone, model_dir: str, vocabulary, tokenizer=None) -> str:
 
 
 def load_encoder(encoder: str, pretrained: bool = True, dtype=None):
-    """The saved `BertBackbone`; with `pretrained=False`, the same architecture with fresh
+    """The saved encoder (a `BertBackbone`, or an imported DistilBERT's `DistilBertBackbone`:
+    the class its config.json names); with `pretrained=False`, the same architecture with fresh
     random weights. `dtype`: a dtype policy such as "mixed_bfloat16" (default: float32)."""
     import keras_hub
 
     import models.backbone  # noqa: F401  (registers BertEncoder, which saved encoders name)
 
     kwargs = {"dtype": dtype} if dtype else {}
-    return keras_hub.models.BertBackbone.from_preset(encoder, load_weights=pretrained, **kwargs)
+    return keras_hub.models.Backbone.from_preset(encoder, load_weights=pretrained, **kwargs)
 
 
 def vocabulary_size(encoder: str) -> int:

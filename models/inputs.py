@@ -161,9 +161,59 @@ def parse_classifier(serialized: tf.Tensor, seq_length: int, teacher_classes: in
 
 
 def classifier_dataset(file_patterns: List[str], seq_length: int, batch_size: int,
-                       teacher_classes: int = 0, **kwargs) -> tf.data.Dataset:
-    return tfrecord_dataset(file_patterns, batch_size,
-                            lambda x: parse_classifier(x, seq_length, teacher_classes), **kwargs)
+                       teacher_classes: int = 0, bucket_multiple: int = 0,
+                       **kwargs) -> tf.data.Dataset:
+    """Batches of (inputs, class id) from Transform's examples. `bucket_multiple` > 0:
+    length-aware batching (`length_bucketed`), each batch `[batch, L]` with L its longest
+    member rounded up to a multiple of `bucket_multiple`; 0: every batch `[batch, seq_length]`."""
+    parse = lambda x: parse_classifier(x, seq_length, teacher_classes)  # noqa: E731
+    if bucket_multiple:
+        return tfrecord_dataset(file_patterns, batch_size, parse, bucket_multiple=bucket_multiple,
+                                **kwargs)
+    return tfrecord_dataset(file_patterns, batch_size, parse, **kwargs)
+
+
+# -- length-aware batching -------------------------------------------------------------------
+
+SEQUENCE_INPUTS = ("token_ids", "segment_ids", "padding_mask")
+
+
+def example_length(model_inputs: dict) -> tf.Tensor:
+    """Positions up to and including each example's last non-padding one, `[batch]` int32
+    (a `[PAD]` typed inside a text is not the end of it)."""
+    mask = tf.cast(model_inputs["padding_mask"], tf.int32)
+    positions = tf.range(1, tf.shape(mask)[-1] + 1)
+    return tf.reduce_max(mask * positions, axis=-1)
+
+
+def trim_batch(model_inputs: dict, multiple: int) -> dict:
+    """A batch's sequence inputs cut to its longest member rounded up to `multiple`
+    (at most their length): `[batch, seq_length]` → `[batch, L]`. Other inputs (a teacher's
+    probabilities) are kept as they are. Only padding is cut, so the model's outputs are the
+    same as on the whole rows (padding is masked out of attention and pooling)."""
+    longest = tf.reduce_max(example_length(model_inputs))
+    full = tf.shape(model_inputs["token_ids"])[1]
+    length = tf.minimum(-(-longest // multiple) * multiple, full)
+    return {k: (v[:, :length] if k in SEQUENCE_INPUTS else v) for k, v in model_inputs.items()}
+
+
+def length_bucketed(examples: tf.data.Dataset, batch_size: int, multiple: int,
+                    drop_remainder: bool) -> tf.data.Dataset:
+    """Single parsed examples `(inputs, label)` → batches of examples of similar length, each
+    trimmed to its longest rounded up to `multiple` (`trim_batch`), as Hugging Face's
+    `group_by_length` with `DataCollatorWithPadding(pad_to_multiple_of=...)` does: an example
+    goes to the bucket of its length rounded up to `multiple`, and a bucket makes a batch when
+    it holds `batch_size` of them, so at most seq_length / multiple shapes are traced. The
+    stream's order decides which examples meet (shuffle before)."""
+    def bucket(model_inputs, label):
+        return tf.cast((example_length(model_inputs) - 1) // multiple, tf.int64)
+
+    def batches(key, window):
+        return window.batch(batch_size, drop_remainder=drop_remainder)
+
+    ds = examples.group_by_window(bucket, batches, window_size=batch_size)
+    return ds.map(lambda x, y: (trim_batch(x, multiple), y),
+                  num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def label_counts(file_patterns: List[str], seq_length: int, num_classes: int) -> List[int]:
@@ -180,9 +230,11 @@ def label_counts(file_patterns: List[str], seq_length: int, num_classes: int) ->
 # -- the reader -----------------------------------------------------------------------------
 
 def tfrecord_dataset(file_patterns: List[str], batch_size: int, parse: Callable,
-                     shuffle: bool = True, repeat: bool = True, seed: int = 42) -> tf.data.Dataset:
+                     shuffle: bool = True, repeat: bool = True, seed: int = 42,
+                     bucket_multiple: int = 0) -> tf.data.Dataset:
     """GZIP TFRecords (what TFX components write) → shuffled, repeated batches of `parse`d
-    examples. A repeated stream drops its last short batch so every step has `batch_size`."""
+    examples. A repeated stream drops its last short batch so every step has `batch_size`.
+    `bucket_multiple` > 0: batches of similar lengths (`length_bucketed`)."""
     files = tf.data.Dataset.list_files(file_patterns, shuffle=shuffle, seed=seed)
     ds = tf.data.TFRecordDataset(files, compression_type="GZIP",
                                  num_parallel_reads=tf.data.AUTOTUNE)
@@ -190,8 +242,13 @@ def tfrecord_dataset(file_patterns: List[str], batch_size: int, parse: Callable,
         ds = ds.shuffle(10_000, seed=seed)
     if repeat:
         ds = ds.repeat()
-    ds = ds.batch(batch_size, drop_remainder=repeat)
-    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    if bucket_multiple:  # parse in blocks, then regroup single examples by length
+        ds = ds.batch(256).map(parse, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+        ds = length_bucketed(ds, batch_size, bucket_multiple, drop_remainder=repeat)
+    else:
+        ds = ds.batch(batch_size, drop_remainder=repeat)
+        ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.prefetch(tf.data.AUTOTUNE)
     # Multi-worker: every worker reads the same seeded stream and keeps its share of the
     # batches (sharding by file would need at least one file per worker).
     options = tf.data.Options()

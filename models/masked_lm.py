@@ -10,7 +10,7 @@ Example:
 import keras
 import keras_hub
 
-from models.backbone import build_backbone
+from models.backbone import build_backbone, encoder_inputs, sequence_output
 
 
 def build_masked_lm(vocab_size: int, seq_length: int, size: str = "tiny",
@@ -36,9 +36,9 @@ def masked_lm_on(backbone: keras_hub.models.BertBackbone,
         intermediate_activation="gelu", layer_norm_epsilon=layer_norm_epsilon,
         kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
         dtype="float32", name="mlm_head")
-    inputs = {**backbone.input,
+    inputs = {**encoder_inputs(),
               "mask_positions": keras.Input(shape=(None,), dtype="int32", name="mask_positions")}
-    logits = head(backbone(backbone.input)["sequence_output"], inputs["mask_positions"])
+    logits = head(sequence_output(backbone, inputs), inputs["mask_positions"])
     model = keras.Model(inputs, logits, name="bert_masked_lm")
     model.backbone = backbone
     model.pretrained_head = False  # models/checkpoint.py sets it when it loads a head

@@ -37,6 +37,11 @@ JIT_COMPILE = ("auto", "on", "off")
 MIXED_PRECISION = ("mixed_float16", "mixed_bfloat16")
 POOLINGS = ("mean", "cls")
 CLASS_WEIGHTS = ("none", "balanced")
+# Fine-tuning batches: "bucketed" groups examples of similar length and pads each batch to its
+# longest rounded up to BUCKET_MULTIPLE (models/inputs.py: length_bucketed); "fixed" pads every
+# example to seq_length.
+BATCHINGS = ("bucketed", "fixed")
+BUCKET_MULTIPLE = 16
 
 
 class ConfigError(ValueError):
@@ -209,10 +214,12 @@ class ClassifierSettings(TrainSettings):
     freeze_layers: int = 0  # the lowest N transformer layers keep their pretrained weights
     class_weights: str = "none"  # or "balanced"
     early_stopping_patience: int = 0  # in checkpoints (epochs); 0 = off
+    batching: str = "bucketed"  # see BATCHINGS
 
     def validate(self):
         super().validate()
         check_choice(self, "pooling", POOLINGS)
         check_choice(self, "class_weights", CLASS_WEIGHTS)
+        check_choice(self, "batching", BATCHINGS)
         if self.freeze_layers < 0 or self.early_stopping_patience < 0:
             raise ConfigError("freeze_layers and early_stopping_patience must be >= 0.")

@@ -12,17 +12,18 @@ Example:
 import keras
 import keras_hub
 
+from models.backbone import embedding_layers, encoder_inputs, is_distilbert, sequence_output
 from models.settings import POOLINGS
 
 
-def freeze(backbone: keras_hub.models.BertBackbone, embeddings: bool, lowest_layers: int) -> None:
-    """Keeps the embeddings and/or the lowest N transformer layers at their pretrained weights."""
+def freeze(backbone, embeddings: bool, lowest_layers: int) -> None:
+    """Keeps the embeddings and/or the lowest N transformer layers at their pretrained weights
+    (a BertBackbone's or a DistilBertBackbone's)."""
     if lowest_layers > len(backbone.transformer_layers):
         raise ValueError(f"freeze_layers={lowest_layers}, but the encoder has only "
                          f"{len(backbone.transformer_layers)} transformer layers")
     if embeddings:
-        for layer in (backbone.token_embedding, backbone.position_embedding,
-                      backbone.segment_embedding, backbone.embeddings_layer_norm):
+        for layer in embedding_layers(backbone):
             layer.trainable = False
     for layer in backbone.transformer_layers[:lowest_layers]:
         layer.trainable = False
@@ -52,15 +53,35 @@ def build_classifier(backbone, num_classes: int, dropout: float = 0.1,
     if pooling not in POOLINGS:
         raise ValueError(f"pooling={pooling!r}: use one of {', '.join(POOLINGS)}")
     freeze(backbone, freeze_embeddings, freeze_layers)
-    if pooling == "cls":
-        return keras_hub.models.BertTextClassifier(
+    if pooling == "cls" and not is_distilbert(backbone):
+        model = keras_hub.models.BertTextClassifier(
             backbone=backbone, num_classes=num_classes, preprocessor=None, dropout=dropout)
-    inputs = dict(backbone.input)
-    sequence = backbone(inputs)["sequence_output"]
-    pooled = MaskedMeanPooling(name="mean_pooling")(sequence, inputs["padding_mask"])
+        model.pooled_dense = None  # its pooler is the encoder's
+        return model
+    inputs = encoder_inputs()
+    sequence = sequence_output(backbone, inputs)
+    if pooling == "cls":
+        # DistilBertForSequenceClassification's head (transformers' modeling_distilbert.py;
+        # keras-hub's DistilBertTextClassifier): [CLS] -> pre_classifier dense, ReLU -> dropout.
+        pooled_dense = keras.layers.Dense(backbone.hidden_dim, activation="relu",
+                                          name="pooled_dense")
+        pooled = pooled_dense(sequence[:, 0])
+    else:
+        pooled_dense = None
+        pooled = MaskedMeanPooling(name="mean_pooling")(sequence, inputs["padding_mask"])
     pooled = keras.layers.Dropout(dropout, name="head_dropout")(pooled)
-    logits = keras.layers.Dense(num_classes, name="logits", dtype="float32")(pooled)
-    return keras.Model(inputs, logits, name="bert_mean_pool_classifier")
+    output_dense = keras.layers.Dense(num_classes, name="logits", dtype="float32")
+    model = keras.Model(inputs, output_dense(pooled),
+                        name="distilbert_cls_classifier" if pooled_dense else
+                        "bert_mean_pool_classifier")
+    model.backbone, model.output_dense, model.pooled_dense = backbone, output_dense, pooled_dense
+    return model
+
+
+def head_layers(model) -> list:
+    """The classifier's layers after the encoder that have weights: DistilBERT's `pooled_dense`
+    (pre_classifier) when it has one, then `output_dense`. (A BERT's pooler is the encoder's.)"""
+    return [layer for layer in (model.pooled_dense, model.output_dense) if layer is not None]
 
 
 def balanced_class_weights(counts) -> dict:

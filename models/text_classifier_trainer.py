@@ -15,8 +15,8 @@ from absl import logging
 
 from models import encoder, export, inputs, training
 from models.distillation import Distiller
-from models.settings import ClassifierSettings
-from models.text_classifier import balanced_class_weights, build_classifier
+from models.settings import BUCKET_MULTIPLE, ClassifierSettings
+from models.text_classifier import balanced_class_weights, build_classifier, head_layers
 
 
 def train_classifier(settings: ClassifierSettings, backbone: Callable, labels: Sequence[str],
@@ -24,8 +24,8 @@ def train_classifier(settings: ClassifierSettings, backbone: Callable, labels: S
                      backup_dir: Optional[str] = None, chief: bool = True,
                      distill: Optional[dict] = None, head_weights=None) -> keras.Model:
     """`backbone()` gives the encoder to start from (called under the strategy's scope).
-    `head_weights` ([kernel, bias]): the classifier dense to start from (an imported
-    classifier's, `--pooling cls`), else a new random head.
+    `head_weights` (the weights of models/text_classifier.py: head_layers, in order): the head
+    to start from (an imported classifier's, `--pooling cls`), else a new random head.
 
     `distill` ({"temperature", "alpha"}): the examples carry a teacher's probabilities and the
     classifier learns from them too (models/distillation.py); the trained classifier itself is
@@ -37,18 +37,24 @@ def train_classifier(settings: ClassifierSettings, backbone: Callable, labels: S
         class_weight = balanced_class_weights(counts)
         logging.info("Class weights for %s (counts %s): %s", labels, counts, class_weight)
 
+    multiple = BUCKET_MULTIPLE if settings.batching == "bucketed" else 0
+
     def datasets(batch_size):
         return (inputs.classifier_dataset(train_files, settings.seq_length, batch_size,
-                                          teacher_classes, seed=settings.seed),
+                                          teacher_classes, multiple, seed=settings.seed),
                 inputs.classifier_dataset(eval_files, settings.seq_length, batch_size,
-                                          teacher_classes, shuffle=False))
+                                          teacher_classes, multiple, shuffle=False))
 
     def build():
         model = build_classifier(backbone(), len(labels), settings.dropout,
                                  settings.freeze_embeddings, settings.freeze_layers,
                                  settings.pooling)
         if head_weights is not None:
-            model.output_dense.set_weights(list(head_weights))
+            weights = list(head_weights)
+            for layer in head_layers(model):
+                count = len(layer.weights)
+                layer.set_weights(weights[:count])
+                weights = weights[count:]
         return Distiller(model, **distill) if distill else model
 
     def compile_args():
@@ -88,14 +94,14 @@ def train_and_export(job: training.TrainerJob) -> None:
 
 
 def keeps_classifier_head(encoder_dir: str, labels: Sequence[str], settings: ClassifierSettings):
-    """[kernel, bias] of an imported classifier's head (models/checkpoint.py: save_classifier)
+    """The weights of an imported classifier's head (models/checkpoint.py: save_classifier)
     when fine-tuning goes on from it: its classes are the data's, in the same order, the
     pooling is `cls` (its pooler's) and the weights are kept (not --from-scratch); else None."""
     from models import checkpoint
 
     head = checkpoint.classifier_head(encoder_dir)
     if head and head[0] == list(labels) and settings.pooling == "cls" and not settings.from_scratch:
-        return [head[1], head[2]]
+        return head[1]
     return None
 
 

@@ -143,15 +143,19 @@ def train(settings: TrainSettings, build_model: Callable[[], keras.Model],
 # -- the fit ----------------------------------------------------------------------------------
 
 class ThroughputAndLearningRate(keras.callbacks.Callback):
-    """Logs tokens/second and the learning rate to TensorBoard every `every` steps."""
+    """Logs examples/second, tokens/second and the learning rate to TensorBoard every `every`
+    steps. Tokens are sequence positions at `seq_length` (examples/s x seq_length), so runs
+    with length-aware batching, whose batches are shorter, compare with fixed-length ones."""
 
-    def __init__(self, log_dir: str, tokens_per_step: int, every: int = 50):
+    def __init__(self, log_dir: str, examples_per_step: int, seq_length: int, every: int = 50):
         super().__init__()
         self._writer = tf.summary.create_file_writer(os.path.join(log_dir, "train"))
-        self._tokens_per_step = tokens_per_step
+        self._examples_per_step = examples_per_step
+        self._seq_length = seq_length
         self._every = every
         self._step = 0
         self._last = None
+        self.examples_per_second = None
         self.tokens_per_second = None
 
     def on_train_batch_end(self, batch, logs=None):
@@ -162,9 +166,12 @@ class ThroughputAndLearningRate(keras.callbacks.Callback):
         if self._step % self._every:
             return
         now, last_step = time.perf_counter(), self._last[1]
-        self.tokens_per_second = self._tokens_per_step * (self._step - last_step) / (now - self._last[0])
+        self.examples_per_second = (self._examples_per_step * (self._step - last_step)
+                                    / (now - self._last[0]))
+        self.tokens_per_second = self.examples_per_second * self._seq_length
         self._last = (now, self._step)
         with self._writer.as_default(step=self._step):
+            tf.summary.scalar("examples_per_second", self.examples_per_second)
             tf.summary.scalar("tokens_per_second", self.tokens_per_second)
             tf.summary.scalar("learning_rate", float(self.model.optimizer.learning_rate))
         self._writer.flush()
@@ -203,7 +210,7 @@ def fit_and_log(model, settings: TrainSettings, plan, train_ds, eval_ds, log_dir
                      backup_dir, resumed_epochs, epochs, resumed_epochs * updates_per_epoch)
         train_ds = train_ds.skip(resumed_epochs * micro_steps)  # continue, not replay, the data
     write_hparams(settings, plan, log_dir)
-    speed = ThroughputAndLearningRate(log_dir, plan.global_batch * settings.seq_length)
+    speed = ThroughputAndLearningRate(log_dir, plan.global_batch, settings.seq_length)
     callbacks = [
         keras.callbacks.TensorBoard(log_dir=log_dir, update_freq=50,
                                     profile_batch=settings.profile_range or 0),
@@ -226,6 +233,7 @@ def fit_and_log(model, settings: TrainSettings, plan, train_ds, eval_ds, log_dir
     summary.update(steps=int(model.optimizer.iterations.numpy()),
                    planned_steps=total_updates,
                    resumed_from_step=resumed_epochs * updates_per_epoch,
+                   examples_per_second=speed.examples_per_second,
                    tokens_per_second=speed.tokens_per_second,
                    replicas=plan.global_batch // plan.per_replica_batch,
                    effective_batch=plan.effective_batch,

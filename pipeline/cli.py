@@ -394,6 +394,9 @@ def finetune(args) -> int:
             f"classes           {', '.join(labels)}",
             f"pooling           {cfg.pooling} (from {pooling_from})",
             f"classifier head   {head}",
+            f"batching          " + ("length-aware (batches of similar lengths, each padded to "
+                                     "its longest rounded up to 16)" if cfg.batching == "bucketed"
+                                     else f"fixed (every example padded to {cfg.seq_length})"),
             f"eval accuracy     {_number(metrics.get('accuracy'))}",
             f"eval macro F1     {_number(_macro(metrics, 'f1_score'))}" if not absent else
             f"eval macro F1     {_number(summary['eval_class_metrics']['macro_f1'])} over the "

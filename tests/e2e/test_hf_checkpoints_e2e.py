@@ -28,17 +28,19 @@ def _summary(run_dir, job):
         return json.load(f)[job]
 
 
-def test_a_fine_tuned_classifier_is_served_in_one_command(tmp_path):
+@pytest.mark.parametrize("name,classes", [
+    ("bert_classifier", ["negative", "neutral", "positive"]),
+    ("distilbert_classifier", ["spam", "ham"])])
+def test_a_fine_tuned_classifier_is_served_in_one_command(tmp_path, name, classes):
     run_dir = str(tmp_path / "run")
-    result = run_lmpipe("import", "--checkpoint", os.path.join(DATA, "bert_classifier"),
-                        "--run-dir", run_dir)
+    result = run_lmpipe("import", "--checkpoint", os.path.join(DATA, name), "--run-dir", run_dir)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     summary = _summary(run_dir, "import")
     assert summary["task"] == "text_classification" and summary["pushed"]
-    assert summary["classes"] == ["negative", "neutral", "positive"]
+    assert summary["classes"] == classes
     assert os.path.dirname(summary["pushed_model"]) == os.path.join(run_dir, "serving", "classifier")
     assert "a fine-tuned classifier, served as one" in result.stdout
-    expected = np.load(os.path.join(DATA, "bert_classifier", "expected.npz"))
+    expected = np.load(os.path.join(DATA, name, "expected.npz"))
     texts = tmp_path / "texts.txt"
     picked = [i for i in range(30, 40)]
     texts.write_text("".join(s + "\n" for s in _sentences(expected["clf_index"][picked])),
@@ -75,20 +77,22 @@ def test_finetuning_from_a_sentence_transformers_directory_takes_its_pooling(tmp
 
 def test_finetuning_from_a_fine_tuned_classifier_keeps_its_head(tmp_path):
     """At a negligible learning rate the fine-tuned model is the checkpoint's: the pushed
-    classifier answers as Hugging Face's pipeline does on the checkpoint (head kept)."""
+    classifier answers as Hugging Face's pipeline does on the checkpoint (head kept: a
+    DistilBertForSequenceClassification's pre_classifier and classifier; the BERT classifier's
+    head is the same code with the pooler in the encoder)."""
     run_dir = str(tmp_path / "run")
-    data = _labelled(str(tmp_path / "data.tsv"), ["negative", "neutral", "positive"])
+    data = _labelled(str(tmp_path / "data.tsv"), ["spam", "ham"])
     flags = list(TINY)
     flags += ["--learning-rate", "1e-9", "--dropout", "0.0"]
     result = run_lmpipe("finetune", "--data", data, "--pretrained",
-                        os.path.join(DATA, "bert_classifier"), "--run-dir", run_dir,
-                        "--labels", "negative,neutral,positive", *flags)
+                        os.path.join(DATA, "distilbert_classifier"), "--run-dir", run_dir,
+                        "--labels", "spam,ham", *flags)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     summary = _summary(run_dir, "finetune")
     assert summary["config"]["pooling"] == "cls"
     assert summary["classifier_head"] == "the checkpoint's (its id2label is the data's classes)"
     assert "classifier head   the checkpoint's" in result.stdout
-    expected = np.load(os.path.join(DATA, "bert_classifier", "expected.npz"))
+    expected = np.load(os.path.join(DATA, "distilbert_classifier", "expected.npz"))
     short = [i for i in range(200) if expected["token_lengths"][expected["clf_index"][i]] <= 32
              and "[PAD]" not in _sentences([expected["clf_index"][i]])[0]][:20]
     texts = tmp_path / "texts.txt"

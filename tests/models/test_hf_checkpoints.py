@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models import checkpoint
+from models import checkpoint, encoder
+from models.backbone import sequence_output
 from models.tokenization import Tokenizer
 from tests.conftest import REPO
 
@@ -37,11 +38,14 @@ def _our_token_ids(ckpt, sentences, max_length=128):
     return [[special.cls, *row[:max_length - 2], special.sep] for row in ids]
 
 
+def _hidden_inputs(expected):
+    return {"token_ids": expected["hidden_input_ids"],
+            "segment_ids": np.zeros_like(expected["hidden_input_ids"]),
+            "padding_mask": expected["hidden_attention_mask"]}
+
+
 def _hidden(backbone, expected):
-    out = backbone({"token_ids": expected["hidden_input_ids"],
-                    "segment_ids": np.zeros_like(expected["hidden_input_ids"]),
-                    "padding_mask": expected["hidden_attention_mask"]})
-    return out["sequence_output"].numpy()
+    return sequence_output(backbone, _hidden_inputs(expected)).numpy()
 
 
 def test_a_sentence_transformers_directory_as_the_package_ships_it():
@@ -80,11 +84,63 @@ def test_a_sentence_transformers_transformer_in_a_subfolder_with_cls_pooling():
     np.testing.assert_allclose(hidden[:, 0], expected["cls_pooled"], atol=1e-4)
 
 
-def test_a_fine_tuned_classifier_gives_the_pipelines_probabilities():
-    path = os.path.join(DATA, "bert_classifier")
+def test_distilbert_as_transformers_saves_it_hidden_states_and_mlm_logits():
+    """DistilBertForMaskedLM through keras-hub's converter and DistilBertBackbone: the same
+    token ids, hidden states and MLM logits (its vocab_transform / vocab_layer_norm /
+    vocab_projector head) as Hugging Face's; no segment embeddings, so segment ids change
+    nothing."""
+    import keras_hub
+
+    ckpt = checkpoint.inspect(os.path.join(DATA, "distilbert_mlm"))
+    assert ckpt.vocab_file.endswith("tokenizer.json") and ckpt.tokenizer.lowercase
+    expected = _expected("distilbert_mlm")
+    ours = _our_token_ids(ckpt, _sentences())
+    assert ours == [t.tolist() for t in _hf_token_ids(expected)]
+    model = checkpoint.load_masked_lm(ckpt, dropout=0.0)
+    assert isinstance(model.backbone, keras_hub.models.DistilBertBackbone) and model.pretrained_head
+    hidden = _hidden(model.backbone, expected)
+    mask = expected["hidden_attention_mask"].astype(bool)
+    np.testing.assert_allclose(hidden[mask], expected["hidden"][mask], atol=1e-4)
+    x = {**_hidden_inputs(expected), "mask_positions": expected["mlm_positions"][:, None]}
+    logits = model(x).numpy()[:, 0]
+    np.testing.assert_allclose(logits, expected["mlm_logits"], atol=1e-4)
+    x["segment_ids"] = np.ones_like(x["segment_ids"])
+    np.testing.assert_array_equal(model(x).numpy()[:, 0], logits)
+
+
+def test_an_imported_distilbert_is_an_lmpipe_model_to_go_on_from(tmp_path):
+    """`lmpipe import` writes it as lmpipe's model directory; `--init-from` / `--pretrained`
+    read that back (encoder as DistilBertBackbone, MLM head) with the same outputs, and a
+    classifier on it freezes its embeddings and lowest layers."""
+    import keras_hub
+
+    from models.text_classifier import build_classifier
+
+    ckpt = checkpoint.inspect(os.path.join(DATA, "distilbert_mlm"))
+    model = checkpoint.load_masked_lm(ckpt, dropout=0.0)
+    model_dir = checkpoint.save_model(model, ckpt.vocab, ckpt.tokenizer, str(tmp_path / "m"),
+                                      32, 4, 5, "mlm")
+    again = checkpoint.load_masked_lm(checkpoint.inspect(model_dir), dropout=0.0)
+    expected = _expected("distilbert_mlm")
+    x = {**_hidden_inputs(expected), "mask_positions": expected["mlm_positions"][:, None]}
+    np.testing.assert_allclose(again(x).numpy(), model(x).numpy(), atol=1e-5)
+    backbone = encoder.load_encoder(encoder.encoder_dir(model_dir))
+    assert isinstance(backbone, keras_hub.models.DistilBertBackbone)
+    classifier = build_classifier(backbone, 2, freeze_embeddings=True, freeze_layers=1)
+    trainable = {v.path for v in classifier.trainable_variables}
+    assert not any("embedding" in p or "transformer_layer_0/" in p for p in trainable)
+    assert any("transformer_layer_1/" in p for p in trainable)
+    assert tuple(classifier(_hidden_inputs(expected)).shape) == (64, 2)
+
+
+@pytest.mark.parametrize("name,classes,lowercase", [
+    ("bert_classifier", ("negative", "neutral", "positive"), False),
+    ("distilbert_classifier", ("spam", "ham"), False)])
+def test_a_fine_tuned_classifier_gives_the_pipelines_probabilities(name, classes, lowercase):
+    path = os.path.join(DATA, name)
     ckpt = checkpoint.inspect(path)
-    assert ckpt.classes == ("negative", "neutral", "positive") and not ckpt.tokenizer.lowercase
-    expected = _expected("bert_classifier")
+    assert ckpt.classes == classes and ckpt.tokenizer.lowercase == lowercase
+    expected = _expected(name)
     assert [str(n) for n in expected["label_names"]] == list(ckpt.classes)
     sentences = _sentences()
     ids = _our_token_ids(ckpt, [sentences[i] for i in expected["clf_index"]])
@@ -99,16 +155,17 @@ def test_a_fine_tuned_classifier_gives_the_pipelines_probabilities():
     np.testing.assert_allclose(tf.nn.softmax(logits).numpy(), expected["probs"], atol=1e-4)
 
 
-def test_the_imported_classifier_serves_the_same_probabilities_in_a_tf1_session(tmp_path):
+@pytest.mark.parametrize("name", ["bert_classifier", "distilbert_classifier"])
+def test_the_imported_classifier_serves_the_same_probabilities_in_a_tf1_session(tmp_path, name):
     """save_classifier's SavedModel, loaded as TF Serving loads it, on raw text."""
     import tensorflow_text  # noqa: F401  (the tokenizer's ops)
 
-    ckpt = checkpoint.inspect(os.path.join(DATA, "bert_classifier"))
+    ckpt = checkpoint.inspect(os.path.join(DATA, name))
     model = checkpoint.load_text_classifier(ckpt, dropout=0.0)
     model_dir = checkpoint.save_classifier(model, ckpt, str(tmp_path / "model"), 128, "clf")
     head = checkpoint.classifier_head(os.path.join(model_dir, "encoder"))
     assert head[0] == list(ckpt.classes)
-    expected = _expected("bert_classifier")
+    expected = _expected(name)
     # A "[PAD]" typed in the text is id 0, which lmpipe's serving graph treats as padding
     # (its mask comes from the ids) where Hugging Face attends to it: those sentences are left
     # out here (one of the 64).
@@ -132,14 +189,26 @@ def test_the_imported_classifier_serves_the_same_probabilities_in_a_tf1_session(
     ("bpe_tokenizer", r"tokenizer\.json: the tokenizer's model is BPE, not WordPiece"),
     ("roberta", r"model_type 'roberta' \(RobertaModel\) is not an architecture lmpipe imports; "
                 r"it imports bert \(BertModel"),
-    ("distilbert_mlm", r"model_type 'distilbert' \(DistilBertForMaskedLM\) is not an "
-                       r"architecture lmpipe imports"),  # not yet: its fixtures are ready
     ("classifier_bad_id2label", r"id2label names 2 classes \(negative, positive\) but "
                                 r"model\.safetensors's classifier\.weight scores 3"),
 ])
 def test_checkpoints_lmpipe_cannot_read_are_refused_by_name(name, message):
     with pytest.raises(checkpoint.CheckpointError, match=message):
         checkpoint.inspect(os.path.join(DATA, name))
+
+
+def test_distilbert_settings_lmpipe_cannot_honour_are_refused_by_name(tmp_path):
+    path = tmp_path / "ckpt"
+    shutil.copytree(os.path.join(DATA, "distilbert_mlm"), path)
+    config = json.loads((path / "config.json").read_text())
+    (path / "config.json").write_text(json.dumps({**config, "activation": "relu"}))
+    with pytest.raises(checkpoint.CheckpointError, match=r"config\.json: activation \"relu\" is "
+                       r"not supported: lmpipe supports only \"gelu\""):
+        checkpoint.inspect(str(path))
+    (path / "config.json").write_text(json.dumps({**config, "n_layers": 3}))
+    with pytest.raises(checkpoint.CheckpointError, match=r"lacks 16 tensors of a DistilBERT with "
+                       r"config\.json's 3 layers: transformer\.layer\.2\."):
+        checkpoint.inspect(str(path))
 
 
 def test_vocab_txt_and_tokenizer_json_must_agree(tmp_path):

@@ -105,3 +105,42 @@ def test_mean_pooling_ignores_padding_and_cls_pooling_is_keras_hubs():
     assert isinstance(cls_model, keras_hub.models.BertTextClassifier)
     with pytest.raises(ValueError, match="pooling='max'"):
         classifier.build_classifier(build_backbone(len(VOCAB), 16), 2, pooling="max")
+
+
+def test_length_aware_batches_hold_every_example_once_trimmed_to_a_multiple(tmp_path):
+    """Bucketed batches (models/inputs.py: length_bucketed): examples of lengths 3..60 in
+    64-position rows come back each exactly once, in batches whose members share a bucket of 16,
+    cut to their longest rounded up to 16; the classifier's outputs on a trimmed batch equal
+    those on the same rows padded to 64."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for i in range(150):
+        length = int(rng.integers(3, 61))
+        body = rng.integers(7, 40, length - 2).tolist()
+        if i == 0:  # a typed [PAD] inside the text does not end it
+            body[1] = features.PAD_ID
+        rows.append(([2] + body + [3] + [0] * (64 - length), i))
+    _write_classifier_records(str(tmp_path / "train.gz"), rows)
+    ds = inputs.classifier_dataset([str(tmp_path / "train.gz")], 64, 8, bucket_multiple=16,
+                                   shuffle=False, repeat=False)
+    by_label = {label: ids for ids, label in rows}
+    seen, shapes = [], set()
+    model = classifier.build_classifier(build_backbone(40, 64), 2, dropout=0.0)
+    for x, y in ds:
+        width = x["token_ids"].shape[1]
+        shapes.add(width)
+        assert width % 16 == 0 and set(x) == {"token_ids", "segment_ids", "padding_mask"}
+        lengths = [64 - by_label[int(label)][::-1].index(3) for label in y.numpy()]
+        assert max(lengths) <= width < max(lengths) + 16  # its longest, rounded up to 16
+        assert len({(n - 1) // 16 for n in lengths}) == 1  # one bucket per batch
+        for row, label in zip(x["token_ids"].numpy(), y.numpy()):
+            np.testing.assert_array_equal(row, by_label[int(label)][:width])
+        seen.extend(y.numpy().tolist())
+        if len(shapes) == 1 and len(seen) <= 8:  # outputs unchanged by the cut (one batch)
+            full = {k: tf.pad(v, [[0, 0], [0, 64 - width]]) for k, v in x.items()}
+            np.testing.assert_allclose(model(x), model(full), atol=1e-5)
+    assert sorted(seen) == list(range(150))
+    assert shapes == {16, 32, 48, 64}
+    # A repeated stream keeps whole batches only.
+    repeated = inputs.classifier_dataset([str(tmp_path / "train.gz")], 64, 8, bucket_multiple=16)
+    assert all(y.shape[0] == 8 for _, y in repeated.take(30))
