@@ -394,7 +394,7 @@ def finetune(args) -> int:
             f"classes           {', '.join(labels)}",
             f"pooling           {cfg.pooling} (from {pooling_from})",
             f"classifier head   {head}",
-            f"batching          " + ("length-aware (batches of similar lengths, each padded to "
+            "batching          " + ("length-aware (batches of similar lengths, each padded to "
                                      "its longest rounded up to 16)" if cfg.batching == "bucketed"
                                      else f"fixed (every example padded to {cfg.seq_length})"),
             f"eval accuracy     {_number(metrics.get('accuracy'))}",
