@@ -11,9 +11,10 @@ steps, batch size, learning rate, linear warmup and decay, weight decay, clippin
 length, `--seeds` seeds each, alternating sides, in one run on one machine:
 
 - ours: `lmpipe finetune --pretrained CHECKPOINT` (the whole pipeline; the pooling is the
-  checkpoint's sentence-transformers pooling, mean); test accuracy from the summary's
-  `test_metrics`; examples/second = the Trainer's measured tokens/second / sequence length
-  (padded windows, as it trains);
+  checkpoint's sentence-transformers pooling, mean; length-aware batching, lmpipe's default);
+  test accuracy from the summary's `test_metrics`; examples/second as the Trainer measures it
+  (training steps only, after the first); `--fixed-seeds N` adds N runs with `--batching
+  fixed` (every example padded to the sequence length) for the throughput comparison;
 - Hugging Face: bench/peer_finetune_checkpoint.py in .venv-peer (run_glue.py's recipe:
   AutoModelForSequenceClassification, DataCollatorWithPadding, AdamW, linear schedule);
   examples/second over its training loop.
@@ -53,25 +54,26 @@ def _run(command, log_file, env=None):
         raise RuntimeError(f"{command[:3]} failed ({result.returncode}); see {log_file}")
 
 
-def ours(args, data, seed):
-    run_dir = os.path.join(args.root, f"ours-s{seed}")
+def ours(args, data, seed, batching="bucketed"):
+    run_dir = os.path.join(args.root, f"ours-s{seed}" + ("-fixed" if batching == "fixed" else ""))
     command = [LMPIPE, "finetune", "--data", data, "--pretrained", args.checkpoint,
                "--run-dir", run_dir, "--seq-length", str(args.seq_length),
                "--batch-size", str(args.batch_size), "--learning-rate", str(args.learning_rate),
                "--warmup-ratio", str(args.warmup_ratio), "--train-steps", str(args.steps),
                "--checkpoint-every", str(args.steps), "--eval-steps", "40",
-               "--min-accuracy", "0.0", "--seed", str(seed)]
+               "--min-accuracy", "0.0", "--seed", str(seed), "--batching", batching]
     started = time.time()
-    _run(command, os.path.join(args.root, "logs", f"ours-s{seed}.log"),
+    _run(command, os.path.join(args.root, "logs", os.path.basename(run_dir) + ".log"),
          env={"PYTHONPATH": REPO})  # this checkout's code
     with open(os.path.join(run_dir, "summary.json")) as f:
         summary = json.load(f)["finetune"]
     training = summary["training"]
-    return {"side": "ours", "seed": seed, "command": " ".join(command[1:]),
+    return {"side": "ours" if batching == "bucketed" else "ours_fixed", "seed": seed,
+            "command": " ".join(command[1:]),
             "test_accuracy": summary["test_metrics"]["accuracy"],
             "test_macro_f1": summary["test_metrics"]["macro_f1"],
             "eval_accuracy": summary["eval_metrics"].get("accuracy"),
-            "examples_per_second": training["tokens_per_second"] / args.seq_length,
+            "examples_per_second": training["examples_per_second"],
             "steps": training["steps"], "wall_seconds": round(time.time() - started, 1)}
 
 
@@ -99,18 +101,22 @@ def _mean(values):
 
 
 def write_result(args, runs):
-    by_side = {side: [r for r in runs.values() if r["side"] == side] for side in ("ours", "hf")}
+    by_side = {side: [r for r in runs.values() if r["side"] == side]
+               for side in ("ours", "hf", "ours_fixed")}
     acc = {side: _mean([100 * r["test_accuracy"] for r in rs]) for side, rs in by_side.items()}
     speed = {side: _mean([r["examples_per_second"] for r in rs]) for side, rs in by_side.items()}
     result = {
         "command": "bench/finetune_checkpoint.py " + " ".join(sys.argv[1:]),
         "checkpoint": os.path.basename(os.path.normpath(args.checkpoint)),
         "settings": {k: getattr(args, k) for k in ("steps", "batch_size", "learning_rate",
-                                                   "warmup_ratio", "seq_length", "seeds")},
+                                                   "warmup_ratio", "seq_length", "seeds",
+                                                   "fixed_seeds")},
         "accuracy_ours": acc["ours"], "accuracy_hf": acc["hf"],
         "accuracy_difference_points": (acc["ours"] - acc["hf"]
                                        if None not in (acc["ours"], acc["hf"]) else None),
         "examples_per_second_ours": speed["ours"], "examples_per_second_hf": speed["hf"],
+        "examples_per_second_ours_fixed": speed["ours_fixed"],
+        "accuracy_ours_fixed": acc["ours_fixed"],
         "speed_ratio_ours_over_hf": (speed["ours"] / speed["hf"]
                                      if speed["ours"] and speed["hf"] else None),
         "runs": sorted(runs.values(), key=lambda r: (r["side"], r["seed"])),
@@ -135,20 +141,23 @@ def main():
     parser.add_argument("--warmup-ratio", type=float, default=0.1)
     parser.add_argument("--seq-length", type=int, default=64)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--fixed-seeds", type=int, default=1)
     args = parser.parse_args()
     args.checkpoint = os.path.abspath(args.checkpoint)
     data = curve_data(args.labelled, args.root, 0, 0)  # the fixed 80/10/10 cut
     runs = done_runs(args.results)
-    for seed in range(1, args.seeds + 1):
-        for side, fn in (("ours", ours), ("hf", peer)):
-            key = f"{side}:s{seed}"
-            if key in runs:
-                continue
-            entry = {"key": key, **fn(args, data, seed)}
-            record(args.results, entry)
-            runs[key] = entry
-            log(json.dumps(entry))
-            write_result(args, runs)
+    plan = [(side, seed) for seed in range(1, args.seeds + 1) for side in ("ours", "hf")]
+    plan += [("ours_fixed", seed) for seed in range(1, args.fixed_seeds + 1)]
+    sides = {"ours": ours, "hf": peer, "ours_fixed": lambda a, d, s: ours(a, d, s, "fixed")}
+    for side, seed in plan:
+        key = f"{side}:s{seed}"
+        if key in runs:
+            continue
+        entry = {"key": key, **sides[side](args, data, seed)}
+        record(args.results, entry)
+        runs[key] = entry
+        log(json.dumps(entry))
+        write_result(args, runs)
     result = write_result(args, runs)
     log(json.dumps({k: v for k, v in result.items() if k != "runs"}))
 

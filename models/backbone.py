@@ -16,7 +16,10 @@ Example:
 import keras
 import keras_hub
 
+from models import keras_backports
 from models.settings import MODEL_SIZES
+
+keras_backports.apply()
 
 ENCODER_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 

@@ -1,11 +1,13 @@
-"""BERT checkpoints from elsewhere, read into lmpipe's masked-LM model and tokenizer.
+"""BERT and DistilBERT checkpoints from elsewhere, read into lmpipe's models and tokenizer.
 
 Three formats, told apart by their files:
 
-- **Hugging Face** (`config.json` with `"model_type": "bert"`, `model.safetensors`, `vocab.txt`,
-  `tokenizer_config.json`): the weights through keras-hub's own converter
-  (`keras_hub/src/utils/transformers/convert_bert.py`), plus the MLM head (`cls.predictions.*`)
-  when the checkpoint has one;
+- **Hugging Face** (`config.json` with `"model_type": "bert"` or `"distilbert"`,
+  `model.safetensors`, `vocab.txt` and `tokenizer_config.json` and/or `tokenizer.json`): the
+  weights through keras-hub's own converters (`keras_hub/src/utils/transformers/convert_bert.py`,
+  `convert_distilbert.py`), plus the MLM head (`cls.predictions.*`; DistilBERT's
+  `vocab_transform`/`vocab_layer_norm`/`vocab_projector`) when the checkpoint has one, or a
+  fine-tuned classifier's head; a sentence-transformers directory holds one;
 - **keras-hub preset** (`config.json` naming `BertBackbone`, `model.weights.h5`, and
   `assets/tokenizer/vocabulary.txt` or a `vocab.txt`), as `save_to_preset` writes it;
 - **lmpipe** (a model that lmpipe pretrain or import wrote: `encoder/`); pipeline/ finds one
@@ -292,7 +294,7 @@ _ASSUMED_UNCASED = (
 
 
 class CheckpointError(ValueError):
-    """A directory is not a BERT checkpoint lmpipe can read; the message says what it expected."""
+    """A directory is not a checkpoint lmpipe can read; the message says what it expected."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -31,7 +31,8 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_cls) -> None:
                                      "by blank lines")
         elif field.name == "checkpoint":
             parser.add_argument("--checkpoint", required=True,
-                                help="a Hugging Face BERT checkpoint directory, a keras-hub preset "
+                                help="a Hugging Face BERT or DistilBERT checkpoint directory (or a "
+                                     "sentence-transformers one), a keras-hub preset "
                                      "directory or an lmpipe model (a local directory)")
         elif field.name == "data":
             parser.add_argument("--data", dest="data", required=True,
@@ -627,8 +628,10 @@ def main(argv=None) -> int:
     p = sub.add_parser("pretrain", help="run the MLM pretraining pipeline locally")
     _add_config_flags(p, PretrainConfig)
     p.add_argument("--summary", default=None, help="summary JSON (default: RUN_DIR/summary.json)")
-    p = sub.add_parser("import", help="turn a BERT checkpoint (Hugging Face, keras-hub preset, "
-                                      "lmpipe) into a served fill-mask model and an encoder")
+    p = sub.add_parser("import", help="turn a BERT or DistilBERT checkpoint (Hugging Face, "
+                                      "keras-hub preset, lmpipe) into a served fill-mask model "
+                                      "(or a fine-tuned classifier into a served classifier) "
+                                      "and an encoder")
     _add_config_flags(p, ImportConfig)
     p.add_argument("--summary", default=None, help="summary JSON (default: RUN_DIR/summary.json)")
     p = sub.add_parser("finetune", help="fine-tune a pretrained encoder into a text classifier")

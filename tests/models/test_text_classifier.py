@@ -144,3 +144,29 @@ def test_length_aware_batches_hold_every_example_once_trimmed_to_a_multiple(tmp_
     # A repeated stream keeps whole batches only.
     repeated = inputs.classifier_dataset([str(tmp_path / "train.gz")], 64, 8, bucket_multiple=16)
     assert all(y.shape[0] == 8 for _, y in repeated.take(30))
+
+
+def test_dense_on_token_outputs_trains_with_one_matmul_per_kernel_gradient():
+    """models/keras_backports.py (keras#22832): a Dense layer on `[batch, seq, k]` computes as
+    Keras 2's tensordot (2-D MatMul ops, no broadcasting BatchMatMulV2 whose kernel gradient is
+    a product per row), with the same values."""
+    import keras
+
+    import models.backbone  # noqa: F401  (applies the backports)
+
+    dense = keras.layers.Dense(6)
+    x = tf.random.stateless_normal((3, 5, 4), seed=(1, 2))
+    dense(x)
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            y = tf.reduce_sum(dense(x) ** 2)
+        return y, tape.gradient(y, dense.kernel)
+
+    ops = {op.type for op in step.get_concrete_function(x).graph.get_operations()}
+    assert "BatchMatMulV2" not in ops and "MatMul" in ops
+    expected = tf.einsum("bsk,kn->bsn", x, dense.kernel) + dense.bias
+    np.testing.assert_allclose(dense(x), expected, atol=1e-5)
+    _, grad = step(x)
+    np.testing.assert_allclose(grad, tf.einsum("bsk,bsn->kn", x, 2 * expected), atol=1e-4)
