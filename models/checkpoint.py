@@ -207,7 +207,6 @@ class _Architecture:
     hidden: str
     layers: str
     heads: str
-    activation: str
     classifier: str  # the transformers class of a fine-tuned classifier
     classifier_head: Tuple[str, ...]  # its tensors besides the encoder's
     not_used: Tuple[Tuple[str, str], ...]
@@ -257,7 +256,7 @@ _BERT = _Architecture(
     sizes=("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
            "intermediate_size", "max_position_embeddings", "type_vocab_size"),
     hidden="hidden_size", layers="num_hidden_layers", heads="num_attention_heads",
-    activation="hidden_act", classifier="BertForSequenceClassification",
+    classifier="BertForSequenceClassification",
     classifier_head=("pooler.dense.weight", "classifier.weight", "classifier.bias"),
     not_used=tuple(_NOT_USED), decoder="cls.predictions.decoder.weight",
     mlm_head=("cls.predictions.bias", "cls.predictions.transform.dense.weight",
@@ -267,7 +266,7 @@ _DISTILBERT = _Architecture(
     prefix="distilbert.", defaults=_DISTILBERT_DEFAULTS, honoured=_DISTILBERT_HONOURED,
     must_equal=_DISTILBERT_MUST_EQUAL, ignored=_DISTILBERT_IGNORED,
     sizes=("vocab_size", "dim", "n_layers", "n_heads", "hidden_dim", "max_position_embeddings"),
-    hidden="dim", layers="n_layers", heads="n_heads", activation="activation",
+    hidden="dim", layers="n_layers", heads="n_heads",
     classifier="DistilBertForSequenceClassification",
     classifier_head=("pre_classifier.weight", "pre_classifier.bias", "classifier.weight",
                      "classifier.bias"),
