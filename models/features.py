@@ -15,6 +15,19 @@ LABEL = "label"
 # The second text of a pair (entailment, paraphrase): `[CLS] text [SEP] text_pair [SEP]`.
 TEXT_PAIR = "text_pair"
 
+# Tagged examples (TaggedExampleGen output, token classification): per sentence its tokens
+# (words as the data splits them) and one IOB2 tag per token, both bytes lists.
+TOKENS = "tokens"
+TAGS = "tags"
+# The tag schemes the reader takes (components/tagged_example_gen/reader.py); the model learns
+# and serves IOB2.
+TAG_SCHEMES = ("iob2", "iob1", "bioes", "bilou")
+# Transform output for token classification, per sentence: every window's label per position
+# (the class id on a word's first piece, -100 elsewhere), flattened like PACKED_IDS, and each
+# word's class id (for evaluation).
+LABEL_IDS = "label_ids"
+WORD_LABEL_IDS = "word_label_ids"
+
 # Transform output: per document, the wordpiece ids packed into consecutive
 # fixed-length windows `[CLS] ... [SEP] [PAD]...`, flattened (length is a
 # multiple of the sequence length).

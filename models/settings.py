@@ -223,3 +223,32 @@ class ClassifierSettings(TrainSettings):
         check_choice(self, "batching", BATCHINGS)
         if self.freeze_layers < 0 or self.early_stopping_patience < 0:
             raise ConfigError("freeze_layers and early_stopping_patience must be >= 0.")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TokenClassifierSettings(TrainSettings):
+    """Training settings of fine-tuning a token classifier (named entities)."""
+
+    model_name: str = "token_classifier"
+    learning_rate: float = 5e-5
+    train_steps: int = 500
+    eval_steps: int = 20
+    checkpoint_every: int = 100
+    from_scratch: bool = False  # same architecture and vocabulary, random weights (a baseline)
+    # Pieces two windows of a long sentence share (Hugging Face's pipeline `stride`); None:
+    # a quarter of a window, (seq_length - 2) // 4.
+    window_stride: Optional[int] = None
+    batching: str = "bucketed"  # see BATCHINGS
+
+    def validate(self):
+        super().validate()
+        check_choice(self, "batching", BATCHINGS)
+        if not 0 <= self.stride < self.seq_length - 2:
+            raise ConfigError(f"window_stride={self.window_stride}: windows of "
+                              f"{self.seq_length - 2} pieces (seq_length - 2) can share 0 to "
+                              f"{self.seq_length - 3} of them; use --window-stride in that range")
+
+    @property
+    def stride(self) -> int:
+        """The window overlap in pieces."""
+        return (self.seq_length - 2) // 4 if self.window_stride is None else self.window_stride

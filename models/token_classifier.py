@@ -29,12 +29,11 @@ import tensorflow as tf
 
 from models import features
 from models.backbone import encoder_inputs, sequence_output
-from models.tokenization import SpecialIds, Tokenizer
+from models.tokenization import Tokenizer
 
 IGNORE = -100  # the label of positions without one (Hugging Face's ignore index)
-TOKENS, TAGS = "tokens", "tags"  # raw examples: the words and their IOB2 tags
-LABEL_IDS = "label_ids"  # transformed: per window position, the class id or IGNORE
-WORD_LABEL_IDS = "word_label_ids"  # transformed: per word, its class id (evaluation)
+TOKENS, TAGS = features.TOKENS, features.TAGS  # raw examples: the words, their IOB2 tags
+LABEL_IDS, WORD_LABEL_IDS = features.LABEL_IDS, features.WORD_LABEL_IDS
 OUTSIDE = "O"
 
 

@@ -133,8 +133,8 @@ def tagging_eval_fn(model, tokenizer: Tokenizer, labels: Sequence[str], seq_leng
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def tagging_eval(examples):
-        parsed = tf.io.parse_example(examples, {tc.TOKENS: tf.io.RaggedFeature(tf.string, row_splits_dtype=tf.int64),
-                                                tc.TAGS: tf.io.RaggedFeature(tf.string, row_splits_dtype=tf.int64)})
+        ragged = tf.io.RaggedFeature(tf.string, row_splits_dtype=tf.int64)
+        parsed = tf.io.parse_example(examples, {tc.TOKENS: ragged, tc.TAGS: ragged})
         tokens, tags = parsed[tc.TOKENS], parsed[tc.TAGS]
         pieces = tc.tokens_to_pieces(tokenizer, tokens)
         predicted, _, _ = _predict_words(model, tokenizer, labels, seq_length, stride, pieces)

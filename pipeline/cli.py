@@ -16,15 +16,18 @@ import time
 import typing
 from typing import Optional
 
-from pipeline.config import ConfigError, FinetuneConfig, ImportConfig, PretrainConfig
+from pipeline.config import (ConfigError, FinetuneConfig, ImportConfig, PretrainConfig,
+                             TokenClassificationConfig)
 
 EXIT_BAD_INPUT = 2
 EXIT_PIPELINE_FAILED = 1
 
 
-def _add_config_flags(parser: argparse.ArgumentParser, config_cls) -> None:
+def _add_config_flags(parser: argparse.ArgumentParser, config_cls, skip=()) -> None:
     for field in dataclasses.fields(config_cls):
         flag = "--" + field.name.replace("_", "-")
+        if field.name in skip:
+            continue
         if field.name == "corpus_dir":
             parser.add_argument("--corpus", dest="corpus_dir", required=True,
                                 help="directory of UTF-8 text files; documents are separated "
@@ -36,8 +39,10 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_cls) -> None:
                                      "directory or an lmpipe model (a local directory)")
         elif field.name == "data":
             parser.add_argument("--data", dest="data", required=True,
-                                help="a CSV, TSV or JSONL file of labelled text, or a directory "
-                                     "of them (train.*, eval.*, test.* give the splits)")
+                                help="a CSV, TSV or JSONL file of labelled text (with --task "
+                                     "token-classification: a CoNLL, CoNLL-U-like or JSONL "
+                                     "file of tagged sentences), or a directory of them "
+                                     "(train.*, eval.*, test.* give the splits)")
         elif field.type is bool and field.default:
             parser.add_argument("--no-" + field.name.replace("_", "-"), dest=field.name,
                                 action="store_const", const=False, default=None,
@@ -54,7 +59,8 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_cls) -> None:
                                 type=lambda text: tuple(x.strip() for x in text.split(",")),
                                 help="the class names in order, e.g. negative,neutral,positive "
                                      "(default: those of the train split, sorted; "
-                                     "numerically when all are integers)")
+                                     "numerically when all are integers); with --task "
+                                     "token-classification the entity types, e.g. LOC,ORG,PER")
         elif field.name == "beam_args":
             parser.add_argument("--beam-arg", dest="beam_args", action="append",
                                 help="a Beam pipeline option, e.g. --beam-arg=--runner=DirectRunner "
@@ -327,13 +333,66 @@ def check_teacher(cfg, labels, pretrained) -> str:
     return teacher
 
 
+TASKS = ("text-classification", "token-classification")
+
+
+def _task_config(args):
+    """The config class of `--task`; refuses a flag that belongs to the other task only."""
+    config_cls = (TokenClassificationConfig if args.task == "token-classification"
+                  else FinetuneConfig)
+    mine = {f.name for f in dataclasses.fields(config_cls)}
+    foreign = sorted(f.name for cls in (FinetuneConfig, TokenClassificationConfig)
+                     for f in dataclasses.fields(cls)
+                     if f.name not in mine and getattr(args, f.name, None) is not None)
+    if foreign:
+        raise ConfigError(f"{', '.join('--' + n.replace('_', '-') for n in foreign)}: not a "
+                          f"setting of --task {args.task}")
+    return _config_from_args(args, config_cls)
+
+
 def finetune(args) -> int:
+    """`lmpipe finetune`: dispatches to the task's job."""
+    if args.task == "token-classification":
+        return finetune_token_classifier(args)
+    return finetune_text_classifier(args)
+
+
+def finetune_token_classifier(args) -> int:
+    """`lmpipe finetune --task token-classification`: pipeline/token_classification.py owns
+    the checks, the pipeline and the summary; this runs them."""
+    from components.tagged_example_gen import TaggedDataError
+    from pipeline import resolve_pretrained as pretrained_lib, token_classification as job
+
+    try:
+        cfg = _task_config(args)
+        plan = job.preflight(cfg, check_checkpoint)
+        check_distribution(cfg)
+    except (ConfigError, TaggedDataError, pretrained_lib.PretrainedError) as e:
+        return _fail(EXIT_BAD_INPUT, str(e))
+    except (OSError, ValueError) as e:
+        return _fail(EXIT_BAD_INPUT, f"{type(e).__name__}: {e}")
+    data = plan.data
+    print(f"lmpipe: {data['sentences']:,} tagged sentences ({data['tokens']:,} tokens) in "
+          f"{_count(data['files'], 'file')}; entities: "
+          + "; ".join(f"{split} " + ", ".join(f"{t} {n}" for t, n in sorted(counts.items()))
+                      for split, counts in data["entities"].items()))
+    print(f"lmpipe: entity types {', '.join(job.entity_type_names(plan.classes))} (from "
+          f"{plan.types_from}); the schema is {plan.schema_file}: later runs in {cfg.run_dir} "
+          "validate against it.")
+    return _run_local("token-classification", cfg, args,
+                      lambda: job.create_pipeline(cfg, plan.classes, plan.pretrained,
+                                                  plan.schema_file),
+                      lambda: job.summarize(cfg, plan),
+                      lambda summary, path: job.print_summary(cfg, summary, path))
+
+
+def finetune_text_classifier(args) -> int:
     from components.labelled_example_gen import LabelledDataError
     from components.labelled_example_gen.reader import inspect_labelled_data
     from pipeline import finetune as finetune_pipeline, resolve_pretrained as pretrained_lib
 
     try:
-        cfg = _config_from_args(args, FinetuneConfig)
+        cfg = _task_config(args)
         schema_file, labels, labels_from = finetune_pipeline.choose_classes(cfg)
         pretrained = pretrained_lib.resolve(cfg.pretrained)
         pretrained_lib.check_vocabulary_matches(pretrained)
@@ -634,8 +693,14 @@ def main(argv=None) -> int:
                                       "and an encoder")
     _add_config_flags(p, ImportConfig)
     p.add_argument("--summary", default=None, help="summary JSON (default: RUN_DIR/summary.json)")
-    p = sub.add_parser("finetune", help="fine-tune a pretrained encoder into a text classifier")
+    p = sub.add_parser("finetune", help="fine-tune a pretrained encoder into a text classifier "
+                                        "or a token classifier (named entities)")
+    p.add_argument("--task", choices=TASKS, default="text-classification",
+                   help="text-classification (sentences or pairs; the default) or "
+                        "token-classification (a tag per word: named entities)")
     _add_config_flags(p, FinetuneConfig)
+    _add_config_flags(p, TokenClassificationConfig,
+                      skip={f.name for f in dataclasses.fields(FinetuneConfig)})
     p.add_argument("--summary", default=None, help="summary JSON (default: RUN_DIR/summary.json)")
     p = sub.add_parser("compile", help="write the pretraining pipeline for Vertex AI Pipelines "
                                        "or Kubeflow Pipelines (KubeflowV2DagRunner)")

@@ -22,8 +22,10 @@ import json
 import os
 from typing import Optional, Tuple
 
-from models.settings import (ClassifierSettings, ConfigError, MaskedLMSettings, TrainSettings,
-                             check_positive, check_vocab_size)
+from models import features
+from models.settings import (ClassifierSettings, ConfigError, MaskedLMSettings,
+                             TokenClassifierSettings, TrainSettings, check_positive,
+                             check_vocab_size)
 
 # Beam runners whose pipeline options lmpipe knows how to pass; any other needs --beam-arg=--runner.
 BEAM_RUNNERS = ("DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner", "PortableRunner",
@@ -287,3 +289,47 @@ class FinetuneConfig(RunSettings, ClassifierSettings):
         if self.unlabelled_text and not os.path.isfile(self.unlabelled_text):
             raise ConfigError(f"--unlabelled-text {self.unlabelled_text} is not a file (give "
                               "one text per line)")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TokenClassificationConfig(RunSettings, TokenClassifierSettings):
+    """Everything the token-classification pipeline needs to know."""
+
+    data: str  # a tagged file (CoNLL, CoNLL-U-like, JSONL) or a directory of them
+    pretrained: Optional[str] = None  # a pretraining run dir, or a pretrained model/encoder dir
+    run_dir: str = "runs/token_classification"
+    pipeline_name: str = "lmpipe-token-classification"
+    tag_scheme: str = "iob2"  # the data's: iob2, iob1, bioes or bilou (learned as IOB2)
+    token_column: Optional[str] = None  # CoNLL: column number (1 = first); JSONL: key
+    tag_column: Optional[str] = None
+    # The entity types (e.g. LOC,ORG,PER): --labels, else the run directory's schema from an
+    # earlier run, else those of the train split (sorted).
+    labels: Optional[Tuple[str, ...]] = None
+    split_buckets: Tuple[int, int, int] = (8, 1, 1)  # train/eval/test hash buckets
+    min_f1: float = 0.5  # blessing floor on eval entity F1 (micro)
+
+    def __post_init__(self):
+        object.__setattr__(self, "split_buckets", tuple(self.split_buckets))
+        if self.labels is not None:
+            object.__setattr__(self, "labels", tuple(self.labels))
+        super().__post_init__()
+
+    def validate(self):
+        from components.labelled_example_gen import check_split_buckets
+
+        super().validate()
+        if not self.pretrained:
+            raise ConfigError("say which encoder to start from: --pretrained RUN_DIR (a "
+                              "pretraining run) or a pretrained model or checkpoint directory")
+        check_split_buckets(self.split_buckets)
+        if self.tag_scheme not in features.TAG_SCHEMES:
+            raise ConfigError(f"--tag-scheme {self.tag_scheme}: use one of "
+                              f"{', '.join(features.TAG_SCHEMES)}")
+        if self.labels is not None and (len(set(self.labels)) != len(self.labels)
+                                        or not all(self.labels)
+                                        or any(t == "O" or t[:2] in ("B-", "I-")
+                                               for t in self.labels)):
+            raise ConfigError(f"--labels {','.join(self.labels)}: give the entity types, "
+                              "distinct and without B-/I- prefixes, e.g. --labels LOC,ORG,PER")
+        if not 0.0 <= self.min_f1 <= 1.0:
+            raise ConfigError(f"min_f1={self.min_f1} must be in [0, 1].")

@@ -51,9 +51,21 @@ def LabelledExampleGen(data_path: str, text_column: str = "text", label_column: 
     for kind, column in named:
         if not isinstance(column, str) or not column.strip():
             raise ValueError(f"{kind} must be a non-empty column name; got {column!r}")
+    return file_based_example_gen(
+        data_path, split_buckets, reader,
+        custom_config(text_column, label_column, text_pair_column, tsv_quoting), Executor)
+
+
+def file_based_example_gen(data_path: str, split_buckets: Sequence[int], data_reader,
+                           config: example_gen_pb2.CustomConfig, executor_class):
+    """A FileBasedExampleGen over the data files of `data_path` that `data_reader`
+    (`list_data_files`, `user_splits`) finds: the user's train/eval(/test) files as the
+    splits, or all files hash-split into `split_buckets`; `executor_class` reads them with
+    `config`. Shared by the labelled (classification) and tagged (token classification)
+    ExampleGens."""
     buckets = check_split_buckets(split_buckets)
-    files = reader.list_data_files(data_path)  # raises if missing or without data files
-    splits = reader.user_splits(data_path)
+    files = data_reader.list_data_files(data_path)  # raises if missing or without data files
+    splits = data_reader.user_splits(data_path)
     output_config = None
     if splits:
         input_base = data_path
@@ -82,5 +94,5 @@ def LabelledExampleGen(data_path: str, text_column: str = "text", label_column: 
         input_base=input_base,
         input_config=input_config,
         output_config=output_config,
-        custom_config=custom_config(text_column, label_column, text_pair_column, tsv_quoting),
-        custom_executor_spec=executor_spec.BeamExecutorSpec(Executor))
+        custom_config=config,
+        custom_executor_spec=executor_spec.BeamExecutorSpec(executor_class))

@@ -40,9 +40,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from tfx.dsl.io import fileio
 
-from models import text_files
+from models import features, text_files
 
-SCHEMES = ("iob2", "iob1", "bioes", "bilou")
+SCHEMES = features.TAG_SCHEMES
 CONLL_EXTENSIONS = (".conll", ".conllu", ".iob", ".iob1", ".iob2", ".bio", ".bioes", ".bilou",
                     ".txt", ".tsv")
 DATA_EXTENSIONS = CONLL_EXTENSIONS + (".jsonl",)
