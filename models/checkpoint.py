@@ -54,9 +54,11 @@ TOKENIZER_JSON = "tokenizer.json"
 MODULES_JSON = "modules.json"  # a sentence-transformers directory
 # Hugging Face model types lmpipe imports, with the architectures (transformers classes) read.
 ACCEPTED_MODEL_TYPES = {"bert": ("BertModel", "BertForMaskedLM", "BertForPreTraining",
-                                 "BertForSequenceClassification"),
+                                 "BertForSequenceClassification", "BertForTokenClassification"),
                         "distilbert": ("DistilBertModel", "DistilBertForMaskedLM",
-                                       "DistilBertForSequenceClassification")}
+                                       "DistilBertForSequenceClassification",
+                                       "DistilBertForTokenClassification")}
+TEXT_CLASSIFICATION, TOKEN_CLASSIFICATION = "text-classification", "token-classification"
 # Tokenizer classes that tokenize as BertTokenizer does (DistilBERT's only drops token_type_ids).
 _WORDPIECE_TOKENIZERS = (None, "BertTokenizer", "BertTokenizerFast", "DistilBertTokenizer",
                          "DistilBertTokenizerFast")
@@ -209,6 +211,7 @@ class _Architecture:
     heads: str
     classifier: str  # the transformers class of a fine-tuned classifier
     classifier_head: Tuple[str, ...]  # its tensors besides the encoder's
+    tagger: str  # the transformers class of a fine-tuned token classifier (head: classifier.*)
     not_used: Tuple[Tuple[str, str], ...]
     decoder: str  # an MLM decoder weight: used only as the (tied) token embeddings
     mlm_head: Tuple[str, ...]  # the MLM head's tensors (all or none)
@@ -258,6 +261,7 @@ _BERT = _Architecture(
     hidden="hidden_size", layers="num_hidden_layers", heads="num_attention_heads",
     classifier="BertForSequenceClassification",
     classifier_head=("pooler.dense.weight", "classifier.weight", "classifier.bias"),
+    tagger="BertForTokenClassification",
     not_used=tuple(_NOT_USED), decoder="cls.predictions.decoder.weight",
     mlm_head=("cls.predictions.bias", "cls.predictions.transform.dense.weight",
               "cls.predictions.transform.dense.bias", "cls.predictions.transform.LayerNorm.weight",
@@ -270,6 +274,7 @@ _DISTILBERT = _Architecture(
     classifier="DistilBertForSequenceClassification",
     classifier_head=("pre_classifier.weight", "pre_classifier.bias", "classifier.weight",
                      "classifier.bias"),
+    tagger="DistilBertForTokenClassification",
     not_used=((r"(.*\.)?position_ids", "a buffer of ids, not weights"),
               (r"(pre_)?classifier\..*", "a classification head (lmpipe finetune trains its own)")),
     decoder="vocab_projector.weight",
@@ -314,9 +319,11 @@ class Checkpoint:
     vocab: tuple = ()
     model_dir: str = ""
     pooling: Optional[str] = None  # a sentence-transformers checkpoint's pooling
-    # A fine-tuned text classifier (BertForSequenceClassification): its class names in id order
-    # (config.json id2label); its pooler and classifier weights are imported with it.
+    # A fine-tuned text classifier (BertForSequenceClassification) or token classifier
+    # (BertForTokenClassification; `task` says which): its class names in id order (config.json
+    # id2label); its head's weights are imported with it.
     classes: tuple = ()
+    task: str = ""  # TEXT_CLASSIFICATION or TOKEN_CLASSIFICATION with classes
 
     @property
     def weights_dir(self) -> str:
@@ -533,15 +540,24 @@ def _check_weights(path: str, config: dict) -> None:
         logging.info("%s: not used: %s.", weights_file, "; ".join(not_used))
 
 
+def _task(config: dict) -> str:
+    """TEXT_CLASSIFICATION or TOKEN_CLASSIFICATION for a fine-tuned classifier's config.json,
+    "" for any other checkpoint."""
+    arch, architectures = _architecture(config), config.get("architectures") or []
+    return (TEXT_CLASSIFICATION if arch.classifier in architectures else
+            TOKEN_CLASSIFICATION if arch.tagger in architectures else "")
+
+
 def _classifier_classes(path: str, config: dict) -> Tuple[str, ...]:
     """The class names, in id order, of a fine-tuned BertForSequenceClassification or
-    DistilBertForSequenceClassification (() for any other checkpoint). Raises CheckpointError
+    DistilBertForSequenceClassification, or of a Bert/DistilBertForTokenClassification (() for
+    any other checkpoint). Raises CheckpointError
     for a classifier lmpipe cannot serve as transformers' text-classification pipeline does:
     not single-label (multi-label scores are sigmoids, regression has one output), id2label not
     ids 0..n-1 or with a name twice, a classifier weight with another number of rows than
     id2label, or no pooler (BERT) / pre_classifier (DistilBERT)."""
-    arch = _architecture(config)
-    if arch.classifier not in (config.get("architectures") or []):
+    arch, task = _architecture(config), _task(config)
+    if not task:
         return ()
     from safetensors import safe_open
 
@@ -561,10 +577,14 @@ def _classifier_classes(path: str, config: dict) -> Tuple[str, ...]:
                               "every class needs its own name.")
     with safe_open(os.path.join(path, WEIGHTS_FILE), "np") as tensors:
         names = {arch.canonical(n): n for n in tensors.keys()}
-        missing = [n for n in arch.classifier_head if n not in names]
+        head = (arch.classifier_head if task == TEXT_CLASSIFICATION
+                else ("classifier.weight", "classifier.bias"))
+        missing = [n for n in head if n not in names]
         if missing:
             raise CheckpointError(f"{path}/{WEIGHTS_FILE} has no {', '.join(missing)}, which "
-                                  f"{config_file}'s {arch.classifier} scores with.")
+                                  f"{config_file}'s "
+                                  f"{arch.classifier if task == TEXT_CLASSIFICATION else arch.tagger}"
+                                  " scores with.")
         rows = _shape(tensors, names["classifier.weight"])[0]
     if rows != len(classes) or len(classes) < 2:
         raise CheckpointError(
@@ -761,7 +781,7 @@ def _inspect_huggingface(path: str, config: dict) -> Checkpoint:
     warnings += tokenizer_warnings + casing_warnings(vocab, vocab_file, settings.lowercase, source)
     return Checkpoint(path, HUGGINGFACE, vocab_file, len(vocab), settings,
                       int(config["max_position_embeddings"]), tuple(warnings), tuple(vocab), path,
-                      classes=_classifier_classes(path, config))
+                      classes=_classifier_classes(path, config), task=_task(config))
 
 
 def _inspect_sentence_transformers(path: str) -> Checkpoint:
@@ -950,7 +970,7 @@ def load_text_classifier(ckpt: Checkpoint, dropout: float = 0.1, dtype: Optional
     float32."""
     from models.text_classifier import build_classifier
 
-    if not ckpt.classes:
+    if not ckpt.classes or ckpt.task != TEXT_CLASSIFICATION:
         raise CheckpointError(f"{ckpt.path} is not a fine-tuned text classifier.")
     config = _huggingface_config(ckpt)
     backbone = _huggingface_backbone(ckpt, config, dropout, dtype)
@@ -982,7 +1002,8 @@ def save_classifier(model, ckpt: Checkpoint, model_dir: str, seq_length: int,
     saved = encoder.save_encoder(model.backbone, model_dir, list(ckpt.vocab), ckpt.tokenizer)
     weights = [w for layer in head_layers(model) for w in layer.get_weights()]
     with open(os.path.join(saved, CLASSIFIER_HEAD_WEIGHTS), "wb") as f:
-        np.savez(f, classes=np.array(ckpt.classes), **{f"w{i}": w for i, w in enumerate(weights)})
+        np.savez(f, classes=np.array(ckpt.classes), task=np.array(TEXT_CLASSIFICATION),
+                 **{f"w{i}": w for i, w in enumerate(weights)})
     preprocessing = ClassifierPreprocessing(
         Tokenizer(list(ckpt.vocab), ckpt.tokenizer, where=ckpt.vocab_file), seq_length)
     export.export_classifier(model, preprocessing, os.path.join(model_dir, encoder.SERVING_DIR),
@@ -991,15 +1012,62 @@ def save_classifier(model, ckpt: Checkpoint, model_dir: str, seq_length: int,
     return model_dir
 
 
-def classifier_head(encoder_dir: str):
-    """(class names, head weights in the order of models/text_classifier.py: head_layers) of
-    an imported classifier saved beside its encoder (save_classifier), or None."""
+def classifier_head(encoder_dir: str, task: str = TEXT_CLASSIFICATION):
+    """(class names, head weights in the order of models/text_classifier.py: head_layers, or
+    the token classifier's output dense) of an imported classifier of `task` saved beside its
+    encoder (save_classifier, save_token_classifier), or None (no head, or another task's)."""
     path = os.path.join(encoder_dir, CLASSIFIER_HEAD_WEIGHTS)
     if not os.path.isfile(path):
         return None
     with np.load(path) as saved:
+        saved_task = str(saved["task"]) if "task" in saved.files else TEXT_CLASSIFICATION
+        if saved_task != task:
+            return None
         count = sum(re.fullmatch(r"w\d+", name) is not None for name in saved.files)
         return [str(c) for c in saved["classes"]], [saved[f"w{i}"] for i in range(count)]
+
+
+def load_token_classifier(ckpt: Checkpoint, dropout: float = 0.1, dtype: Optional[str] = None):
+    """A fine-tuned BertForTokenClassification / DistilBertForTokenClassification as the model
+    `lmpipe finetune --task token-classification` trains (models/token_classifier.py:
+    build_token_classifier): the encoder's token outputs, dropout, the `classifier` dense
+    (transposed from PyTorch's), as transformers' `modeling_bert.py` computes it. Logits
+    `[batch, seq, classes]` float32."""
+    from models.token_classifier import build_token_classifier
+
+    if not ckpt.classes or ckpt.task != TOKEN_CLASSIFICATION:
+        raise CheckpointError(f"{ckpt.path} is not a fine-tuned token classifier.")
+    config = _huggingface_config(ckpt)
+    backbone = _huggingface_backbone(ckpt, config, dropout, dtype)
+    model = build_token_classifier(backbone, len(ckpt.classes), dropout)
+    with _SafetensorLoader(ckpt.weights_dir) as loader:
+        _converter(config).convert_weights(backbone, loader, config)
+        loader.port_weight(model.output_dense.kernel, "classifier.weight",
+                           lambda t, _: np.transpose(t))
+        loader.port_weight(model.output_dense.bias, "classifier.bias")
+    return model
+
+
+def save_token_classifier(model, ckpt: Checkpoint, model_dir: str, seq_length: int,
+                          model_name: str, stride: Optional[int] = None) -> str:
+    """Writes an imported token classifier as lmpipe's model directory: `Format-Serving/`, the
+    SavedModel `lmpipe finetune --task token-classification` pushes (entities with character
+    offsets from raw text; models/token_classifier_export.py), and `encoder/` with
+    `classifier_head.npz` (its classes and output dense, kept by fine-tuning from it when the
+    data's classes are the same). `stride`: the window overlap, default (seq_length - 2) // 4."""
+    from models.token_classifier_export import export_token_classifier
+    from models.tokenization import Tokenizer
+
+    saved = encoder.save_encoder(model.backbone, model_dir, list(ckpt.vocab), ckpt.tokenizer)
+    with open(os.path.join(saved, CLASSIFIER_HEAD_WEIGHTS), "wb") as f:
+        np.savez(f, classes=np.array(ckpt.classes), task=np.array(TOKEN_CLASSIFICATION),
+                 **{f"w{i}": w for i, w in enumerate(model.output_dense.get_weights())})
+    tokenizer = Tokenizer(list(ckpt.vocab), ckpt.tokenizer, where=ckpt.vocab_file)
+    export_token_classifier(model, tokenizer, os.path.join(model_dir, encoder.SERVING_DIR),
+                            list(ckpt.classes), seq_length,
+                            (seq_length - 2) // 4 if stride is None else stride, model_name,
+                            encoder.vocab_file(saved))
+    return model_dir
 
 
 def _huggingface_masked_lm(ckpt: Checkpoint, dropout: float, dtype):

@@ -198,22 +198,28 @@ def trim_batch(model_inputs: dict, multiple: int) -> dict:
 
 
 def length_bucketed(examples: tf.data.Dataset, batch_size: int, multiple: int,
-                    drop_remainder: bool) -> tf.data.Dataset:
+                    drop_remainder: bool, per_position_labels: bool = False) -> tf.data.Dataset:
     """Single parsed examples `(inputs, label)` → batches of examples of similar length, each
     trimmed to its longest rounded up to `multiple` (`trim_batch`), as Hugging Face's
     `group_by_length` with `DataCollatorWithPadding(pad_to_multiple_of=...)` does: an example
     goes to the bucket of its length rounded up to `multiple`, and a bucket makes a batch when
     it holds `batch_size` of them, so at most seq_length / multiple shapes are traced. The
-    stream's order decides which examples meet (shuffle before)."""
+    stream's order decides which examples meet (shuffle before). `per_position_labels`: the
+    labels are `[seq_length]` per example (token classification) and are cut alike."""
     def bucket(model_inputs, label):
         return tf.cast((example_length(model_inputs) - 1) // multiple, tf.int64)
 
     def batches(key, window):
         return window.batch(batch_size, drop_remainder=drop_remainder)
 
+    def trim(model_inputs, labels):
+        trimmed = trim_batch(model_inputs, multiple)
+        if per_position_labels:
+            labels = labels[:, :tf.shape(trimmed["token_ids"])[1]]
+        return trimmed, labels
+
     ds = examples.group_by_window(bucket, batches, window_size=batch_size)
-    return ds.map(lambda x, y: (trim_batch(x, multiple), y),
-                  num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.map(trim, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def label_counts(file_patterns: List[str], seq_length: int, num_classes: int) -> List[int]:

@@ -97,29 +97,46 @@ def _keep_pattern() -> str:
     return bert_tokenizer._KEEP_DELIM_NO_WHITESPACE_PATTERN
 
 
-def split_words(texts: tf.Tensor):
+def split_words(texts: tf.Tensor, tokenizer: Tokenizer):
     """`[batch]` raw strings to their words `[batch, (words)]` and each word's start and end
     byte offsets into the raw string (int64), as BERT's basic tokenizer splits the cleaned
-    text. Control characters stay inside a word (the tokenizer's clean-up drops them), so a
-    word may normalize to nothing and have no pieces."""
+    text; a special token written in the text (`[MASK]`) is a word of its own, as
+    `tokenizer.tokenize` reads it. Control characters stay inside a word (the tokenizer's
+    clean-up drops them), so a word may normalize to nothing and have no pieces; a word's
+    offsets leave out the ones at its edges, as Hugging Face's offsets do (they map back only
+    what the model reads)."""
     import tensorflow_text as text
-    keep = _keep_pattern()
-    return text.regex_split_with_offsets(texts, f"{_SPACE}|{keep}", keep)
+    from models.tokenization import CONTROL
+    keep = f"{tokenizer._special_pattern}|{_keep_pattern()}"  # leftmost alternative first
+    # regex_split stops at a NUL: one byte for another control character keeps the offsets.
+    texts = tf.strings.regex_replace(texts, r"\x00", "\x01")
+    words, starts, ends = text.regex_split_with_offsets(texts, f"{_SPACE}|{keep}", keep)
+    flat = words.flat_values
+    length = tf.strings.length(flat)
+    lead = length - tf.strings.length(tf.strings.regex_replace(flat, f"^{CONTROL}+", ""))
+    trail = length - tf.strings.length(tf.strings.regex_replace(flat, f"{CONTROL}+$", ""))
+    lead, trail = (tf.cast(tf.where(lead < length, x, 0), tf.int64) for x in (lead, trail))
+    return (words, starts.with_flat_values(starts.flat_values + lead),
+            ends.with_flat_values(ends.flat_values - trail))
 
 
 def word_pieces(tokenizer: Tokenizer, words: tf.Tensor) -> tf.RaggedTensor:
-    """`[n]` words (raw, each one BERT word) to `[n, (pieces)]` int64 ids, as
-    `tokenizer.tokenize` gives them for the same word in a text (a special token written
-    in the text, such as `[MASK]`, is not matched here)."""
+    """`[n]` words (raw, each one BERT word or special token: `split_words`) to
+    `[n, (pieces)]` int64 ids, as `tokenizer.tokenize` gives them for the same word in a
+    text."""
     from models.tokenization import MAX_CHARS_PER_WORD, normalize
-    normal = normalize(words, tokenizer.settings)
+    special_id = tokenizer._special_table.lookup(words)
+    is_special = special_id >= 0
+    normal = normalize(tf.where(is_special, "", words), tokenizer.settings)
     is_long = tf.strings.length(normal, unit="UTF8_CHAR") > MAX_CHARS_PER_WORD
     ids = tokenizer._wordpiece.tokenize(tf.where(is_long, "", normal))
     unk = tf.RaggedTensor.from_row_lengths(
         tf.fill([tf.reduce_sum(tf.cast(is_long, tf.int64))], tf.constant(tokenizer.special.unk,
                                                                          tf.int64)),
         tf.cast(is_long, tf.int64), validate=False)
-    return tf.concat([ids, unk], axis=1)
+    special = tf.RaggedTensor.from_row_lengths(tf.boolean_mask(special_id, is_special),
+                                               tf.cast(is_special, tf.int64), validate=False)
+    return tf.concat([ids, unk, special], axis=1)
 
 
 def tokens_to_pieces(tokenizer: Tokenizer, tokens: tf.RaggedTensor) -> tf.RaggedTensor:
@@ -228,11 +245,16 @@ def word_probabilities(model, tokenizer: Tokenizer, pieces: tf.RaggedTensor, seq
     """Pieces `[batch, (words), (pieces)]` to each word's class probabilities, those of its
     first piece (aggregation "first"), flat `[words, classes]` float32, and whether the word
     has any piece (`[words]` bool; a word without pieces has no prediction)."""
-    ids, (starts, _, owners), token_ids = _windows_of(tokenizer, pieces, seq_length, stride)
+    ids, (starts, lengths, owners), token_ids = _windows_of(tokenizer, pieces, seq_length,
+                                                            stride)
     windows = tf.reshape(token_ids.flat_values, [-1, seq_length])
-    from models.export import trim_padding
     from models.inputs import bert_inputs
-    logits = model(bert_inputs(trim_padding(windows)), training=False)
+    # The real positions from the window lengths, not from the ids: a `[PAD]` written in the
+    # text is read, as Hugging Face reads it. Cut to the longest window rounded up to 16.
+    real = lengths.flat_values + 2
+    longest = tf.minimum((tf.reduce_max(tf.concat([real, [1]], 0)) + 15) // 16 * 16, seq_length)
+    mask = tf.sequence_mask(real, longest)
+    logits = model(bert_inputs(windows[:, :longest], padding_mask=mask), training=False)
     probabilities = tf.nn.softmax(tf.cast(logits, tf.float32))
     window, position = piece_windows(ids.row_lengths(), starts, owners)
     piece_probabilities = tf.gather_nd(probabilities, tf.stack([window, position], axis=1))

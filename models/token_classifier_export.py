@@ -58,7 +58,7 @@ def entities_fn(model, tokenizer: Tokenizer, labels: Sequence[str], seq_length: 
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def entities(text):
-        words, starts, ends = tc.split_words(text)
+        words, starts, ends = tc.split_words(text, tokenizer)
         pieces = tf.RaggedTensor.from_row_splits(tc.word_pieces(tokenizer, words.flat_values),
                                                  words.row_splits, validate=False)
         word_class, score, has_pieces = _predict_words(model, tokenizer, labels, seq_length,

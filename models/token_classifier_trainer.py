@@ -43,7 +43,8 @@ def tagging_dataset(file_patterns: List[str], seq_length: int, batch_size: int,
     if repeat:
         ds = ds.repeat()
     if bucket_multiple:
-        ds = inputs.length_bucketed(ds, batch_size, bucket_multiple, drop_remainder=repeat)
+        ds = inputs.length_bucketed(ds, batch_size, bucket_multiple, drop_remainder=repeat,
+                                    per_position_labels=True)
     else:
         ds = ds.batch(batch_size, drop_remainder=repeat)
     options = tf.data.Options()
@@ -100,13 +101,17 @@ def train_and_export(job: training.TrainerJob) -> None:
 
 def keeps_tagger_head(encoder_dir: str, labels: Sequence[str],
                       settings: TokenClassifierSettings):
-    """An imported token classifier's head weights when its classes are the data's, in the
-    same order, and the weights are kept (not --from-scratch); else None."""
+    """An imported token classifier's head weights (kernel `[hidden, classes]`, bias), its
+    columns put in the order of `labels`, when its classes are the data's (in any order: a
+    Hugging Face tagger's id2label order is its own) and the weights are kept (not
+    --from-scratch); else None (a new head)."""
     from models import checkpoint
-    head = checkpoint.classifier_head(encoder_dir)
-    if head and head[0] == list(labels) and not settings.from_scratch and len(head[1]) == 2:
-        return head[1]
-    return None
+    head = checkpoint.classifier_head(encoder_dir, checkpoint.TOKEN_CLASSIFICATION)
+    if not head or sorted(head[0]) != sorted(labels) or settings.from_scratch:
+        return None
+    order = [head[0].index(label) for label in labels]
+    kernel, bias = head[1]
+    return [kernel[:, order], bias[order]]
 
 
 def run_fn(fn_args):

@@ -51,6 +51,7 @@ MAX_CHARS_PER_WORD = 100  # BERT's: a longer word is [UNK]
 # Its clean-up: these are whitespace; other control/format/private characters go.
 _WHITESPACE = r"[\t\n\r\p{Zs}]"
 _CONTROL = r"[\p{Cc}\p{Cf}\p{Co}\p{Cs}\x{FFFD}]"
+CONTROL = _CONTROL  # the characters the clean-up drops (whitespace excepted)
 
 
 class VocabularyError(ValueError):

@@ -199,7 +199,8 @@ def import_checkpoint(args) -> int:
         ckpt = check_checkpoint(cfg.checkpoint, "--checkpoint", cfg.seq_length)
         cfg = dataclasses.replace(cfg, checkpoint=ckpt.path)
         if ckpt.classes and args.model_name is None:  # served under a classifier's name
-            cfg = dataclasses.replace(cfg, model_name="classifier")
+            cfg = dataclasses.replace(cfg, model_name="classifier" if ckpt.task ==
+                                      "text-classification" else "token_classifier")
     except ConfigError as e:
         return _fail(EXIT_BAD_INPUT, str(e))
 
@@ -207,11 +208,15 @@ def import_checkpoint(args) -> int:
 
     def summarize():
         return {**run_summary.import_summary(cfg), "warnings": list(ckpt.warnings),
-                "task": "text_classification" if ckpt.classes else "masked_lm",
+                "task": ckpt.task.replace("-", "_") if ckpt.classes else "masked_lm",
                 "classes": list(ckpt.classes), "pooling": ckpt.pooling}
 
     def print_summary(summary, path):
-        if ckpt.classes:
+        if ckpt.task == "token-classification":
+            head = ("none: a fine-tuned token classifier, served as one (entities with "
+                    f"character offsets from raw text): classes {', '.join(ckpt.classes)} "
+                    "(config.json id2label), its classifier weights")
+        elif ckpt.classes:
             head = ("none: a fine-tuned classifier, served as one: classes "
                     f"{', '.join(ckpt.classes)} (config.json id2label), its pooler and "
                     "classifier weights")
@@ -379,7 +384,7 @@ def finetune_token_classifier(args) -> int:
     print(f"lmpipe: entity types {', '.join(job.entity_type_names(plan.classes))} (from "
           f"{plan.types_from}); the schema is {plan.schema_file}: later runs in {cfg.run_dir} "
           "validate against it.")
-    return _run_local("token-classification", cfg, args,
+    return _run_local("token_classification", cfg, args,
                       lambda: job.create_pipeline(cfg, plan.classes, plan.pretrained,
                                                   plan.schema_file),
                       lambda: job.summarize(cfg, plan),

@@ -39,7 +39,7 @@ from pipeline.import_checkpoint import starting_point
 from pipeline.resolve_pretrained import Pretrained
 from pipeline.tfx_pipeline import absolute, make_pipeline, trainer_config
 
-TASK = "token-classification"
+TASK = "token_classification"  # the summary's `task`
 RUN_SCHEMA = "tagged_schema.pbtxt"  # in the run directory: the IOB2 classes of its runs
 
 
@@ -193,10 +193,11 @@ def preflight(cfg: TokenClassificationConfig, check_checkpoint) -> Plan:
     head = "new"
     if pretrained.needs_import:
         start = check_checkpoint(pretrained.model_uri, "--pretrained", cfg.seq_length)
-        if start.classes:
-            keeps = list(start.classes) == classes and not cfg.from_scratch
-            head = ("the checkpoint's (its id2label is the data's classes)" if keeps else
-                    f"new (the checkpoint's head has {', '.join(start.classes)})")
+        if start.classes and start.task == "token-classification":
+            keeps = sorted(start.classes) == sorted(classes) and not cfg.from_scratch
+            head = ("the checkpoint's (its id2label holds the data's classes)" if keeps else
+                    f"new (the checkpoint's head has {', '.join(start.classes)}"
+                    + ("; --from-scratch" if cfg.from_scratch else "") + ")")
     report = tagged.check_tagged_data(cfg.data, cfg.tag_scheme, cfg.token_column,
                                       cfg.tag_column, labels=types)
     schema_file = run_schema_path(cfg)

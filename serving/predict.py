@@ -4,7 +4,9 @@ server over REST (its documented JSON API) or gRPC (tensorflow-serving-api).
 All three take raw strings (or, for a model of text pairs, `(text, text_pair)` tuples) and
 return one dict per text with the signature's outputs (for a classifier: `label`, `score`,
 `probabilities` and `classes`, the class name of each column; for a fill-mask model: `tokens`,
-`scores`, `mask_count`), as plain Python values.
+`scores`, `mask_count`; for a token classifier: `entities`, a list of `{entity_type, start, end,
+entity_text, score}` with character offsets into the text, and `entity_count`), as plain Python
+values.
 
 Example (in-process, on a pushed classifier):
 
@@ -50,11 +52,24 @@ def _plain(value):
 def _rows(outputs: Dict[str, np.ndarray], count: int) -> List[dict]:
     rows = [{name: _plain(values[i]) for name, values in sorted(outputs.items())}
             for i in range(count)]
-    for row in rows:
-        if "mask_count" in row:  # fill-mask: drop the batch's padding rows ("" and 0)
-            row["tokens"] = row["tokens"][:row["mask_count"]]
-            row["scores"] = row["scores"][:row["mask_count"]]
-    return rows
+    return [_unpadded(row) for row in rows]
+
+
+ENTITY_FIELDS = ("entity_type", "start", "end", "entity_text", "score")
+
+
+def _unpadded(row: dict) -> dict:
+    """One text's outputs without the batch's padding: a fill-mask model's masks up to
+    `mask_count`; a token classifier's entities (up to `entity_count`) as a list of
+    {entity_type, start, end, entity_text, score}."""
+    if "mask_count" in row:  # fill-mask: drop the batch's padding rows ("" and 0)
+        row["tokens"] = row["tokens"][:row["mask_count"]]
+        row["scores"] = row["scores"][:row["mask_count"]]
+    if "entity_count" in row:
+        count = row["entity_count"]
+        return {"entities": [dict(zip(ENTITY_FIELDS, values)) for values in zip(
+            *(row[name][:count] for name in ENTITY_FIELDS))], "entity_count": count}
+    return row
 
 
 def as_text(item) -> str:
@@ -173,7 +188,8 @@ class RestPredictor(_Predictor):
             raise PredictError(f"malformed response from {self.endpoint}: {e}; got "
                                f"{payload[:200]!r}") from None
         # One output: TF Serving returns the bare value per row instead of a dict.
-        return [row if isinstance(row, dict) else {"output": row} for row in predictions]
+        return [_unpadded(row) if isinstance(row, dict) else {"output": row}
+                for row in predictions]
 
 
 class GrpcPredictor(_Predictor):

@@ -1,7 +1,9 @@
 """CheckpointImport: a BERT checkpoint (Importer output) → lmpipe's pretrained Model and its
 WordPieceVocab, with no training. A fine-tuned classifier (BertForSequenceClassification)
 becomes a classifier Model instead: the SavedModel lmpipe finetune would push, with the
-checkpoint's head and classes (models/checkpoint.py: save_classifier).
+checkpoint's head and classes (models/checkpoint.py: save_classifier); a fine-tuned token
+classifier (BertForTokenClassification) the entity-serving SavedModel of lmpipe finetune --task
+token-classification (save_token_classifier).
 
 The Model is what a pretraining run's Trainer writes (models/checkpoint.py: save_model): the
 fill-mask SavedModel in `Format-Serving/`, served from raw text, and `encoder/` for
@@ -43,7 +45,14 @@ class Executor(base_executor.BaseExecutor):
         vocabulary = artifact_utils.get_single_instance(output_dict[VOCABULARY_KEY])
         ckpt = checkpoint.inspect(source.uri)
         seq_length = int(exec_properties[SEQ_LENGTH_KEY])
-        if ckpt.classes:  # a fine-tuned classifier: served as one, head and all
+        if ckpt.task == checkpoint.TOKEN_CLASSIFICATION:  # a tagger: served as one
+            tagger = checkpoint.load_token_classifier(ckpt, dropout=0.0)
+            checkpoint.save_token_classifier(tagger, ckpt, model.uri, seq_length,
+                                             exec_properties[MODEL_NAME_KEY])
+            model.set_string_custom_property("checkpoint_task", "token_classification")
+            model.set_string_custom_property("classes", ",".join(ckpt.classes))
+            pretrained_head = False
+        elif ckpt.classes:  # a fine-tuned classifier: served as one, head and all
             classifier = checkpoint.load_text_classifier(ckpt, dropout=0.0)
             checkpoint.save_classifier(classifier, ckpt, model.uri, seq_length,
                                        exec_properties[MODEL_NAME_KEY])
