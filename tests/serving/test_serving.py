@@ -170,6 +170,13 @@ class RecordingHandler(http.server.BaseHTTPRequestHandler):
             self._send(404, {"error": "Servable not found for request: Latest(nope)"})
         elif self.mode == "malformed":
             self._send(200, {"outputs": []})
+        elif self.mode == "entities":  # a token classifier: rows padded to the batch's most
+            self._send(200, {"predictions": [
+                {"entity_type": ["PER", "LOC"], "start": [0, 17], "end": [12, 23],
+                 "entity_text": ["Ada Lovelace", "London"], "score": [0.98, 0.91],
+                 "entity_count": 2},
+                {"entity_type": ["LOC", ""], "start": [3, -1], "end": [9, -1],
+                 "entity_text": ["Zürich", ""], "score": [0.7, 0.0], "entity_count": 1}]})
         else:
             self._send(200, {"predictions": [
                 {"label": "positive", "score": 0.9, "probabilities": [0.1, 0.9]}
@@ -208,6 +215,20 @@ def test_rest_client_sends_tf_serving_json_and_batches(rest_server):
     versioned = predict.RestPredictor(rest_server, "classifier", version=3)
     versioned.predict(["x"])
     assert RecordingHandler.requests[-1][0] == "/v1/models/classifier/versions/3:predict"
+
+
+def test_rest_client_unpads_entities(rest_server):
+    """A token classifier's padded columns become one list of entities per text."""
+    RecordingHandler.mode = "entities"
+    results = predict.RestPredictor(rest_server, "token_classifier").predict(
+        ["Ada Lovelace in London", "In Zürich"])
+    assert results == [
+        {"entities": [{"entity_type": "PER", "start": 0, "end": 12,
+                       "entity_text": "Ada Lovelace", "score": 0.98},
+                      {"entity_type": "LOC", "start": 17, "end": 23, "entity_text": "London",
+                       "score": 0.91}], "entity_count": 2},
+        {"entities": [{"entity_type": "LOC", "start": 3, "end": 9, "entity_text": "Zürich",
+                       "score": 0.7}], "entity_count": 1}]
 
 
 def test_rest_client_errors(rest_server):
