@@ -16,7 +16,7 @@ pytestmark = pytest.mark.e2e
 CHECKPOINT = os.path.join(REPO, "tests", "data", "bert_parity", "checkpoint")
 SAMPLE = os.path.join(REPO, "data", "ner", "uner_en_ewt_sample")
 FLAGS = ["--task", "token-classification", "--pretrained", CHECKPOINT, "--seq-length", "32",
-         "--batch-size", "16", "--train-steps", "60", "--checkpoint-every", "60",
+         "--batch-size", "16", "--train-steps", "40", "--checkpoint-every", "40",
          "--eval-steps", "2", "--learning-rate", "5e-4", "--min-f1", "0"]
 TEXTS = ["Ada Lovelace met Charles Babbage in London .",
          "Zoë flew from Zürich to 東京 — via Москва! 🙂", ""]
@@ -49,7 +49,7 @@ def test_the_run_is_summarized_blessed_and_pushed(ner_run):
     test = summary["test_metrics"]
     assert test["sentences"] == 65 and 0.0 <= test["entity_f1"] <= 1.0
     assert test["entity_support/LOC"] == 12 and test["entity_support/PER"] == 9
-    assert summary["training"]["steps"] == 60
+    assert summary["training"]["steps"] == 40
     assert "eval entity F1" in stdout and "test entity F1" in stdout
     schema = os.path.join(ner_run["run_dir"], "tagged_schema.pbtxt")
     assert "B-ORG" in open(schema).read()
