@@ -14,7 +14,7 @@ Used from an EvalConfig as:
 `entity_types` (the model's, sorted: models/token_classifier.py: entity_type_names) names the
 per-type metrics `entity_f1/PER`, ...; `entity_f1` is the micro average over every type.
 
->>> entity_scores(matched=[3, 1], predicted=[4, 1], gold=[3, 2])["f1"]
+>>> round(entity_scores(matched=[3, 1], predicted=[4, 1], gold=[3, 2])["f1"], 6)
 0.8
 """
 
