@@ -123,20 +123,8 @@ def split_words(texts: tf.Tensor, tokenizer: Tokenizer):
 def word_pieces(tokenizer: Tokenizer, words: tf.Tensor) -> tf.RaggedTensor:
     """`[n]` words (raw, each one BERT word or special token: `split_words`) to
     `[n, (pieces)]` int64 ids, as `tokenizer.tokenize` gives them for the same word in a
-    text."""
-    from models.tokenization import MAX_CHARS_PER_WORD, normalize
-    special_id = tokenizer._special_table.lookup(words)
-    is_special = special_id >= 0
-    normal = normalize(tf.where(is_special, "", words), tokenizer.settings)
-    is_long = tf.strings.length(normal, unit="UTF8_CHAR") > MAX_CHARS_PER_WORD
-    ids = tokenizer._wordpiece.tokenize(tf.where(is_long, "", normal))
-    unk = tf.RaggedTensor.from_row_lengths(
-        tf.fill([tf.reduce_sum(tf.cast(is_long, tf.int64))], tf.constant(tokenizer.special.unk,
-                                                                         tf.int64)),
-        tf.cast(is_long, tf.int64), validate=False)
-    special = tf.RaggedTensor.from_row_lengths(tf.boolean_mask(special_id, is_special),
-                                               tf.cast(is_special, tf.int64), validate=False)
-    return tf.concat([ids, unk, special], axis=1)
+    text (`Tokenizer.word_ids`)."""
+    return tokenizer.word_ids(words)
 
 
 def tokens_to_pieces(tokenizer: Tokenizer, tokens: tf.RaggedTensor) -> tf.RaggedTensor:

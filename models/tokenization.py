@@ -174,6 +174,22 @@ class Tokenizer(tf.Module):
     def vocab_size(self) -> int:
         return len(self.vocab)
 
+    def normalized_word_ids(self, words: tf.Tensor) -> tf.RaggedTensor:
+        """`[n]` normalized words (one BERT word each) to `[n, (pieces)]` int64 wordpiece ids;
+        a word over 100 characters is one [UNK] (FastWordpieceTokenizer counts bytes)."""
+        is_long = tf.strings.length(words, unit="UTF8_CHAR") > MAX_CHARS_PER_WORD
+        ids = self._wordpiece.tokenize(tf.where(is_long, "", words))
+        unk = tf.fill(tf.shape(is_long), tf.constant(self.special.unk, tf.int64))
+        return _with_fixed_ids(ids, unk, is_long)
+
+    def word_ids(self, words: tf.Tensor) -> tf.RaggedTensor:
+        """`[n]` raw words (one BERT word or special token each, as found in a text) to
+        `[n, (pieces)]` int64 ids, as `tokenize` gives them for the same word in a text."""
+        special_id = self._special_table.lookup(words)
+        is_special = special_id >= 0
+        ids = self.normalized_word_ids(normalize(tf.where(is_special, "", words), self.settings))
+        return _with_fixed_ids(ids, special_id, is_special)
+
     def tokenize(self, texts: tf.Tensor) -> tf.RaggedTensor:
         """`[batch]` strings to `[batch, (tokens)]` int64 wordpiece ids, no [CLS]/[SEP] added."""
         # Special tokens written in the text first, as Hugging Face's added tokens are.
@@ -182,11 +198,7 @@ class Tokenizer(tf.Module):
         is_special = special_id >= 0
         words = self._words.tokenize(normalize(tf.where(is_special, "", pieces.flat_values),
                                                self.settings, cleaned=True))
-        # A word over 100 characters is one [UNK] (FastWordpieceTokenizer counts bytes).
-        is_long = tf.strings.length(words.flat_values, unit="UTF8_CHAR") > MAX_CHARS_PER_WORD
-        ids = self._wordpiece.tokenize(tf.where(is_long, "", words.flat_values))
-        unk = tf.fill(tf.shape(is_long), tf.constant(self.special.unk, tf.int64))
-        ids = _with_fixed_ids(ids, unk, is_long)
+        ids = self.normalized_word_ids(words.flat_values)
         ids = tf.RaggedTensor.from_row_splits(ids, words.row_splits, validate=False).merge_dims(1, 2)
         ids = _with_fixed_ids(ids, special_id, is_special)
         return tf.RaggedTensor.from_row_splits(ids, pieces.row_splits,

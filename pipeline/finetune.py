@@ -96,13 +96,14 @@ def write_run_schema(cfg: FinetuneConfig, labels: Sequence[str]) -> str:
     return path
 
 
-def pipeline_schema_file(cfg: FinetuneConfig, path: str) -> str:
-    """A copy of the schema named by its content, for ImportSchemaGen: its cache key holds the
-    path, not the content, so an edited schema file must not keep its old artifact."""
+def pipeline_schema_file(cfg, path: str, prefix: str = "labelled") -> str:
+    """A copy of the schema named by its content (`<prefix>-<hash>.pbtxt` under the pipeline
+    root), for ImportSchemaGen: its cache key holds the path, not the content, so an edited
+    schema file must not keep its old artifact."""
     with open(path, "rb") as f:
         content = f.read()
     copy = os.path.join(os.path.abspath(cfg.pipeline_root), "schemas",
-                        f"labelled-{hashlib.sha256(content).hexdigest()[:12]}.pbtxt")
+                        f"{prefix}-{hashlib.sha256(content).hexdigest()[:12]}.pbtxt")
     os.makedirs(os.path.dirname(copy), exist_ok=True)
     if not os.path.isfile(copy):
         with open(copy, "wb") as f:

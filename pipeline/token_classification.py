@@ -15,7 +15,6 @@ tagged file(s) → TaggedExampleGen → StatisticsGen → ExampleValidator (the 
 
 import dataclasses
 import glob
-import hashlib
 import os
 import sys
 from typing import List, Sequence, Tuple
@@ -34,6 +33,7 @@ from models.settings import ConfigError
 from models.token_classifier import entity_type_names
 from models.token_classifier_export import TAGGING_EVAL_SIGNATURE
 from pipeline.blessing import evaluate_and_push, overall_threshold
+from pipeline.finetune import pipeline_schema_file
 from pipeline.config import TokenClassificationConfig
 from pipeline.import_checkpoint import starting_point
 from pipeline.resolve_pretrained import Pretrained
@@ -94,19 +94,6 @@ def write_run_schema(cfg: TokenClassificationConfig, classes: Sequence[str]) -> 
     return path
 
 
-def _schema_copy(cfg, path: str) -> str:
-    """A copy named by its content (ImportSchemaGen's cache key holds the path)."""
-    with open(path, "rb") as f:
-        content = f.read()
-    copy = os.path.join(os.path.abspath(cfg.pipeline_root), "schemas",
-                        f"tagged-{hashlib.sha256(content).hexdigest()[:12]}.pbtxt")
-    os.makedirs(os.path.dirname(copy), exist_ok=True)
-    if not os.path.isfile(copy):
-        with open(copy, "wb") as f:
-            f.write(content)
-    return copy
-
-
 def eval_config(cfg: TokenClassificationConfig, classes: Sequence[str]) -> tfma.EvalConfig:
     """Entity F1 (gates the blessing), precision and recall (micro and per type) and word
     accuracy, on the eval split, from the model's `tagging_eval` signature."""
@@ -131,7 +118,7 @@ def create_pipeline(cfg: TokenClassificationConfig, classes: Sequence[str],
     example_gen = TaggedExampleGen(absolute(cfg.data), cfg.tag_scheme, cfg.token_column,
                                    cfg.tag_column, cfg.split_buckets)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=_schema_copy(cfg, schema_file))
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=pipeline_schema_file(cfg, schema_file, "tagged"))
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
     if pretrained.needs_import:
