@@ -53,7 +53,7 @@ demo: $(STAMP) $(MINILM)/config.json
 test: $(STAMP)
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest -v $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -v --durations=40 $(PYTEST_ARGS)
 
 # Side-by-side benchmarks with Hugging Face (bench/run.py): run by hand, never in CI. The peer
 # runs in its own Python 3.11 env; the inference pair uses the demo's classifier.

@@ -1,5 +1,5 @@
-"""The import pipeline definition (`lmpipe import`): a BERT checkpoint to lmpipe's artefacts,
-with no training.
+"""The import job (`lmpipe import`): a BERT checkpoint to lmpipe's artefacts, with no
+training; its pipeline, pre-flight check and summary (pipeline/jobs.py runs it).
 
 checkpoint dir → Importer (lineage: the checkpoint's path) → CheckpointImport (fill-mask
 SavedModel + encoder + vocabulary) → Pusher (TF Serving's layout; nothing to bless against)
@@ -8,12 +8,15 @@ SavedModel + encoder + vocabulary) → Pusher (TF Serving's layout; nothing to b
 (continued pretraining, fine-tuning).
 """
 
+import dataclasses
+
 from tfx import v1 as tfx
 
 from components.atomic_pusher import AtomicPusher
 from components.checkpoint_import.component import CheckpointImport
 from components.types import BertCheckpoint
-from pipeline.config import ImportConfig
+from pipeline import jobs
+from pipeline.config import ConfigError, ImportConfig
 from pipeline.tfx_pipeline import absolute, make_pipeline
 
 
@@ -38,3 +41,70 @@ def create_pipeline(cfg: ImportConfig) -> tfx.dsl.Pipeline:
                 base_directory=absolute(cfg.serving_model_dir))),
     ).with_id("Pusher")
     return make_pipeline(cfg, [importer, imported, pusher])
+
+
+# -- the job: pre-flight, summary ---------------------------------------------------------------
+
+JOB = "import"  # the summary file's key
+INPUT_ERRORS = (ConfigError,)
+
+
+@dataclasses.dataclass
+class Plan:
+    cfg: ImportConfig
+    checkpoint: object  # models.checkpoint.Checkpoint: what inspect() found
+
+
+def preflight(cfg: ImportConfig, given=frozenset()) -> Plan:
+    """The checkpoint's format and files (raises ConfigError). A fine-tuned classifier is
+    served as `classifier` (a token classifier as `token_classifier`) unless --model-name
+    is given."""
+    ckpt = jobs.check_checkpoint(cfg.checkpoint, "--checkpoint", cfg.seq_length)
+    cfg = dataclasses.replace(cfg, checkpoint=ckpt.path)
+    if ckpt.classes and "model_name" not in given:
+        cfg = dataclasses.replace(cfg, model_name="classifier" if ckpt.task ==
+                                  "text-classification" else "token_classifier")
+    return Plan(cfg, ckpt)
+
+
+def build(plan: Plan) -> tfx.dsl.Pipeline:
+    return create_pipeline(plan.cfg)
+
+
+def summarize(plan: Plan) -> dict:
+    from pipeline import run_summary
+
+    ckpt = plan.checkpoint
+    return {**run_summary.import_summary(plan.cfg), "warnings": list(ckpt.warnings),
+            "task": ckpt.task.replace("-", "_") if ckpt.classes else "masked_lm",
+            "classes": list(ckpt.classes), "pooling": ckpt.pooling}
+
+
+def print_summary(plan: Plan, summary: dict, path: str) -> None:
+    ckpt = plan.checkpoint
+    if ckpt.task == "token-classification":
+        head = ("none: a fine-tuned token classifier, served as one (entities with "
+                f"character offsets from raw text): classes {', '.join(ckpt.classes)} "
+                "(config.json id2label), its classifier weights")
+    elif ckpt.classes:
+        head = ("none: a fine-tuned classifier, served as one: classes "
+                f"{', '.join(ckpt.classes)} (config.json id2label), its pooler and "
+                "classifier weights")
+    else:
+        head = ("from the checkpoint" if summary["pretrained_mlm_head"] else
+                "none in the checkpoint: a new, untrained one (fill-mask answers are random "
+                "until lmpipe pretrain --init-from trains it)")
+    print("\n".join([
+        "",
+        "== lmpipe import: summary ==",
+        f"checkpoint        {ckpt.path} ({ckpt.format})",
+        f"vocabulary        {ckpt.vocab_size} tokens, "
+        f"{'uncased' if ckpt.tokenizer.lowercase else 'cased'}",
+        f"MLM head          {head}",
+        f"model (encoder)   {summary['model']}",
+        f"ML Metadata       {summary['metadata_path']}",
+        f"pushed model      {summary['pushed_model']}",
+        f"wall time         {summary['wall_seconds']} s",
+        f"summary           {path}",
+        *[f"warning           {warning}" for warning in ckpt.warnings],
+    ]))

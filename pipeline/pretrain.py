@@ -1,4 +1,5 @@
-"""The MLM pretraining pipeline definition: config in, `tfx.dsl.Pipeline` out, nothing else.
+"""The MLM pretraining job (`lmpipe pretrain`): its pipeline, pre-flight checks and summary
+(pipeline/jobs.py runs it).
 
 corpus → TextExampleGen → StatisticsGen → ExampleValidator (schemas/corpus.pbtxt)
        → WordPieceVocabGen (refuses data with anomalies) → Tokenize (Transform)
@@ -10,17 +11,21 @@ MlmMasker, Trainer's base_model), and the Evaluator compares with that starting 
 model that beats it on the corpus' eval split is blessed.
 """
 
+import dataclasses
+import os
+
 import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
 from components.mlm_masker import MlmMasker
-from components.text_example_gen import TextExampleGen
+from components.text_example_gen import CorpusError, TextExampleGen
 from components.tokenize import Tokenize
 from components.vocab_gen import WordPieceVocabGen
 from models import features, mlm_metrics
 from pipeline.blessing import evaluate_and_push, overall_threshold
-from pipeline.config import MIN_GAIN_OVER_START, PretrainConfig
+from pipeline import jobs
+from pipeline.config import MIN_GAIN_OVER_START, ConfigError, PretrainConfig
 from pipeline.import_checkpoint import starting_point
 from pipeline.tfx_pipeline import absolute, make_pipeline, repo_file, trainer_config
 
@@ -100,3 +105,77 @@ def create_pipeline(cfg: PretrainConfig, local: bool = True) -> tfx.dsl.Pipeline
     return make_pipeline(cfg, [example_gen, statistics_gen, schema_gen, example_validator,
                                 *vocabulary_steps, tokenize, masker, trainer, *gate_and_push],
                          local)
+
+
+# -- the job: pre-flight, summary ---------------------------------------------------------------
+
+JOB = "pretrain"  # the summary file's key
+INPUT_ERRORS = (ConfigError, CorpusError)
+
+
+@dataclasses.dataclass
+class Plan:
+    cfg: PretrainConfig
+    corpus: dict  # what the corpus check read: the summary's `input`
+
+
+def preflight(cfg: PretrainConfig, given=frozenset()) -> Plan:
+    """The corpus (every file read), the starting checkpoint, the distribution settings;
+    raises ConfigError or CorpusError. Prints what was read."""
+    from components.text_example_gen.reader import inspect_corpus_dir
+
+    report = inspect_corpus_dir(cfg.corpus_dir)
+    start = None
+    if cfg.init_from:
+        start = jobs.check_checkpoint(cfg.init_from, "--init-from", cfg.seq_length)
+        cfg = dataclasses.replace(cfg, init_from=start.path)
+    jobs.check_distribution(cfg)
+    if start:
+        print(f"lmpipe: continuing pretraining from the {start.format} checkpoint "
+              f"{start.path} (vocabulary of {start.vocab_size}, "
+              f"{'uncased' if start.tokenizer.lowercase else 'cased'}).")
+    info = report.to_json()
+    nested = sum(os.path.dirname(os.path.relpath(f.path, cfg.corpus_dir)) != ""
+                 for f in report.files)
+    print(f"lmpipe: corpus {cfg.corpus_dir}: {jobs.count(info['files'], 'file')}"
+          + (f" ({nested:,} in subdirectories)" if nested else "")
+          + f", {jobs.count(info['documents'], 'document')}, {jobs.count(info['bytes'], 'byte')}")
+    jobs.print_skipped(report.skipped)
+    return Plan(cfg, info)
+
+
+def build(plan: Plan) -> tfx.dsl.Pipeline:
+    return create_pipeline(plan.cfg)
+
+
+def summarize(plan: Plan) -> dict:
+    from pipeline import run_summary
+
+    return {"input": plan.corpus, **run_summary.pretrain_summary(plan.cfg)}
+
+
+def print_summary(plan: Plan, summary: dict, path: str) -> None:
+    number, metrics = jobs.number, summary["eval_metrics"]
+    lines = [
+        "",
+        "== lmpipe pretrain: summary ==",
+        f"pipeline root     {summary['pipeline_root']}",
+        *jobs.input_lines(summary, "document"),
+        f"ML Metadata       {summary['metadata_path']}",
+        f"vocabulary size   {summary['vocab_size']}",
+        f"masked accuracy   {number(metrics.get('masked_accuracy'))} "
+        f"(always the most frequent token: {number(summary['majority_token_accuracy'])})",
+        f"perplexity        {number(metrics.get('perplexity'), 1)}",
+    ]
+    if "start_eval_metrics" in summary:
+        start = summary["start_eval_metrics"]
+        lines.append(f"starting point    {summary['init_from']}: masked accuracy "
+                     f"{number(start.get('masked_accuracy'))}, perplexity "
+                     f"{number(start.get('perplexity'), 1)} (blessed only if better)")
+    lines += [
+        f"blessed           {summary['blessed']}",
+        f"pushed model      {summary['pushed_model']}",
+        f"wall time         {summary['wall_seconds']} s",
+        f"summary           {path}",
+    ]
+    print("\n".join(lines))

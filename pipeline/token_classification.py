@@ -16,7 +16,6 @@ tagged file(s) → TaggedExampleGen → StatisticsGen → ExampleValidator (the 
 import dataclasses
 import glob
 import os
-import sys
 from typing import List, Sequence, Tuple
 
 import tensorflow_model_analysis as tfma
@@ -32,11 +31,12 @@ from models import entity_metrics, features
 from models.settings import ConfigError
 from models.token_classifier import entity_type_names
 from models.token_classifier_export import TAGGING_EVAL_SIGNATURE
+from pipeline import jobs
 from pipeline.blessing import evaluate_and_push, overall_threshold
-from pipeline.finetune import pipeline_schema_file
+from pipeline.text_classification import pipeline_schema_file
 from pipeline.config import TokenClassificationConfig
 from pipeline.import_checkpoint import starting_point
-from pipeline.resolve_pretrained import Pretrained
+from pipeline.resolve_pretrained import Pretrained, PretrainedError
 from pipeline.tfx_pipeline import absolute, make_pipeline, trainer_config
 
 TASK = "token_classification"  # the summary's `task`
@@ -159,6 +159,7 @@ def create_pipeline(cfg: TokenClassificationConfig, classes: Sequence[str],
 class Plan:
     """What the pre-flight checks found: the classes, where the types came from, the data."""
 
+    cfg: TokenClassificationConfig
     classes: List[str]
     types_from: str
     data: dict
@@ -167,10 +168,15 @@ class Plan:
     head: str
 
 
-def preflight(cfg: TokenClassificationConfig, check_checkpoint) -> Plan:
+JOB = "token_classification"  # the summary file's key
+INPUT_ERRORS = (ConfigError, tagged.TaggedDataError, PretrainedError)
+
+
+def preflight(cfg: TokenClassificationConfig, given=frozenset()) -> Plan:
     """Every check that can be made before any pipeline work: the entity types, every file
-    read (all problems reported at once), an entity type outside the run's, the checkpoint.
-    Raises ConfigError, TaggedDataError or PretrainedError; writes the run's schema."""
+    read (all problems reported at once), an entity type outside the run's, the checkpoint,
+    the distribution settings. Raises ConfigError, TaggedDataError or PretrainedError; prints
+    what was read and writes the run's schema."""
     from pipeline import resolve_pretrained as pretrained_lib
 
     types, types_from = choose_types(cfg)
@@ -179,7 +185,7 @@ def preflight(cfg: TokenClassificationConfig, check_checkpoint) -> Plan:
     pretrained_lib.check_vocabulary_matches(pretrained)
     head = "new"
     if pretrained.needs_import:
-        start = check_checkpoint(pretrained.model_uri, "--pretrained", cfg.seq_length)
+        start = jobs.check_checkpoint(pretrained.model_uri, "--pretrained", cfg.seq_length)
         if start.classes and start.task == "token-classification":
             keeps = sorted(start.classes) == sorted(classes) and not cfg.from_scratch
             head = ("the checkpoint's (its id2label holds the data's classes)" if keeps else
@@ -192,15 +198,28 @@ def preflight(cfg: TokenClassificationConfig, check_checkpoint) -> Plan:
         raise ConfigError(f"{schema_file} (the schema of earlier runs here) has the classes "
                           f"{', '.join(schema_classes(schema_file))}, this run "
                           f"{', '.join(classes)}: use another --run-dir")
+    jobs.check_distribution(cfg)
     write_run_schema(cfg, classes)
-    return Plan(classes, types_from, report.to_json(), schema_file, pretrained, head)
+    data = report.to_json()
+    print(f"lmpipe: {data['sentences']:,} tagged sentences ({data['tokens']:,} tokens) in "
+          f"{jobs.count(data['files'], 'file')}; entities: "
+          + "; ".join(f"{split} " + ", ".join(f"{t} {n}" for t, n in sorted(counts.items()))
+                      for split, counts in data["entities"].items()))
+    print(f"lmpipe: entity types {', '.join(entity_type_names(classes))} (from {types_from}); "
+          f"the schema is {schema_file}: later runs in {cfg.run_dir} validate against it.")
+    return Plan(cfg, classes, types_from, data, schema_file, pretrained, head)
 
 
-def summarize(cfg: TokenClassificationConfig, plan: Plan) -> dict:
+def build(plan: Plan) -> tfx.dsl.Pipeline:
+    return create_pipeline(plan.cfg, plan.classes, plan.pretrained, plan.schema_file)
+
+
+def summarize(plan: Plan) -> dict:
     """The run's eval metrics (the Evaluator's), its test metrics (the pushed model on the
     test split, once; never used for blessing), blessing and push, from ML Metadata."""
     from pipeline import run_summary
 
+    cfg = plan.cfg
     store = run_summary._store(cfg)
     summary = run_summary._common_summary(store, cfg)
     summary.update(task=TASK, labels=plan.classes, entity_types=entity_type_names(plan.classes),
@@ -251,11 +270,9 @@ def test_metrics(model_dir: str, files: Sequence[str]) -> dict:
     return result
 
 
-def print_summary(cfg: TokenClassificationConfig, summary: dict, path: str) -> None:
+def print_summary(plan: Plan, summary: dict, path: str) -> None:
+    cfg, number = plan.cfg, jobs.number
     metrics, test = summary["eval_metrics"], summary.get("test_metrics")
-
-    def number(value, digits=4):
-        return "n/a" if value is None else f"{value:.{digits}f}"
 
     def per_type(source, key):
         return ", ".join(f"{t} {number(source.get(f'{key}/{t}'), 3)}"
@@ -285,4 +302,3 @@ def print_summary(cfg: TokenClassificationConfig, summary: dict, path: str) -> N
         f"wall time         {summary['wall_seconds']} s",
         f"summary           {path}",
     ]))
-    sys.stdout.flush()

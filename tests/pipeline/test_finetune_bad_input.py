@@ -78,7 +78,7 @@ def test_label_not_in_a_schema_file(tmp_path, pretrained, capsys):
 def test_a_class_new_to_the_run_directory_is_refused(tmp_path, pretrained, capsys):
     """The first run wrote the classes of its train split into the run directory; a retrain
     whose data has another class is stopped before any work."""
-    from pipeline import finetune
+    from pipeline import text_classification as finetune
     from pipeline.config import FinetuneConfig
 
     cfg = FinetuneConfig(data="x", pretrained=pretrained, run_dir=str(tmp_path / "run"))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from tfx import v1 as tfx
 
-from pipeline import cli
+from pipeline import cli, jobs
 
 CHECKPOINT = os.path.abspath("tests/data/bert_parity/checkpoint")
 SPECIAL = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"}
@@ -147,7 +147,7 @@ def test_checkpoint_warnings_are_printed(tmp_path, capsys):
     shutil.copytree(CHECKPOINT, ckpt)
     os.remove(ckpt / "tokenizer_config.json")
     os.remove(ckpt / "tokenizer.json")
-    start = cli.check_checkpoint(str(ckpt), "--checkpoint", 128)
+    start = jobs.check_checkpoint(str(ckpt), "--checkpoint", 128)
     err = capsys.readouterr().err.splitlines()
     assert start.tokenizer.lowercase and len(start.warnings) == 2
     assert err == [f"lmpipe: warning: {w}" for w in start.warnings]

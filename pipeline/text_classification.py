@@ -1,4 +1,8 @@
-"""The fine-tuning pipeline definition: config in, `tfx.dsl.Pipeline` out, nothing else.
+"""The text-classification job (`lmpipe finetune`, `--task text-classification`): its
+classes and schema, pre-flight checks, pipeline and summary (pipeline/jobs.py runs it). The
+task's other files: components/labelled_example_gen (reader, ExampleGen),
+models/preprocessing.py (`classifier_preprocessing_fn`), models/text_classifier.py (head),
+models/text_classifier_trainer.py, models/export.py (signatures).
 
 labelled file(s) → LabelledExampleGen → StatisticsGen → ExampleValidator (schemas/labelled.pbtxt)
     → Tokenize (Transform with the pretraining run's vocabulary; refuses anomalous data)
@@ -10,8 +14,10 @@ labelled file(s) → LabelledExampleGen → StatisticsGen → ExampleValidator (
     → Evaluator (TFMA; thresholds and no regression vs the latest blessed model) → Pusher
 """
 
+import dataclasses
 import hashlib
 import os
+import sys
 from typing import List, Optional, Sequence, Tuple
 
 import tensorflow_model_analysis as tfma
@@ -19,15 +25,16 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from google.protobuf import text_format
 from tfx import v1 as tfx
 
-from components.labelled_example_gen import LabelledExampleGen
+from components.labelled_example_gen import LabelledDataError, LabelledExampleGen
 from components.teacher_scores import TeacherScores
 from components.tokenize import Tokenize
 from components.types import WordPieceVocab
 from models import features
 from pipeline.blessing import evaluate_and_push, overall_threshold
-from pipeline.config import FinetuneConfig
+from pipeline import jobs
+from pipeline.config import ConfigError, FinetuneConfig
 from pipeline.import_checkpoint import starting_point
-from pipeline.resolve_pretrained import Pretrained
+from pipeline.resolve_pretrained import Pretrained, PretrainedError
 from pipeline.tfx_pipeline import absolute, make_pipeline, repo_file, trainer_config
 
 LABELLED_SCHEMA = repo_file("schemas", "labelled.pbtxt")
@@ -242,3 +249,181 @@ def create_pipeline(cfg: FinetuneConfig, labels: Sequence[str], pretrained: Pret
                                       cfg.max_versions, baseline_model=baseline)
     return make_pipeline(cfg, [example_gen, statistics_gen, schema_gen, example_validator,
                                 *start, *adapt, *distill, tokenize, trainer, *gate_and_push])
+
+
+# -- the job: pre-flight, summary ---------------------------------------------------------------
+
+JOB = "finetune"  # the summary file's key
+INPUT_ERRORS = (ConfigError, LabelledDataError, PretrainedError)
+
+
+@dataclasses.dataclass
+class Plan:
+    """What the pre-flight checks found and chose."""
+
+    cfg: FinetuneConfig  # with the pooling chosen from the checkpoint where not given
+    labels: List[str]
+    labels_from: str
+    schema_file: str
+    pretrained: Pretrained
+    pooling_from: str
+    head: str  # the classifier head: new, or the checkpoint's (and why)
+    data: dict  # what the data check read: the summary's `input`
+    teacher: Optional[str]
+
+
+def preflight(cfg: FinetuneConfig, given=frozenset()) -> Plan:
+    """Every check that can be made before any pipeline work: the classes, the checkpoint (and
+    the pooling a sentence-transformers or fine-tuned one implies, unless `pooling` is in
+    `given`), every data file read, the distribution settings, the teacher. Raises
+    ConfigError, LabelledDataError or PretrainedError; prints what was read and chosen, and
+    writes the run's schema."""
+    from components.labelled_example_gen.reader import inspect_labelled_data
+    from pipeline import resolve_pretrained as pretrained_lib
+
+    schema_file, labels, labels_from = choose_classes(cfg)
+    pretrained = pretrained_lib.resolve(cfg.pretrained)
+    pretrained_lib.check_vocabulary_matches(pretrained)
+    pooling_from = "--pooling" if "pooling" in given else "lmpipe's default"
+    start_classes = ()
+    if pretrained.needs_import:
+        start = jobs.check_checkpoint(pretrained.model_uri, "--pretrained", cfg.seq_length)
+        start_classes = start.classes
+        if start.pooling and "pooling" not in given:  # a sentence-transformers checkpoint's own
+            cfg = dataclasses.replace(cfg, pooling=start.pooling)
+            pooling_from = "the sentence-transformers checkpoint's Pooling module"
+        elif start.classes and "pooling" not in given:  # a fine-tuned classifier: its pooler
+            cfg = dataclasses.replace(cfg, pooling="cls")
+            pooling_from = "the fine-tuned classifier checkpoint (its pooler)"
+    report = inspect_labelled_data(cfg.data, cfg.text_column, cfg.label_column, labels,
+                                   labels_from=labels_from, pair_column=cfg.text_pair_column,
+                                   tsv_quoting=cfg.tsv_quoting)
+    jobs.check_distribution(cfg)
+    teacher = check_teacher(cfg, labels, pretrained) if cfg.distill_from else None
+
+    info = report.to_json()
+    per_file = ", ".join(f"{os.path.basename(f.path)} {jobs.count(f.rows, 'row')}"
+                         for f in report.files[:6])
+    print(f"lmpipe: data {cfg.data}: {jobs.count(info['files'], 'file')}, "
+          f"{jobs.count(info['rows'], 'row')}, {jobs.count(info['bytes'], 'byte')}"
+          + (f" ({per_file})" if len(report.files) > 1 else ""))
+    for note in report.notes:
+        print(f"lmpipe: note: {note}")
+    jobs.print_skipped(report.skipped)
+    if pooling_from.startswith("the "):
+        print(f"lmpipe: --pooling {cfg.pooling}, from {pooling_from} (give --pooling to choose).")
+    head = "new"
+    if start_classes:
+        keeps = (list(start_classes) == list(labels) and cfg.pooling == "cls"
+                 and not cfg.from_scratch)
+        head = ("the checkpoint's (its id2label is the data's classes)" if keeps else
+                f"new (the checkpoint's classifier has {', '.join(start_classes)}"
+                + (", not the data's classes in this order" if list(start_classes) != list(labels)
+                   else f"; --pooling {cfg.pooling} or --from-scratch") + ")")
+        print(f"lmpipe: classifier head: {head}.")
+    counts = report.label_counts
+    print(f"lmpipe: {sum(counts.values())} labelled examples: "
+          + ", ".join(f"{label} {counts.get(label, 0)}" for label in labels))
+    if schema_file == run_schema_path(cfg):
+        write_run_schema(cfg, labels)
+        print(f"lmpipe: classes {', '.join(labels)} (from {labels_from}); the schema is "
+              f"{schema_file}: later runs in {cfg.run_dir} validate against it.")
+    return Plan(cfg, labels, labels_from, schema_file, pretrained, pooling_from, head, info,
+                teacher)
+
+
+def check_teacher(cfg: FinetuneConfig, labels, pretrained: Pretrained) -> str:
+    """The teacher's Model artifact directory; refuses one with other classes than the data,
+    warns when the student is not smaller (at least 90% of the teacher's parameters)."""
+    from components.teacher_scores.executor import TeacherError, check_teacher as classes_match
+    from pipeline import resolve_pretrained as pretrained_lib
+
+    teacher = pretrained_lib.resolve_teacher(cfg.distill_from)
+    saved_model = pretrained_lib.teacher_saved_model(teacher)
+    try:
+        classes_match(saved_model, labels)
+    except TeacherError as e:
+        raise ConfigError(f"--distill-from: {e}") from None
+    teacher_size = pretrained_lib.saved_model_parameters(saved_model)
+    student_size = pretrained_lib.encoder_parameters(pretrained)
+    print(f"lmpipe: teacher {saved_model} ({teacher_size / 1e6:.2f}M parameters)"
+          + (f", student encoder {student_size / 1e6:.2f}M" if student_size else ""))
+    if student_size and student_size >= 0.9 * teacher_size:
+        print(f"lmpipe: warning: the student ({student_size / 1e6:.2f}M parameters) is not "
+              f"smaller than its teacher ({teacher_size / 1e6:.2f}M): distillation is for "
+              "training a smaller model (give --pretrained a smaller encoder)", file=sys.stderr)
+    return teacher
+
+
+def build(plan: Plan) -> tfx.dsl.Pipeline:
+    return create_pipeline(plan.cfg, plan.labels, plan.pretrained, plan.schema_file,
+                           plan.teacher)
+
+
+def summarize(plan: Plan) -> dict:
+    """Eval metrics (the Evaluator's), test metrics (the pushed model on the test split;
+    never used for blessing), the teacher's, blessing and push, from ML Metadata."""
+    from pipeline import run_summary
+
+    return {"input": plan.data, "pooling_from": plan.pooling_from,
+            "classifier_head": plan.head,
+            **run_summary.finetune_summary(plan.cfg, plan.labels, plan.pretrained)}
+
+
+def _macro(metrics: dict, name: str) -> Optional[float]:
+    """TFMA names macro-averaged metrics with a `macro_` prefix (None: not computed)."""
+    for key, value in metrics.items():
+        if key.startswith("macro_") and key.endswith(name) and "/" not in key:
+            return value
+    return None
+
+
+def _teacher_lines(summary: dict, cfg: FinetuneConfig) -> list:
+    teacher, number = summary.get("teacher"), jobs.number
+    if not teacher:
+        return []
+    lines = [f"teacher           {teacher['model']} ({teacher['size_mb']:.1f} MB)",
+             f"teacher eval acc. {number(teacher.get('eval_metrics', {}).get('accuracy'))}"
+             f" (the student may be at most {cfg.max_drop_vs_teacher:.4f} below)"]
+    if "test_metrics" in teacher:
+        lines.append(f"teacher test acc. {number(teacher['test_metrics']['accuracy'])}")
+    return lines
+
+
+def print_summary(plan: Plan, summary: dict, path: str) -> None:
+    cfg, labels, number = plan.cfg, plan.labels, jobs.number
+    metrics = summary["eval_metrics"]
+    absent = summary.get("eval_absent_classes") or []
+    test = summary.get("test_metrics")
+    print("\n".join([
+        "",
+        "== lmpipe finetune: summary ==",
+        f"pipeline root     {summary['pipeline_root']}",
+        *jobs.input_lines(summary, "row"),
+        f"pretrained        {summary['pretrained_model']}"
+        + (" (architecture only: --from-scratch)" if cfg.from_scratch else "")
+        + (f", adapted to the train texts ({cfg.adapt_steps} MLM steps)"
+           if cfg.adapt_steps else ""),
+        f"classes           {', '.join(labels)}",
+        f"pooling           {cfg.pooling} (from {plan.pooling_from})",
+        f"classifier head   {plan.head}",
+        "batching          " + ("length-aware (batches of similar lengths, each padded to "
+                                 "its longest rounded up to 16)" if cfg.batching == "bucketed"
+                                 else f"fixed (every example padded to {cfg.seq_length})"),
+        f"eval accuracy     {number(metrics.get('accuracy'))}",
+        f"eval macro F1     {number(_macro(metrics, 'f1_score'))}" if not absent else
+        f"eval macro F1     {number(summary['eval_class_metrics']['macro_f1'])} over the "
+        f"{len(labels) - len(absent)} classes present",
+        *([f"absent from eval  {', '.join(absent)}: no eval example, so no recall or F1 "
+           "(null in the summary)"] if absent else []),
+        *([f"test accuracy     {number(test['accuracy'])}, macro F1 "
+           f"{number(test['macro_f1'])} ({test['example_count']} examples; reported, never "
+           "used for blessing)"
+           + (f"; absent from test: {', '.join(test['absent_classes'])}"
+              if test.get("absent_classes") else "")] if test else []),
+        *_teacher_lines(summary, cfg),
+        f"blessed           {summary['blessed']}",
+        f"pushed model      {summary['pushed_model']}",
+        f"wall time         {summary['wall_seconds']} s",
+        f"summary           {path}",
+    ]))

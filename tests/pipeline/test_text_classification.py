@@ -1,6 +1,6 @@
 """The fine-tuning pipeline definition's pieces: classes from the schema, the TFMA config."""
 
-from pipeline import finetune
+from pipeline import text_classification as finetune
 from pipeline.config import FinetuneConfig
 
 
