@@ -18,7 +18,7 @@ Serving and tfx-bsl (TFMA) load models; ExportArchive does.
 import dataclasses
 import json
 import os
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import keras
 import tensorflow as tf
@@ -131,7 +131,8 @@ def trim_padding(token_ids: tf.Tensor, *same_shape: tf.Tensor):
     return tuple(t[:, :longest] for t in (token_ids, *same_shape))
 
 
-def _classify_fn(model, tft_layer, labels: Sequence[str], seq_length: int, pairs: bool):
+def _classify_fn(model, tft_layer, labels: Sequence[str], seq_length: int, pairs: bool,
+                 windows: bool = False):
     label_names = tf.constant(list(labels))
 
     def classify(text, text_pair=None):
@@ -139,10 +140,18 @@ def _classify_fn(model, tft_layer, labels: Sequence[str], seq_length: int, pairs
         if text_pair is not None:
             raw[features.TEXT_PAIR] = tf.reshape(text_pair, [-1, 1])
         transformed = tft_layer(raw)
-        token_ids, segment_ids = trim_padding(
-            tf.reshape(transformed[features.TOKEN_IDS], [-1, seq_length]),
-            tf.reshape(transformed[features.SEGMENT_IDS], [-1, seq_length]))
-        logits = model(inputs.bert_inputs(token_ids, segment_ids=segment_ids), training=False)
+        if windows:  # [batch, windows, seq_length]; a text with fewer has all-[PAD] windows
+            window_ids = tf.sparse.to_dense(transformed[features.WINDOW_IDS],
+                                            default_value=features.PAD_ID)
+            batch = tf.shape(window_ids, out_type=tf.int64)[0]
+            window_ids = tf.reshape(window_ids, [batch, -1, seq_length])
+            model_inputs = inputs.bert_inputs(window_ids)
+        else:
+            token_ids, segment_ids = trim_padding(
+                tf.reshape(transformed[features.TOKEN_IDS], [-1, seq_length]),
+                tf.reshape(transformed[features.SEGMENT_IDS], [-1, seq_length]))
+            model_inputs = inputs.bert_inputs(token_ids, segment_ids=segment_ids)
+        logits = model(model_inputs, training=False)
         probabilities = tf.nn.softmax(tf.cast(logits, tf.float32))
         best = tf.argmax(probabilities, axis=-1)
         return {
@@ -152,6 +161,10 @@ def _classify_fn(model, tft_layer, labels: Sequence[str], seq_length: int, pairs
             "classes": tf.tile(label_names[tf.newaxis, :], [tf.shape(probabilities)[0], 1]),
             "label": tf.gather(label_names, best),
             "score": tf.reduce_max(probabilities, axis=-1),
+            # How much of each text the answer is from: windows read, and whether any of the
+            # text was not read (longer than one window, or than max_windows of them).
+            "windows": tf.reshape(transformed[features.WINDOWS], [-1]),
+            "truncated": tf.reshape(tf.cast(transformed[features.TRUNCATED], tf.bool), [-1]),
         }
 
     texts = [features.TEXT, features.TEXT_PAIR] if pairs else [features.TEXT]
@@ -170,8 +183,11 @@ def _classify_fn(model, tft_layer, labels: Sequence[str], seq_length: int, pairs
 
 def _classify_ids_fn(model):
     """The model without its tokenizer: `[batch, length]` ids (`[CLS] ... [SEP] [PAD]...`, at
-    most the sequence length) to `probabilities`. What a TFLite export with a tokenizer of its
-    own wraps (models/tflite.py)."""
+    most the sequence length) to `probabilities`; one window each (a WindowedClassifier's
+    window classifier). What a TFLite export with a tokenizer of its own wraps
+    (models/tflite.py)."""
+    model = getattr(model, "window_classifier", model)
+
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name="token_ids"),
                                   tf.TensorSpec([None, None], tf.int32, name="segment_ids")])
     def classify_ids(token_ids, segment_ids):
@@ -182,15 +198,16 @@ def _classify_ids_fn(model):
 
 
 def write_model_info(export_dir: str, vocab_file: str, labels: Sequence[str], seq_length: int,
-                     pairs: bool) -> str:
+                     pairs: bool, long_text: Optional[dict] = None) -> str:
     """`assets.extra/lmpipe/`: the vocabulary and its tokenizer settings, and `model.json`
-    (classes, sequence length), for tools that rebuild the model's input (TF Serving ignores
-    `assets.extra` beyond its warmup file)."""
+    (classes, sequence length, how a long text is read: `long_text` and, for "windows",
+    `window_stride`, `max_windows`, `window_pooling`), for tools that rebuild the model's
+    input (TF Serving ignores `assets.extra` beyond its warmup file)."""
     directory = os.path.join(export_dir, "assets.extra", MODEL_INFO_DIR)
     copy_vocabulary(vocab_file, directory)
     with tf.io.gfile.GFile(os.path.join(directory, MODEL_INFO_FILE), "w") as f:
-        json.dump({"labels": list(labels), "seq_length": seq_length, "text_pairs": pairs}, f,
-                  indent=2)
+        json.dump({"labels": list(labels), "seq_length": seq_length, "text_pairs": pairs,
+                   **(long_text or {"long_text": "first"})}, f, indent=2)
     return directory
 
 
@@ -210,6 +227,7 @@ class ModelInfo:
     seq_length: int
     text_pairs: bool
     vocab_file: str
+    long_text: str = "first"  # models/settings.py LONG_TEXTS
 
     @classmethod
     def read(cls, saved_model_dir: str) -> "ModelInfo":
@@ -224,7 +242,8 @@ class ModelInfo:
         with tf.io.gfile.GFile(path) as f:
             info = json.load(f)
         return cls(list(info["labels"]), int(info["seq_length"]), bool(info["text_pairs"]),
-                   os.path.join(directory, features.VOCAB_FILE))
+                   os.path.join(directory, features.VOCAB_FILE),
+                   info.get("long_text", "first"))
 
 
 def write_warmup_requests(export_dir: str, model_name: str, texts: Sequence[str],
@@ -254,13 +273,16 @@ WARMUP_TEXTS = ("A gripping, beautifully acted film.", "Dull and far too long.",
 
 def export_classifier(model: keras.Model, tf_transform_output, export_dir: str,
                       labels: Sequence[str], seq_length: int, model_name: str,
-                      vocab_file: str) -> str:
+                      vocab_file: str, long_text: Optional[dict] = None) -> str:
     """Writes the classifier SavedModel:
 
     - `serving_default(text: string[None])` → `probabilities` `[batch, classes]` float32 (in
       `labels` order), `classes` `[batch, classes]` string (the class name of each column),
-      `label` (the most probable class name) and `score` (its probability); a model of text pairs
-      (a `text_pair` raw feature) takes `text` and `text_pair`;
+      `label` (the most probable class name), `score` (its probability), `windows` int64
+      (windows read) and `truncated` bool (some of the text was not read); a model of text
+      pairs (a `text_pair` raw feature) takes `text` and `text_pair`; a WindowedClassifier
+      (`long_text={"long_text": "windows", ...}`, text_classifier_trainer.long_text_info)
+      reads every window of a text, up to its max_windows;
     - `predict_examples(examples)`: the same from serialized raw tf.Examples (TFMA);
     - `transform_features(examples)`: the Transform output (TFMA's preprocessing function);
     - `classify_ids(token_ids, segment_ids)`: `probabilities` from wordpiece ids;
@@ -268,7 +290,9 @@ def export_classifier(model: keras.Model, tf_transform_output, export_dir: str,
     """
     tft_layer = tf_transform_output.transform_features_layer()
     pairs = features.TEXT_PAIR in tf_transform_output.raw_feature_spec()
-    serving_default, predict_examples = _classify_fn(model, tft_layer, labels, seq_length, pairs)
+    windows = (long_text or {}).get("long_text") == "windows"
+    serving_default, predict_examples = _classify_fn(model, tft_layer, labels, seq_length, pairs,
+                                                     windows)
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.track(tft_layer)
@@ -279,5 +303,5 @@ def export_classifier(model: keras.Model, tf_transform_output, export_dir: str,
     archive.add_endpoint(CLASSIFY_IDS_SIGNATURE, _classify_ids_fn(model))
     archive.write_out(export_dir)
     write_warmup_requests(export_dir, model_name, WARMUP_TEXTS, pairs)
-    write_model_info(export_dir, vocab_file, labels, seq_length, pairs)
+    write_model_info(export_dir, vocab_file, labels, seq_length, pairs, long_text)
     return export_dir

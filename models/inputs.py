@@ -160,12 +160,36 @@ def parse_classifier(serialized: tf.Tensor, seq_length: int, teacher_classes: in
     return model_inputs, parsed[features.LABEL_ID]
 
 
+def parse_windows(serialized: tf.Tensor, seq_length: int, teacher_classes: int = 0):
+    """One serialized transformed example of a text read as windows (`window_ids`) to
+    (inputs `[windows, seq_length]`, class id); with `teacher_classes`, the teacher's
+    probabilities too."""
+    spec = {features.WINDOW_IDS: tf.io.VarLenFeature(tf.int64),
+            features.LABEL_ID: tf.io.FixedLenFeature([], tf.int64)}
+    if teacher_classes:
+        spec[features.TEACHER_PROBABILITIES] = tf.io.FixedLenFeature([teacher_classes],
+                                                                     tf.float32)
+    parsed = tf.io.parse_single_example(serialized, spec)
+    windows = tf.reshape(tf.sparse.to_dense(parsed[features.WINDOW_IDS]), [-1, seq_length])
+    model_inputs = bert_inputs(windows)
+    if teacher_classes:
+        model_inputs[features.TEACHER_PROBABILITIES] = parsed[features.TEACHER_PROBABILITIES]
+    return model_inputs, parsed[features.LABEL_ID]
+
+
 def classifier_dataset(file_patterns: List[str], seq_length: int, batch_size: int,
                        teacher_classes: int = 0, bucket_multiple: int = 0,
-                       **kwargs) -> tf.data.Dataset:
+                       windows: bool = False, **kwargs) -> tf.data.Dataset:
     """Batches of (inputs, class id) from Transform's examples. `bucket_multiple` > 0:
     length-aware batching (`length_bucketed`), each batch `[batch, L]` with L its longest
-    member rounded up to a multiple of `bucket_multiple`; 0: every batch `[batch, seq_length]`."""
+    member rounded up to a multiple of `bucket_multiple`; 0: every batch `[batch, seq_length]`.
+    `windows`: texts read as windows (`window_ids`), each batch `[batch, W, L]` with W the
+    most windows of its texts (a text with fewer has all-`[PAD]` windows, which the model
+    skips: models/text_classifier.py WindowedClassifier)."""
+    if windows:
+        parse = lambda x: parse_windows(x, seq_length, teacher_classes)  # noqa: E731
+        return tfrecord_dataset(file_patterns, batch_size, parse, bucket_multiple=bucket_multiple,
+                                single_examples=True, **kwargs)
     parse = lambda x: parse_classifier(x, seq_length, teacher_classes)  # noqa: E731
     if bucket_multiple:
         return tfrecord_dataset(file_patterns, batch_size, parse, bucket_multiple=bucket_multiple,
@@ -180,7 +204,7 @@ SEQUENCE_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 
 def example_length(model_inputs: dict) -> tf.Tensor:
     """Positions up to and including each example's last non-padding one, `[batch]` int32
-    (a `[PAD]` typed inside a text is not the end of it)."""
+    (a `[PAD]` typed inside a text is not the end of it); for windows `[batch, windows]`."""
     mask = tf.cast(model_inputs["padding_mask"], tf.int32)
     positions = tf.range(1, tf.shape(mask)[-1] + 1)
     return tf.reduce_max(mask * positions, axis=-1)
@@ -192,24 +216,35 @@ def trim_batch(model_inputs: dict, multiple: int) -> dict:
     probabilities) are kept as they are. Only padding is cut, so the model's outputs are the
     same as on the whole rows (padding is masked out of attention and pooling)."""
     longest = tf.reduce_max(example_length(model_inputs))
-    full = tf.shape(model_inputs["token_ids"])[1]
+    full = tf.shape(model_inputs["token_ids"])[-1]
     length = tf.minimum(-(-longest // multiple) * multiple, full)
-    return {k: (v[:, :length] if k in SEQUENCE_INPUTS else v) for k, v in model_inputs.items()}
+    return {k: (v[..., :length] if k in SEQUENCE_INPUTS else v) for k, v in model_inputs.items()}
 
 
 def length_bucketed(examples: tf.data.Dataset, batch_size: int, multiple: int,
-                    drop_remainder: bool, per_position_labels: bool = False) -> tf.data.Dataset:
+                    drop_remainder: bool, per_position_labels: bool = False,
+                    windows: bool = False) -> tf.data.Dataset:
     """Single parsed examples `(inputs, label)` → batches of examples of similar length, each
     trimmed to its longest rounded up to `multiple` (`trim_batch`), as Hugging Face's
     `group_by_length` with `DataCollatorWithPadding(pad_to_multiple_of=...)` does: an example
     goes to the bucket of its length rounded up to `multiple`, and a bucket makes a batch when
     it holds `batch_size` of them, so at most seq_length / multiple shapes are traced. The
     stream's order decides which examples meet (shuffle before). `per_position_labels`: the
-    labels are `[seq_length]` per example (token classification) and are cut alike."""
+    labels are `[seq_length]` per example (token classification) and are cut alike.
+    `windows`: each example is `[windows, seq_length]` (a text read as windows); the bucket is
+    the number of windows, and for one window its length, and a batch is padded to its most
+    windows."""
     def bucket(model_inputs, label):
+        if windows:  # all but a text's last window are full: its window count is its length
+            count = tf.cast(tf.shape(model_inputs["token_ids"])[0], tf.int64)
+            one = tf.cast((tf.reduce_max(example_length(model_inputs)) - 1) // multiple,
+                          tf.int64)
+            return tf.where(count > 1, 1_000 + count, one)
         return tf.cast((example_length(model_inputs) - 1) // multiple, tf.int64)
 
     def batches(key, window):
+        if windows:
+            return window.padded_batch(batch_size, drop_remainder=drop_remainder)
         return window.batch(batch_size, drop_remainder=drop_remainder)
 
     def trim(model_inputs, labels):
@@ -222,10 +257,15 @@ def length_bucketed(examples: tf.data.Dataset, batch_size: int, multiple: int,
     return ds.map(trim, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def label_counts(file_patterns: List[str], seq_length: int, num_classes: int) -> List[int]:
+def label_counts(file_patterns: List[str], num_classes: int) -> List[int]:
     """Examples per class id in the given files (one pass; used for class weights)."""
     counts = [0] * num_classes
-    ds = classifier_dataset(file_patterns, seq_length, 1024, shuffle=False, repeat=False)
+
+    def parse(serialized):
+        return (), tf.io.parse_example(
+            serialized, {features.LABEL_ID: tf.io.FixedLenFeature([], tf.int64)})[features.LABEL_ID]
+
+    ds = tfrecord_dataset(file_patterns, 1024, parse, shuffle=False, repeat=False)
     for _, labels in ds:
         for label, count in zip(*[t.numpy() for t in tf.unique_with_counts(labels)[::2]]):
             if 0 <= label < num_classes:
@@ -237,10 +277,13 @@ def label_counts(file_patterns: List[str], seq_length: int, num_classes: int) ->
 
 def tfrecord_dataset(file_patterns: List[str], batch_size: int, parse: Callable,
                      shuffle: bool = True, repeat: bool = True, seed: int = 42,
-                     bucket_multiple: int = 0) -> tf.data.Dataset:
+                     bucket_multiple: int = 0, single_examples: bool = False) -> tf.data.Dataset:
     """GZIP TFRecords (what TFX components write) → shuffled, repeated batches of `parse`d
     examples. A repeated stream drops its last short batch so every step has `batch_size`.
-    `bucket_multiple` > 0: batches of similar lengths (`length_bucketed`)."""
+    `bucket_multiple` > 0: batches of similar lengths (`length_bucketed`).
+    `single_examples`: `parse` takes one serialized example, not a batch, and gives
+    `[windows, seq_length]` inputs (texts read as windows); batches are padded to their most
+    windows."""
     files = tf.data.Dataset.list_files(file_patterns, shuffle=shuffle, seed=seed)
     ds = tf.data.TFRecordDataset(files, compression_type="GZIP",
                                  num_parallel_reads=tf.data.AUTOTUNE)
@@ -248,7 +291,14 @@ def tfrecord_dataset(file_patterns: List[str], batch_size: int, parse: Callable,
         ds = ds.shuffle(10_000, seed=seed)
     if repeat:
         ds = ds.repeat()
-    if bucket_multiple:  # parse in blocks, then regroup single examples by length
+    if single_examples:
+        ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+        if bucket_multiple:
+            ds = length_bucketed(ds, batch_size, bucket_multiple, drop_remainder=repeat,
+                                 windows=True)
+        else:
+            ds = ds.padded_batch(batch_size, drop_remainder=repeat)
+    elif bucket_multiple:  # parse in blocks, then regroup single examples by length
         ds = ds.batch(256).map(parse, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
         ds = length_bucketed(ds, batch_size, bucket_multiple, drop_remainder=repeat)
     else:

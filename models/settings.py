@@ -42,6 +42,14 @@ CLASS_WEIGHTS = ("none", "balanced")
 # example to seq_length.
 BATCHINGS = ("bucketed", "fixed")
 BUCKET_MULTIPLE = 16
+# A text longer than one window (seq_length - 2 pieces): "first" reads its first window;
+# "head-tail" its first and last pieces in one window (HEAD_FRACTION of it from the head:
+# Sun et al. 2019, "How to Fine-Tune BERT for Text Classification?", head 128 + tail 382 of
+# 510); "windows" all of it, as windows overlapping by window_stride, the text's logits the
+# mean (or max) of its windows' (at most max_windows of them).
+LONG_TEXTS = ("first", "head-tail", "windows")
+WINDOW_POOLINGS = ("mean", "max")
+HEAD_FRACTION = 128 / 510
 
 
 class ConfigError(ValueError):
@@ -200,7 +208,29 @@ class MaskedLMSettings(TrainSettings):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class ClassifierSettings(TrainSettings):
+class WindowSettings(TrainSettings):
+    """Text longer than one window as overlapping windows (a sentence to tag, a document to
+    classify): the overlap."""
+
+    # Pieces two windows of a long text share (Hugging Face's pipeline `stride`); None:
+    # a quarter of a window, (seq_length - 2) // 4.
+    window_stride: Optional[int] = None
+
+    def validate(self):
+        super().validate()
+        if not 0 <= self.stride < self.seq_length - 2:
+            raise ConfigError(f"window_stride={self.window_stride}: windows of "
+                              f"{self.seq_length - 2} pieces (seq_length - 2) can share 0 to "
+                              f"{self.seq_length - 3} of them; use --window-stride in that range")
+
+    @property
+    def stride(self) -> int:
+        """The window overlap in pieces."""
+        return (self.seq_length - 2) // 4 if self.window_stride is None else self.window_stride
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ClassifierSettings(WindowSettings):
     """Training settings of fine-tuning a text classifier."""
 
     model_name: str = "classifier"
@@ -215,18 +245,24 @@ class ClassifierSettings(TrainSettings):
     class_weights: str = "none"  # or "balanced"
     early_stopping_patience: int = 0  # in checkpoints (epochs); 0 = off
     batching: str = "bucketed"  # see BATCHINGS
+    long_text: str = "first"  # see LONG_TEXTS
+    window_pooling: str = "mean"  # "windows": a text's logits from its windows', WINDOW_POOLINGS
+    max_windows: int = 8  # "windows": read at most this many windows of a text (its first ones)
 
     def validate(self):
         super().validate()
         check_choice(self, "pooling", POOLINGS)
         check_choice(self, "class_weights", CLASS_WEIGHTS)
         check_choice(self, "batching", BATCHINGS)
+        check_choice(self, "long_text", LONG_TEXTS)
+        check_choice(self, "window_pooling", WINDOW_POOLINGS)
+        check_positive(self, "max_windows")
         if self.freeze_layers < 0 or self.early_stopping_patience < 0:
             raise ConfigError("freeze_layers and early_stopping_patience must be >= 0.")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class TokenClassifierSettings(TrainSettings):
+class TokenClassifierSettings(WindowSettings):
     """Training settings of fine-tuning a token classifier (named entities)."""
 
     model_name: str = "token_classifier"
@@ -235,20 +271,8 @@ class TokenClassifierSettings(TrainSettings):
     eval_steps: int = 20
     checkpoint_every: int = 100
     from_scratch: bool = False  # same architecture and vocabulary, random weights (a baseline)
-    # Pieces two windows of a long sentence share (Hugging Face's pipeline `stride`); None:
-    # a quarter of a window, (seq_length - 2) // 4.
-    window_stride: Optional[int] = None
     batching: str = "bucketed"  # see BATCHINGS
 
     def validate(self):
         super().validate()
         check_choice(self, "batching", BATCHINGS)
-        if not 0 <= self.stride < self.seq_length - 2:
-            raise ConfigError(f"window_stride={self.window_stride}: windows of "
-                              f"{self.seq_length - 2} pieces (seq_length - 2) can share 0 to "
-                              f"{self.seq_length - 3} of them; use --window-stride in that range")
-
-    @property
-    def stride(self) -> int:
-        """The window overlap in pieces."""
-        return (self.seq_length - 2) // 4 if self.window_stride is None else self.window_stride

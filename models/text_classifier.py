@@ -11,6 +11,7 @@ Example:
 
 import keras
 import keras_hub
+import tensorflow as tf
 
 from models.backbone import embedding_layers, encoder_inputs, is_distilbert, sequence_output
 from models.settings import POOLINGS
@@ -76,6 +77,64 @@ def build_classifier(backbone, num_classes: int, dropout: float = 0.1,
                         "bert_mean_pool_classifier")
     model.backbone, model.output_dense, model.pooled_dense = backbone, output_dense, pooled_dense
     return model
+
+
+@keras.saving.register_keras_serializable(package="lmpipe")
+class WindowedClassifier(keras.Model):
+    """A text read as windows: `[batch, windows, seq_length]` BERT inputs → the window
+    classifier on each real window (one with any non-padding position; all-`[PAD]` windows
+    pad a batch to its most windows and are not computed) → the text's logits, the mean (or,
+    with `pooling="max"`, the maximum) of its windows' logits: `[batch, classes]` float32.
+
+    The windows' logits are pooled, as in Pappagari et al. 2019 ("Hierarchical Transformers
+    for Long Document Classification", their mean/max baselines), so the one model trains,
+    is evaluated and is served on whole texts. `window_classifier` (build_classifier's) takes
+    `[n, seq_length]` inputs; its `backbone`, `output_dense` and `pooled_dense` are this
+    model's too.
+
+    >>> from models.backbone import build_backbone
+    >>> from models.inputs import bert_inputs
+    >>> window = build_classifier(build_backbone(vocab_size=100, seq_length=8), num_classes=3)
+    >>> model = WindowedClassifier(window, pooling="mean")
+    >>> ids = tf.constant([[[2, 7, 3, 0], [0, 0, 0, 0]], [[2, 8, 9, 3], [2, 5, 3, 0]]])
+    >>> model(bert_inputs(ids)).shape
+    TensorShape([2, 3])
+    """
+
+    def __init__(self, window_classifier: keras.Model, pooling: str = "mean", **kwargs):
+        super().__init__(**kwargs)
+        if pooling not in ("mean", "max"):
+            raise ValueError(f"pooling={pooling!r}: use mean or max")
+        self.window_classifier, self.pooling = window_classifier, pooling
+        self.backbone = window_classifier.backbone
+        self.output_dense = window_classifier.output_dense
+        self.pooled_dense = window_classifier.pooled_dense
+        # No weights of its own: built when the window classifier is.
+        self.built = window_classifier.built
+
+    def call(self, inputs, training=False):
+        real = tf.reduce_any(tf.not_equal(inputs["padding_mask"], 0), axis=-1)  # [batch, windows]
+        flat = {k: tf.boolean_mask(inputs[k], real)
+                for k in ("token_ids", "segment_ids", "padding_mask")}
+        logits = tf.cast(self.window_classifier(flat, training=training), tf.float32)
+        shape = tf.concat([tf.shape(real, out_type=tf.int64),
+                           tf.shape(logits, out_type=tf.int64)[1:]], axis=0)
+        per_window = tf.scatter_nd(tf.where(real), logits, shape)  # [batch, windows, classes]
+        if self.pooling == "max":
+            masked = tf.where(real[:, :, tf.newaxis], per_window, tf.float32.min)
+            return tf.where(tf.reduce_any(real, axis=1, keepdims=True),
+                            tf.reduce_max(masked, axis=1), 0.0)
+        count = tf.reduce_sum(tf.cast(real, tf.float32), axis=1, keepdims=True)
+        return tf.reduce_sum(per_window, axis=1) / tf.maximum(count, 1.0)
+
+    def get_config(self):
+        return {**super().get_config(), "pooling": self.pooling,
+                "window_classifier": keras.saving.serialize_keras_object(self.window_classifier)}
+
+    @classmethod
+    def from_config(cls, config):
+        window = keras.saving.deserialize_keras_object(config.pop("window_classifier"))
+        return cls(window, **config)
 
 
 def head_layers(model) -> list:

@@ -16,7 +16,8 @@ from absl import logging
 from models import encoder, export, inputs, training
 from models.distillation import Distiller
 from models.settings import BUCKET_MULTIPLE, ClassifierSettings
-from models.text_classifier import balanced_class_weights, build_classifier, head_layers
+from models.text_classifier import (WindowedClassifier, balanced_class_weights, build_classifier,
+                                    head_layers)
 
 
 def train_classifier(settings: ClassifierSettings, backbone: Callable, labels: Sequence[str],
@@ -33,17 +34,18 @@ def train_classifier(settings: ClassifierSettings, backbone: Callable, labels: S
     teacher_classes = len(labels) if distill else 0
     class_weight = None
     if settings.class_weights == "balanced":
-        counts = inputs.label_counts(train_files, settings.seq_length, len(labels))
+        counts = inputs.label_counts(train_files, len(labels))
         class_weight = balanced_class_weights(counts)
         logging.info("Class weights for %s (counts %s): %s", labels, counts, class_weight)
 
     multiple = BUCKET_MULTIPLE if settings.batching == "bucketed" else 0
+    windows = settings.long_text == "windows"
 
     def datasets(batch_size):
         return (inputs.classifier_dataset(train_files, settings.seq_length, batch_size,
-                                          teacher_classes, multiple, seed=settings.seed),
+                                          teacher_classes, multiple, windows, seed=settings.seed),
                 inputs.classifier_dataset(eval_files, settings.seq_length, batch_size,
-                                          teacher_classes, multiple, shuffle=False))
+                                          teacher_classes, multiple, windows, shuffle=False))
 
     def build():
         model = build_classifier(backbone(), len(labels), settings.dropout,
@@ -55,6 +57,8 @@ def train_classifier(settings: ClassifierSettings, backbone: Callable, labels: S
                 count = len(layer.weights)
                 layer.set_weights(weights[:count])
                 weights = weights[count:]
+        if windows:  # a text's logits from its windows'
+            model = WindowedClassifier(model, settings.window_pooling)
         return Distiller(model, **distill) if distill else model
 
     def compile_args():
@@ -90,7 +94,17 @@ def train_and_export(job: training.TrainerJob) -> None:
                              job.log_dir, job.backup_dir, job.chief,
                              distill=job.custom_config.get("distill"), head_weights=head)
     export.export_classifier(model, job.transform_output, job.serving_dir, labels,
-                             settings.seq_length, settings.model_name, job.vocab_file)
+                             settings.seq_length, settings.model_name, job.vocab_file,
+                             long_text=long_text_info(settings))
+
+
+def long_text_info(settings: ClassifierSettings) -> dict:
+    """How the model reads a text longer than one window, for the export's model.json."""
+    info = {"long_text": settings.long_text}
+    if settings.long_text == "windows":
+        info.update(window_stride=settings.stride, max_windows=settings.max_windows,
+                    window_pooling=settings.window_pooling)
+    return info
 
 
 def keeps_classifier_head(encoder_dir: str, labels: Sequence[str], settings: ClassifierSettings):

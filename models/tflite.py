@@ -87,6 +87,11 @@ def convert(saved_model_dir: str, quantize: str = "none",
     if info.text_pairs:
         raise TFLiteExportError(f"{saved_model_dir} classifies text pairs; the TFLite export "
                                 "takes single-text classifiers only")
+    if info.long_text != "first":
+        raise TFLiteExportError(f"{saved_model_dir} reads long texts as {info.long_text}; the "
+                                "TFLite model reads a text's first window only, so it would "
+                                "answer differently: export a model fine-tuned with "
+                                "--long-text first")
     loaded = tf.saved_model.load(saved_model_dir)
     if CLASSIFY_IDS_SIGNATURE not in loaded.signatures:
         raise TFLiteExportError(f"{saved_model_dir} has no {CLASSIFY_IDS_SIGNATURE} signature: "

@@ -29,48 +29,12 @@ import tensorflow as tf
 
 from models import features
 from models.backbone import encoder_inputs, sequence_output
-from models.tokenization import Tokenizer
+from models.tokenization import Tokenizer, frame, window_plan  # noqa: F401  (window_plan: doctest)
 
 IGNORE = -100  # the label of positions without one (Hugging Face's ignore index)
 TOKENS, TAGS = features.TOKENS, features.TAGS  # raw examples: the words, their IOB2 tags
 LABEL_IDS, WORD_LABEL_IDS = features.LABEL_IDS, features.WORD_LABEL_IDS
 OUTSIDE = "O"
-
-
-def window_plan(lengths: tf.Tensor, body: int, stride: int):
-    """Where the windows of rows of `lengths` pieces start, how many pieces each holds and
-    from which piece on each owns the predictions: three `[batch, (windows)]` int64 ragged
-    tensors. `body`: pieces per window (seq_length - 2); `stride`: overlap, 0 <= stride < body.
-    A row of n pieces has 1 window if n <= body, else 1 + ceil((n - body) / (body - stride))."""
-    if not 0 <= stride < body:
-        raise ValueError(f"stride={stride}: the window overlap must be >= 0 and below the "
-                         f"{body} pieces a window holds (seq_length - 2)")
-    lengths = tf.cast(lengths, tf.int64)
-    step = body - stride
-    extra = tf.maximum(lengths - body, 0)
-    num = 1 + (extra + step - 1) // step
-    starts = tf.ragged.range(num) * step
-    window_lengths = tf.maximum(tf.minimum(tf.constant(body, tf.int64),
-                                           lengths[:, None] - starts), 0)
-    owners = tf.where(starts > 0, starts + stride // 2, starts)
-    return starts, window_lengths, owners
-
-
-def frame(values: tf.RaggedTensor, starts: tf.RaggedTensor, window_lengths: tf.RaggedTensor,
-          seq_length: int, first: int, last: int, pad: int) -> tf.RaggedTensor:
-    """Rows `[batch, (n)]` of int64 values cut into the planned windows, each
-    `first values... last pad...` of `seq_length`, flattened per row to
-    `[batch, (windows * seq_length)]`."""
-    row_starts = values.row_starts()
-    offsets = starts + tf.expand_dims(row_starts, 1)  # into values.flat_values
-    index = tf.ragged.range(offsets.flat_values, offsets.flat_values + window_lengths.flat_values)
-    body = tf.gather(values.flat_values, index)
-    n = body.nrows()
-    framed = tf.concat([tf.fill([n, 1], tf.constant(first, tf.int64)), body,
-                        tf.fill([n, 1], tf.constant(last, tf.int64))], axis=1)
-    dense = framed.to_tensor(default_value=pad, shape=[None, seq_length])
-    return tf.RaggedTensor.from_row_lengths(tf.reshape(dense, [-1]),
-                                            starts.row_lengths() * seq_length, validate=False)
 
 
 def first_piece_labels(word_pieces: tf.RaggedTensor, word_labels: tf.Tensor) -> tf.RaggedTensor:

@@ -270,6 +270,10 @@ class FinetuneConfig(RunSettings, ClassifierSettings):
                                   "non-empty class names, e.g. --labels negative,neutral,positive.")
         if not 0.0 <= self.min_accuracy <= 1.0:
             raise ConfigError(f"min_accuracy={self.min_accuracy} must be in [0, 1].")
+        if self.text_pair_column and self.long_text != "first":
+            raise ConfigError(f"--long-text {self.long_text} reads one long text; a pair is cut "
+                              "to one window longest text first (as Hugging Face's tokenizers "
+                              "do): leave --long-text out with --text-pair-column")
         self._validate_distillation()
 
     def _validate_distillation(self):

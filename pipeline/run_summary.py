@@ -14,6 +14,7 @@ from tfx import v1 as tfx
 
 from components import split_counts
 from components.types import WordPieceVocab
+from models import features
 
 
 def _latest(store: mlmd.MetadataStore, type_name: str):
@@ -199,6 +200,10 @@ def finetune_summary(cfg, labels, pretrained) -> dict:
             metrics[f"f1_score/{label}"] = by_class["f1"][label]
     examples = latest_output(store, "FileBasedExampleGen", "Examples")
     summary["input_splits"] = split_counts.read_split_counts(examples.uri) if examples else {}
+    transformed = latest_output(store, "Tokenize", "Examples")
+    if transformed:
+        summary["long_texts"] = long_text_counts(
+            transformed.uri, cfg.seq_length - (3 if cfg.text_pair_column else 2))
     test_files = glob.glob(os.path.join(examples.uri, "Split-test", "*")) if examples else []
     if summary["pushed"] and test_files:
         summary["test_metrics"] = test_metrics(summary["pushed_model"], test_files, labels)
@@ -206,6 +211,32 @@ def finetune_summary(cfg, labels, pretrained) -> dict:
     if teacher:
         summary["teacher"] = _teacher_summary(teacher, evaluation, test_files, labels)
     return summary
+
+
+def long_text_counts(transformed_uri: str, window_pieces: int) -> dict:
+    """Per split of the Tokenize step's examples: `texts`, `longer_than_one_window` (more than
+    `window_pieces`: seq_length - 2, for a pair seq_length - 3), `truncated` (some of the text
+    was not read: cut under "first"/"head-tail", past max_windows under "windows") and
+    `windows` (read, in all). {} for examples transformed before these features existed."""
+    import tensorflow as tf
+
+    spec = {name: tf.io.FixedLenFeature([], tf.int64, default_value=-1)
+            for name in (features.TEXT_LENGTH, features.WINDOWS, features.TRUNCATED)}
+    counts = {}
+    for directory in sorted(glob.glob(os.path.join(transformed_uri, "Split-*"))):
+        files = glob.glob(os.path.join(directory, "*"))
+        totals = {"texts": 0, "longer_than_one_window": 0, "truncated": 0, "windows": 0}
+        for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(1024):
+            parsed = tf.io.parse_example(batch, spec)
+            length = parsed[features.TEXT_LENGTH].numpy()
+            if (length < 0).any():
+                return {}
+            totals["texts"] += len(length)
+            totals["longer_than_one_window"] += int((length > window_pieces).sum())
+            totals["truncated"] += int(parsed[features.TRUNCATED].numpy().sum())
+            totals["windows"] += int(parsed[features.WINDOWS].numpy().sum())
+        counts[os.path.basename(directory)[len("Split-"):]] = totals
+    return counts
 
 
 def _teacher_summary(teacher, evaluation, test_files, labels) -> dict:

@@ -30,6 +30,7 @@ from components.teacher_scores import TeacherScores
 from components.tokenize import Tokenize
 from components.types import WordPieceVocab
 from models import features
+from models.settings import HEAD_FRACTION
 from pipeline.blessing import evaluate_and_push, overall_threshold
 from pipeline import jobs
 from pipeline.config import ConfigError, FinetuneConfig
@@ -173,6 +174,17 @@ def eval_config(cfg: FinetuneConfig, labels: Sequence[str]) -> tfma.EvalConfig:
         metrics_specs=specs)
 
 
+def long_text_config(cfg: FinetuneConfig) -> dict:
+    """The Tokenize step's settings of how a text longer than one window is read (none for
+    "first", so that runs from before these settings keep their cached Transform)."""
+    if cfg.long_text == "first":
+        return {}
+    config = {"long_text": cfg.long_text}
+    if cfg.long_text == "windows":
+        config.update(window_stride=cfg.stride, max_windows=cfg.max_windows)
+    return config
+
+
 def file_sha256(path: str) -> str:
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
@@ -233,7 +245,8 @@ def create_pipeline(cfg: FinetuneConfig, labels: Sequence[str], pretrained: Pret
         examples=examples, schema=schema,
         vocabulary=vocabulary, anomalies=example_validator.outputs["anomalies"],
         preprocessing_fn="models.preprocessing.classifier_preprocessing_fn",
-        custom_config={"seq_length": cfg.seq_length, "labels": list(labels)})
+        custom_config={"seq_length": cfg.seq_length, "labels": list(labels),
+                       **long_text_config(cfg)})
     trainer = tfx.components.Trainer(
         run_fn="models.text_classifier_trainer.run_fn",
         examples=tokenize.outputs["transformed_examples"],
@@ -390,6 +403,42 @@ def _teacher_lines(summary: dict, cfg: FinetuneConfig) -> list:
     return lines
 
 
+LONG_TEXT_WARNING = 0.05  # warn under "first" when more of a split's texts are longer
+
+
+def long_text_lines(summary: dict, cfg: FinetuneConfig) -> list:
+    """How long texts were read, with each split's count of texts longer than one window and
+    of those not read whole; a WARNING when over LONG_TEXT_WARNING of a split's texts lose
+    their end under "first"."""
+    counts = summary.get("long_texts") or {}
+    pieces = cfg.seq_length - (3 if cfg.text_pair_column else 2)
+    mode = {"first": f"first (the first {pieces} pieces of each text)",
+            "head-tail": f"head-tail (the first {round((cfg.seq_length - 2) * HEAD_FRACTION)} "
+                         "and the last pieces of each text, one window)",
+            "windows": f"windows (every window of {cfg.seq_length - 2} pieces overlapping by "
+                       f"{cfg.stride}, at most {cfg.max_windows}; the {cfg.window_pooling} of "
+                       "their logits)"}[cfg.long_text]
+    lines = [f"long texts        {mode}"]
+    if not counts:
+        return lines
+    lines.append("longer than one   " + ", ".join(
+        f"{split} {c['longer_than_one_window']:,} of {c['texts']:,}"
+        for split, c in counts.items()) + f" texts (over {pieces} pieces)")
+    if cfg.long_text == "windows":
+        lines.append("past max windows  " + ", ".join(
+            f"{split} {c['truncated']:,}" for split, c in counts.items())
+            + f" texts (their windows after the first {cfg.max_windows} are not read)")
+    elif cfg.long_text == "first":
+        over = [f"{split} {c['longer_than_one_window'] / c['texts']:.1%}"
+                for split, c in counts.items()
+                if c["texts"] and c["longer_than_one_window"] / c["texts"] > LONG_TEXT_WARNING]
+        if over:
+            lines.append(f"WARNING           texts longer than one window ({', '.join(over)}) "
+                         f"are classified from their first {pieces} pieces only: try "
+                         "--long-text windows (or head-tail), or a longer --seq-length")
+    return lines
+
+
 def print_summary(plan: Plan, summary: dict, path: str) -> None:
     cfg, labels, number = plan.cfg, plan.labels, jobs.number
     metrics = summary["eval_metrics"]
@@ -421,6 +470,7 @@ def print_summary(plan: Plan, summary: dict, path: str) -> None:
            "used for blessing)"
            + (f"; absent from test: {', '.join(test['absent_classes'])}"
               if test.get("absent_classes") else "")] if test else []),
+        *long_text_lines(summary, cfg),
         *_teacher_lines(summary, cfg),
         f"blessed           {summary['blessed']}",
         f"pushed model      {summary['pushed_model']}",

@@ -3,7 +3,8 @@ server over REST (its documented JSON API) or gRPC (tensorflow-serving-api).
 
 All three take raw strings (or, for a model of text pairs, `(text, text_pair)` tuples) and
 return one dict per text with the signature's outputs (for a classifier: `label`, `score`,
-`probabilities` and `classes`, the class name of each column; for a fill-mask model: `tokens`,
+`probabilities` and `classes`, the class name of each column, `windows` (how many windows of
+the text it read) and `truncated` (whether some of the text was not read); for a fill-mask model: `tokens`,
 `scores`, `mask_count`; for a token classifier: `entities`, a list of `{entity_type, start, end,
 entity_text, score}` with character offsets into the text, and `entity_count`), as plain Python
 values.
@@ -13,7 +14,7 @@ Example (in-process, on a pushed classifier):
     predictor = LocalPredictor("runs/demo/finetune/serving/classifier")
     predictor.predict(["a gorgeous, witty film"])
     # [{'classes': ['negative', 'positive'], 'label': 'positive', 'probabilities': [0.19, 0.81],
-    #   'score': 0.81}]
+    #   'score': 0.81, 'truncated': False, 'windows': 1}]
 """
 
 import json

@@ -1,6 +1,7 @@
 """Labelled data as users have it (issue 21), end to end on the committed tiny checkpoint: integer
-class names, a class present in train but absent from the eval split, a pandas-written TSV. One
-fine-tuning run; its summary, its printed report and `lmpipe predict` on the pushed model."""
+class names, a class present in train but absent from the eval split, a pandas-written TSV, and
+texts longer than one window read whole (`--long-text windows`, issue 24). One fine-tuning run;
+its summary, its printed report and `lmpipe predict` on the pushed model."""
 
 import json
 import os
@@ -19,11 +20,24 @@ SENTENCES = ["The museum guard measured the long winter.", "The council forgot a
              "A quiet farmer announced a box of letters.", "Our neighbour painted the old bridge."]
 
 
+# Windows of 30 pieces (--seq-length 32) overlapping by 7, at most 3 (76 pieces): copy 1 of
+# every six is 3 sentences long (41 to 47 pieces: 2 windows), copy 2 is 16 (over 200: past the
+# 3 windows).
+LONG_FLAGS = ["--long-text", "windows", "--max-windows", "3"]
+SENTENCES_IN_COPY = {1: 3, 2: 16}
+
+
+def _text(label, i):
+    count = SENTENCES_IN_COPY.get(i % 6, 1)
+    return " ".join([CUES[label], CUES[label]]
+                    + [SENTENCES[(i + k) % len(SENTENCES)] for k in range(count)])
+
+
 def _rows(classes, copies, quoted=False):
     rows = []
     for i in range(copies):
         for label in classes:
-            text = f"{CUES[label]} {CUES[label]} {SENTENCES[i % len(SENTENCES)]}"
+            text = _text(label, i)
             if quoted and i == 0:  # a field as pandas' to_csv(sep="\t") writes one with quotes
                 text = '"' + text.replace("The", '""The""', 1) + '"'
             rows.append(f"{label}\t{text}\n")
@@ -42,7 +56,8 @@ def run(tmp_path_factory):
     run_dir = str(root / "run")
     result = run_lmpipe("finetune", "--data", str(data), "--pretrained", CHECKPOINT,
                         "--run-dir", run_dir, "--train-steps", "20", "--seq-length", "32",
-                        "--batch-size", "8", "--min-accuracy", "0", "--eval-steps", "2")
+                        "--batch-size", "8", "--min-accuracy", "0", "--eval-steps", "2",
+                        *LONG_FLAGS)
     with open(os.path.join(run_dir, "summary.json")) as f:
         summary = json.load(f)["finetune"]
     return {"result": result, "summary": summary, "data": str(data), "root": root}
@@ -88,6 +103,27 @@ def test_what_was_read_and_skipped(run):
     assert "train.tsv: 4 field(s) in CSV-style quoting" in note and f"lmpipe: note: {note}" in stdout
 
 
+def test_long_texts_are_read_as_windows_and_counted(run):
+    # train: 12 copies of 4 classes, eval 4 of 3, test 2 of 4; copies 1 and 2 of six are long.
+    assert run["summary"]["long_texts"] == {
+        "train": {"texts": 48, "longer_than_one_window": 16, "truncated": 8,
+                  "windows": 32 + 8 * 2 + 8 * 3},
+        "eval": {"texts": 12, "longer_than_one_window": 6, "truncated": 3,
+                 "windows": 6 + 3 * 2 + 3 * 3},
+        "test": {"texts": 8, "longer_than_one_window": 4, "truncated": 0, "windows": 4 + 4 * 2}}
+    stdout = run["result"].stdout
+    assert ("long texts        windows (every window of 30 pieces overlapping by 7, at most 3; "
+            "the mean of their logits)") in stdout
+    assert "past max windows  eval 3, test 0, train 8 texts" in stdout
+    served = os.path.dirname(run["summary"]["pushed_model"])
+    texts = run["root"] / "long.txt"
+    texts.write_text("".join(_text("10", i) + "\n" for i in range(3)))
+    result = run_lmpipe("predict", "--model-dir", served, "--input", str(texts))
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["windows"], r["truncated"]) for r in rows] == [(1, False), (2, False), (3, True)]
+
+
 def test_predict_names_the_columns_of_probabilities(run):
     model_dir = os.path.dirname(run["summary"]["pushed_model"])
     texts = run["root"] / "texts.txt"
@@ -112,7 +148,8 @@ def test_an_error_after_the_push_says_what_was_pushed(run):
     result = run_lmpipe("finetune", "--data", run["data"], "--pretrained", CHECKPOINT,
                         "--run-dir", os.path.dirname(os.path.dirname(serving)),
                         "--train-steps", "20", "--seq-length", "32", "--batch-size", "8",
-                        "--min-accuracy", "0", "--eval-steps", "2", "--summary", summary_path)
+                        "--min-accuracy", "0", "--eval-steps", "2", "--summary", summary_path,
+                        *LONG_FLAGS)
     assert result.returncode == 1
     new, = set(os.listdir(serving)) - before
     assert f"the model WAS pushed to {os.path.join(serving, new)}" in result.stderr

@@ -110,6 +110,7 @@ def test_classifier_signatures(tmp_path, vocab_file):
     assert set(out["label"]) <= {b"negative", b"positive"}
     # Each column of probabilities is named, in the model's class order (TF1 session, as served).
     assert out["classes"].tolist() == [[b"negative", b"positive"]] * 2
+    assert out["windows"].tolist() == [1, 1] and out["truncated"].tolist() == [False, False]
     best = out["probabilities"].argmax(axis=1)
     assert [out["classes"][i][k] for i, k in enumerate(best)] == out["label"].tolist()
     example = tf.train.Example(features=tf.train.Features(feature={
@@ -129,7 +130,7 @@ def test_classifier_signatures(tmp_path, vocab_file):
     info = os.path.join(path, "assets.extra", export.MODEL_INFO_DIR)
     assert open(os.path.join(info, features.VOCAB_FILE)).read().split() == VOCAB
     assert json.load(open(os.path.join(info, export.MODEL_INFO_FILE))) == {
-        "labels": labels, "seq_length": SEQ, "text_pairs": False}
+        "labels": labels, "seq_length": SEQ, "text_pairs": False, "long_text": "first"}
 
 
 @pytest.mark.parametrize("pooling", ["mean", "cls"])

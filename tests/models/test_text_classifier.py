@@ -76,7 +76,7 @@ def test_fine_tuning_with_class_weights_and_early_stopping(tmp_path):
         rows.append(([2, 5 + label] + body + [3] + [0] * 7, label))
     _write_classifier_records(str(tmp_path / "train.gz"), rows[:160])
     _write_classifier_records(str(tmp_path / "eval.gz"), rows[160:])
-    assert inputs.label_counts([str(tmp_path / "train.gz")], 16, 2) == [120, 40]
+    assert inputs.label_counts([str(tmp_path / "train.gz")], 2) == [120, 40]
 
     settings = ClassifierSettings(seq_length=16, batch_size=16, train_steps=100,
                                   checkpoint_every=10, eval_steps=2, learning_rate=3e-3,

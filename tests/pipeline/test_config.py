@@ -88,3 +88,26 @@ def test_bad_distillation_settings_are_refused(alpha):
         FinetuneConfig(data="d.tsv", pretrained="p", distill_from="t", distill_alpha=alpha).validate()
     with pytest.raises(ConfigError, match="needs --distill-from"):
         FinetuneConfig(data="d.tsv", pretrained="p", unlabelled_text="u.txt").validate()
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"long_text": "middle"}, "long_text='middle' is unknown"),
+    ({"long_text": "windows", "window_pooling": "median"}, "window_pooling='median' is unknown"),
+    ({"long_text": "windows", "max_windows": 0}, "max_windows=0 must be a positive"),
+    ({"long_text": "windows", "window_stride": 62}, "window_stride=62"),
+    ({"long_text": "windows", "text_pair_column": "hypothesis"}, "a pair is cut"),
+])
+def test_bad_long_text_settings_are_refused(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        FinetuneConfig(data="d", pretrained="p", seq_length=64, **overrides)
+
+
+def test_long_text_settings_reach_tokenize_only_when_not_the_default():
+    from pipeline.text_classification import long_text_config
+
+    assert long_text_config(FinetuneConfig(data="d", pretrained="p")) == {}
+    assert long_text_config(FinetuneConfig(data="d", pretrained="p", seq_length=66,
+                                           long_text="windows", max_windows=4)) == {
+        "long_text": "windows", "window_stride": 16, "max_windows": 4}
+    settings = FinetuneConfig(data="d", pretrained="p", long_text="head-tail").train_settings()
+    assert settings.long_text == "head-tail"
