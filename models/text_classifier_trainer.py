@@ -15,7 +15,7 @@ from absl import logging
 
 from models import encoder, export, inputs, training
 from models.distillation import Distiller
-from models.settings import BUCKET_MULTIPLE, ClassifierSettings
+from models.settings import ClassifierSettings
 from models.text_classifier import (WindowedClassifier, balanced_class_weights, build_classifier,
                                     head_layers)
 
@@ -38,7 +38,7 @@ def train_classifier(settings: ClassifierSettings, backbone: Callable, labels: S
         class_weight = balanced_class_weights(counts)
         logging.info("Class weights for %s (counts %s): %s", labels, counts, class_weight)
 
-    multiple = BUCKET_MULTIPLE if settings.batching == "bucketed" else 0
+    multiple = settings.bucket_multiple
     windows = settings.long_text == "windows"
 
     def datasets(batch_size):

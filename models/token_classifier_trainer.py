@@ -15,7 +15,7 @@ from absl import logging
 
 from models import encoder, features, inputs, training
 from models import token_classifier as tc
-from models.settings import BUCKET_MULTIPLE, TokenClassifierSettings
+from models.settings import TokenClassifierSettings
 from models.token_classifier_export import export_token_classifier
 
 
@@ -59,7 +59,7 @@ def train_token_classifier(settings: TokenClassifierSettings, backbone: Callable
     """`backbone()` gives the encoder to start from (called under the strategy's scope);
     `head_weights` (the output dense's kernel and bias): an imported tagger's head to start
     from, else a new random head."""
-    multiple = BUCKET_MULTIPLE if settings.batching == "bucketed" else 0
+    multiple = settings.bucket_multiple
 
     def datasets(batch_size):
         return (tagging_dataset(train_files, settings.seq_length, batch_size, multiple,

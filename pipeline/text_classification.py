@@ -456,8 +456,9 @@ def print_summary(plan: Plan, summary: dict, path: str) -> None:
         f"classes           {', '.join(labels)}",
         f"pooling           {cfg.pooling} (from {plan.pooling_from})",
         f"classifier head   {plan.head}",
-        "batching          " + ("length-aware (batches of similar lengths, each padded to "
-                                 "its longest rounded up to 16)" if cfg.batching == "bucketed"
+        "batching          " + ("length-aware (batches of similar lengths, each padded to its "
+                                 f"longest rounded up to {cfg.pad_to_multiple_of})"
+                                 if cfg.batching == "bucketed"
                                  else f"fixed (every example padded to {cfg.seq_length})"),
         f"eval accuracy     {number(metrics.get('accuracy'))}",
         f"eval macro F1     {number(_macro(metrics, 'f1_score'))}" if not absent else

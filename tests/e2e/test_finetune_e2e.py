@@ -64,7 +64,8 @@ def test_pushed_classifier_answers_raw_text_in_a_tf1_session(finetune_run):
     assert {"serving_default", "transform_features", "predict_examples"} <= set(signatures)
     sig = signatures["serving_default"]
     assert list(sig.inputs) == ["text"]
-    assert set(sig.outputs) == {"probabilities", "classes", "label", "score"}
+    assert set(sig.outputs) == {"probabilities", "classes", "label", "score", "windows",
+                                "truncated"}
     texts = ["he a moving and funny film .", "she dull , flat and far too long .", ""]
     out = session.run({k: v.name for k, v in sig.outputs.items()}, {sig.inputs["text"].name: texts})
     assert out["probabilities"].shape == (3, 2)
@@ -72,6 +73,7 @@ def test_pushed_classifier_answers_raw_text_in_a_tf1_session(finetune_run):
     np.testing.assert_allclose(out["score"], out["probabilities"].max(axis=1), rtol=1e-6)
     assert [label.decode() for label in out["label"][:2]] == ["positive", "negative"]
     assert out["classes"].tolist() == [[b"negative", b"positive"]] * 3  # each column named
+    assert out["windows"].tolist() == [1] * 3 and not out["truncated"].any()
 
 
 def test_warmup_requests_parse_and_run(finetune_run):
