@@ -114,9 +114,9 @@ def test_long_text_settings_reach_tokenize_only_when_not_the_default():
 
 
 def test_pad_to_multiple_of_sets_the_bucket_multiple():
-    assert FinetuneConfig(data="d", pretrained="p").train_settings().bucket_multiple == 16
+    assert FinetuneConfig(data="d", pretrained="p").train_settings().bucket_multiple == 8
     assert FinetuneConfig(data="d", pretrained="p",
-                          pad_to_multiple_of=8).train_settings().bucket_multiple == 8
+                          pad_to_multiple_of=16).train_settings().bucket_multiple == 16
     assert FinetuneConfig(data="d", pretrained="p",
                           batching="fixed").train_settings().bucket_multiple == 0
     with pytest.raises(ConfigError, match="pad_to_multiple_of=0"):
