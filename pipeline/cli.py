@@ -21,6 +21,19 @@ from pipeline.config import (ConfigError, FinetuneConfig, ImportConfig, Pretrain
 from pipeline.jobs import EXIT_BAD_INPUT, EXIT_PIPELINE_FAILED, fail as _fail
 
 
+HELP = {  # flags whose default alone does not say what they do
+    "long_text": "a text longer than one window: first (its first window), head-tail (its "
+                 "first and last pieces in one window) or windows (all of it, as windows); ",
+    "window_stride": "pieces two windows of a long text share (default: a quarter of a "
+                     "window); ",
+    "window_pooling": "--long-text windows: a text's logits are the mean or max of its "
+                      "windows'; ",
+    "max_windows": "--long-text windows: read at most this many windows of a text; ",
+    "pad_to_multiple_of": "--batching bucketed: each batch is padded to its longest, rounded "
+                          "up to a multiple of this; ",
+}
+
+
 def _add_config_flags(parser: argparse.ArgumentParser, config_cls, skip=()) -> None:
     for field in dataclasses.fields(config_cls):
         flag = "--" + field.name.replace("_", "-")
@@ -66,7 +79,7 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_cls, skip=()) -> N
         else:
             kind = typing.get_args(field.type)[0] if typing.get_origin(field.type) else field.type
             parser.add_argument(flag, dest=field.name, type=kind, default=None,
-                                help=f"default: {field.default}")
+                                help=HELP.get(field.name, "") + f"default: {field.default}")
 
 
 def _config_from_args(args, config_cls):
