@@ -7,7 +7,7 @@ Beam step of its own (components/mlm_masker), so nothing random is baked into se
 import tensorflow as tf
 
 from models import features, tokenization
-from models.settings import HEAD_FRACTION
+from models.settings import head_length
 
 
 def preprocessing_fn(inputs, custom_config):
@@ -100,12 +100,13 @@ def _classifier_features(inputs, custom_config):
     long_text = custom_config.get("long_text", "first")
     body = seq_length - 2
     ids = tokenizer.tokenize(tf.reshape(inputs[features.TEXT], [-1]))
+    length = ids.row_lengths()  # pieces of the text (a pair: of both texts, below)
     outputs = {}
     if features.TEXT_PAIR in inputs:
         pair_ids = tokenizer.tokenize(tf.reshape(inputs[features.TEXT_PAIR], [-1]))
         token_ids, segment_ids = tokenization.frame_pair(ids, pair_ids, seq_length,
                                                          tokenizer.special)
-        length = ids.row_lengths() + pair_ids.row_lengths()
+        length = length + pair_ids.row_lengths()
         truncated = length > seq_length - 3
         windows = tf.ones_like(length)
     elif long_text == "windows":
@@ -115,13 +116,11 @@ def _classifier_features(inputs, custom_config):
         outputs[features.WINDOW_IDS] = tokenization.frame(
             ids, starts, window_lengths, seq_length, tokenizer.special.cls,
             tokenizer.special.sep, tokenizer.special.pad).to_sparse()
-        length = ids.row_lengths()
         windows = starts.row_lengths()
         # The last window read ends before the text does.
         truncated = (tf.gather(starts, windows - 1, batch_dims=1)
                      + tf.gather(window_lengths, windows - 1, batch_dims=1)) < length
     else:
-        length = ids.row_lengths()
         if long_text == "head-tail":
             ids = head_and_tail(ids, body)
         first_window = tokenization.frame_windows(ids, seq_length, tokenizer.special)
@@ -159,7 +158,7 @@ def head_and_tail(ids: tf.RaggedTensor, body: int) -> tf.RaggedTensor:
     ...               body=4).to_list()
     [[1, 7, 8, 9], [1, 2]]
     """
-    head = round(body * HEAD_FRACTION)
+    head = head_length(body)
     positions = tf.ragged.range(ids.row_lengths())
     keep = (positions < head) | (positions >= tf.expand_dims(ids.row_lengths(), 1) - (body - head))
     return tf.ragged.boolean_mask(ids, keep)

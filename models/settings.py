@@ -54,6 +54,11 @@ WINDOW_POOLINGS = ("mean", "max")
 HEAD_FRACTION = 128 / 510
 
 
+def head_length(body: int) -> int:
+    """"head-tail": the pieces a window of `body` pieces takes from a long text's start."""
+    return round(body * HEAD_FRACTION)
+
+
 class ConfigError(ValueError):
     """A setting is invalid; the message names it and says what to do."""
 

@@ -30,7 +30,7 @@ from components.teacher_scores import TeacherScores
 from components.tokenize import Tokenize
 from components.types import WordPieceVocab
 from models import features
-from models.settings import HEAD_FRACTION
+from models.settings import head_length
 from pipeline.blessing import evaluate_and_push, overall_threshold
 from pipeline import jobs
 from pipeline.config import ConfigError, FinetuneConfig
@@ -413,7 +413,7 @@ def long_text_lines(summary: dict, cfg: FinetuneConfig) -> list:
     counts = summary.get("long_texts") or {}
     pieces = cfg.seq_length - (3 if cfg.text_pair_column else 2)
     mode = {"first": f"first (the first {pieces} pieces of each text)",
-            "head-tail": f"head-tail (the first {round((cfg.seq_length - 2) * HEAD_FRACTION)} "
+            "head-tail": f"head-tail (the first {head_length(cfg.seq_length - 2)} "
                          "and the last pieces of each text, one window)",
             "windows": f"windows (every window of {cfg.seq_length - 2} pieces overlapping by "
                        f"{cfg.stride}, at most {cfg.max_windows}; the {cfg.window_pooling} of "
