@@ -1,0 +1,178 @@
+"""Byte-level BPE (GPT-2's tokenizer): reading a vocabulary, and tokenizing in TensorFlow ops.
+
+A byte-level BPE vocabulary is `vocab.json` (token -> id) and `merges.txt` (one merge rule
+"a b" per line, in rank order, after an optional `#version` line), as GPT-2 and Hugging Face's
+`GPT2Tokenizer` keep it, or the same inside a `tokenizer.json` (what transformers 5 saves).
+`<|endoftext|>` (EOT) separates documents, starts an unconditional prompt and ends generation.
+
+Tokenization is keras-hub's `BytePairTokenizer` (keras_hub/src/tokenizers/
+byte_pair_tokenizer.py: GPT-2's pre-tokenizing regex emulated in RE2, bytes mapped to unicode as
+GPT-2's `bytes_to_unicode`, merges by rank in a `tf.while_loop`), so the same graph runs in
+tf.Transform, in the Trainer and in the served SavedModel. tests/models/test_causal_lm_parity.py
+checks its ids against Hugging Face's on a committed fixture.
+
+>>> vocab = {"<|endoftext|>": 0, "a": 1, "b": 2, "Ġ": 3, "ab": 4, "Ġa": 5}
+>>> tokenizer = ByteLevelBPE(vocab, ["a b", "Ġ a"])
+>>> tokenizer.tokenize(tf.constant(["ab a", ""])).to_list()
+[[4, 5], []]
+>>> [t.decode() for t in tokenizer.detokenize(tf.ragged.constant([[4, 5, 0]])).numpy()]
+['ab a<|endoftext|>']
+"""
+
+import collections
+import json
+import os
+from typing import Dict, List, Sequence, Tuple
+
+import tensorflow as tf
+
+EOT = "<|endoftext|>"
+VOCAB_JSON = "vocab.json"
+MERGES_TXT = "merges.txt"
+TOKENIZER_JSON = "tokenizer.json"
+
+
+class BPEVocabularyError(ValueError):
+    """A byte-level BPE vocabulary that cannot be read or does not hold together."""
+
+
+def _load_json(path: str):
+    try:
+        with tf.io.gfile.GFile(path, "rb") as f:
+            return json.loads(f.read().decode("utf-8"))
+    except (OSError, tf.errors.OpError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BPEVocabularyError(f"{path}: cannot be read as UTF-8 JSON ({error})") from None
+
+
+def has_bpe_vocabulary(directory: str) -> bool:
+    """Whether `directory` holds `vocab.json` + `merges.txt` or a BPE `tokenizer.json`."""
+    if tf.io.gfile.exists(os.path.join(directory, VOCAB_JSON)):
+        return True
+    path = os.path.join(directory, TOKENIZER_JSON)
+    return (tf.io.gfile.exists(path)
+            and (_load_json(path).get("model") or {}).get("type") == "BPE")
+
+
+def read_bpe(directory: str) -> Tuple[Dict[str, int], List[str]]:
+    """(vocabulary token -> id, merge rules "a b" in rank order) of `directory`.
+
+    Reads `vocab.json` + `merges.txt` if present, else `tokenizer.json` (its `model.vocab` and
+    `model.merges`, which transformers 5 writes as pairs). Raises BPEVocabularyError naming the
+    file and what is wrong: ids not exactly 0..n-1, no `<|endoftext|>`, a malformed merge line
+    (with its line number), or a merge whose parts or result are not in the vocabulary (the
+    merges belong to another vocabulary)."""
+    vocab_path = os.path.join(directory, VOCAB_JSON)
+    if tf.io.gfile.exists(vocab_path):
+        vocab, where = _load_json(vocab_path), vocab_path
+        merges_path = os.path.join(directory, MERGES_TXT)
+        if not tf.io.gfile.exists(merges_path):
+            raise BPEVocabularyError(f"{directory}: {VOCAB_JSON} without {MERGES_TXT}; a "
+                                     "byte-level BPE vocabulary needs both")
+        with tf.io.gfile.GFile(merges_path, "rb") as f:
+            lines = f.read().decode("utf-8").split("\n")
+        merges, merges_where = [], merges_path
+        for number, line in enumerate(lines, 1):
+            if not line.strip() or (number == 1 and line.startswith("#version")):
+                continue
+            if len(line.split(" ")) != 2:
+                raise BPEVocabularyError(f"{merges_path}, line {number}: {line!r} is not a merge "
+                                         "rule (two tokens separated by one space)")
+            merges.append(line)
+    else:
+        where = os.path.join(directory, TOKENIZER_JSON)
+        if not tf.io.gfile.exists(where):
+            raise BPEVocabularyError(f"{directory}: no byte-level BPE vocabulary ({VOCAB_JSON} + "
+                                     f"{MERGES_TXT}, or {TOKENIZER_JSON})")
+        model = _load_json(where).get("model") or {}
+        if model.get("type") != "BPE":
+            raise BPEVocabularyError(f"{where}: model type {model.get('type')!r}, not BPE")
+        vocab, merges_where = model.get("vocab") or {}, where
+        merges = [m if isinstance(m, str) else " ".join(m) for m in model.get("merges") or []]
+        # Tokens the file adds outside the model (<|endoftext|> in GPT-2's) have ids too.
+        for added in _load_json(where).get("added_tokens") or []:
+            vocab.setdefault(added["content"], added["id"])
+    check_bpe(vocab, merges, where, merges_where)
+    return vocab, merges
+
+
+def check_bpe(vocab: Dict[str, int], merges: Sequence[str], where: str = "the vocabulary",
+              merges_where: str = "the merges") -> None:
+    """Raises BPEVocabularyError unless ids are 0..len(vocab)-1, each once, EOT is a token and
+    every merge's two parts and result are tokens."""
+    ids = sorted(vocab.values())
+    if ids != list(range(len(vocab))):
+        repeated = sorted(i for i, n in collections.Counter(ids).items() if n > 1)
+        raise BPEVocabularyError(
+            f"{where}: token ids must be 0..{len(vocab) - 1}, each used once"
+            + (f"; id(s) {repeated[:5]} are used more than once" if repeated else
+               f"; found ids from {ids[0] if ids else None} to {ids[-1] if ids else None}"))
+    if EOT not in vocab:
+        raise BPEVocabularyError(f"{where}: no {EOT!r} token; GPT-2 vocabularies end documents "
+                                 "with it")
+    for rank, merge in enumerate(merges):
+        left, right = merge.split(" ")
+        missing = [t for t in (left, right, left + right) if t not in vocab]
+        if missing:
+            raise BPEVocabularyError(
+                f"{merges_where}: merge rule {rank + 1} ({merge!r}) makes or uses "
+                f"{', '.join(repr(t) for t in missing)}, not in {where}: the merges and the "
+                "vocabulary come from different tokenizers")
+
+
+def write_bpe(vocab: Dict[str, int], merges: Sequence[str], directory: str) -> None:
+    """Writes `vocab.json` and `merges.txt` (with GPT-2's `#version: 0.2` line)."""
+    tf.io.gfile.makedirs(directory)
+    with tf.io.gfile.GFile(os.path.join(directory, VOCAB_JSON), "w") as f:
+        f.write(json.dumps(vocab, ensure_ascii=False))
+    with tf.io.gfile.GFile(os.path.join(directory, MERGES_TXT), "w") as f:
+        f.write("#version: 0.2\n" + "".join(m + "\n" for m in merges))
+
+
+def copy_bpe(source_dir: str, directory: str) -> None:
+    """The vocabulary of `source_dir` (any form `read_bpe` reads) as `vocab.json` +
+    `merges.txt` in `directory`."""
+    write_bpe(*read_bpe(source_dir), directory)
+
+
+def tokens_by_id(vocab: Dict[str, int]) -> List[str]:
+    return [token for token, _ in sorted(vocab.items(), key=lambda item: item[1])]
+
+
+class ByteLevelBPE(tf.Module):
+    """GPT-2's tokenizer in TensorFlow ops (keras-hub's `BytePairTokenizer`, EOT unsplittable as
+    in Hugging Face's GPT-2 tokenizer). Build it outside any traced function and keep it on a
+    tracked object: its lookup tables (and keras-hub's cache of merged words) are resources.
+
+    `tokenize(texts)`: `[batch]` string -> `[batch, (tokens)]` int64 ragged.
+    `detokenize(ids)`: `[batch, (tokens)]` int -> `[batch]` string (UTF-8; bytes of a character
+    cut in two are dropped, as Hugging Face's `decode` replaces them)."""
+
+    def __init__(self, vocab: Dict[str, int], merges: Sequence[str]):
+        super().__init__(name="byte_level_bpe")
+        import keras_hub
+
+        check_bpe(vocab, merges)
+        self.vocab_size = len(vocab)
+        self.eot_id = vocab[EOT]
+        self.layer = keras_hub.tokenizers.BytePairTokenizer(
+            vocabulary=dict(vocab), merges=list(merges), unsplittable_tokens=[EOT],
+            dtype="int32")
+
+    @classmethod
+    def load(cls, directory: str) -> "ByteLevelBPE":
+        return cls(*read_bpe(directory))
+
+    def tokenize(self, texts: tf.Tensor) -> tf.RaggedTensor:
+        from keras_hub.src.utils.tensor_utils import no_convert_scope
+
+        with no_convert_scope():  # tensors out, also eagerly (not Python lists)
+            ids = self.layer.tokenize(tf.reshape(texts, [-1]))
+        return tf.cast(ids, tf.int64)
+
+    def detokenize(self, ids) -> tf.Tensor:
+        from keras_hub.src.utils.tensor_utils import no_convert_scope
+
+        with no_convert_scope():
+            text = self.layer.detokenize(tf.cast(ids, tf.int32))
+        # Bytes of a character the generation cut short are not valid UTF-8: drop them.
+        return tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="ignore")
