@@ -17,6 +17,20 @@ class WordPieceVocab(artifact.Artifact):
 
 
 
+class ByteLevelBPEVocab(artifact.Artifact):
+    """A byte-level BPE vocabulary (GPT-2's): `vocab.json` + `merges.txt` in the artifact's uri
+    (or a checkpoint directory with them, or a `tokenizer.json`: models/bpe.py read_bpe)."""
+
+    TYPE_NAME = "lmpipe.ByteLevelBPEVocab"
+
+
+class GPT2Checkpoint(artifact.Artifact):
+    """A GPT-2 checkpoint directory (models/gpt2_checkpoint.py: Hugging Face or lmpipe),
+    brought in by an Importer so that lineage goes back to its path."""
+
+    TYPE_NAME = "lmpipe.GPT2Checkpoint"
+
+
 class BertCheckpoint(artifact.Artifact):
     """A BERT checkpoint directory from outside lmpipe (models/checkpoint.py: a Hugging Face
     checkpoint, a keras-hub preset or an lmpipe model), brought in by an Importer so that

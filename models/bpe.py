@@ -138,10 +138,49 @@ def tokens_by_id(vocab: Dict[str, int]) -> List[str]:
     return [token for token, _ in sorted(vocab.items(), key=lambda item: item[1])]
 
 
+def _uncached_tokenizer_class():
+    """keras-hub's BytePairTokenizer without its cache of merged words: the cache is a
+    MutableHashTable that tf.Transform cannot save ("out of scope" when its graph is traced
+    again) and that grows without bound in a long-running server. Every word is merged by the
+    same `_bpe_merge` loop; only the lookup of words seen before is gone."""
+    import keras_hub
+    from keras_hub.src.tokenizers import byte_pair_tokenizer as kh
+
+    class _NoCache:
+        def insert(self, keys, values):
+            pass
+
+    class UncachedBytePairTokenizer(keras_hub.tokenizers.BytePairTokenizer):
+        def set_vocabulary_and_merges(self, vocabulary, merges):
+            original, kh.BytePairTokenizerCache = kh.BytePairTokenizerCache, _NoCache
+            try:
+                super().set_vocabulary_and_merges(vocabulary, merges)
+            finally:
+                kh.BytePairTokenizerCache = original
+
+        def tokenize(self, inputs):
+            inputs = tf.reshape(tf.convert_to_tensor(inputs), [-1])
+            raw_tokens = kh.split_strings_for_bpe(inputs, self.unsplittable_tokens)
+            words = raw_tokens.flat_values
+            merged = tf.strings.reduce_join(self._bpe_merge(self._transform_bytes(words)),
+                                            axis=1, separator=" ")
+            if self.unsplittable_tokens:  # kept whole (keras-hub seeds its cache with them)
+                special = tf.reduce_any(tf.equal(words[:, tf.newaxis], tf.constant(
+                    self.unsplittable_tokens)[tf.newaxis, :]), axis=1)
+                merged = tf.where(special, words, merged)
+            tokens = tf.strings.split(merged, sep=" ")
+            tokens = self.token_to_id_map.lookup(tokens)
+            return tf.RaggedTensor.from_row_splits(
+                tokens.flat_values, tf.gather(tokens.row_splits, raw_tokens.row_splits))
+
+    return UncachedBytePairTokenizer
+
+
 class ByteLevelBPE(tf.Module):
-    """GPT-2's tokenizer in TensorFlow ops (keras-hub's `BytePairTokenizer`, EOT unsplittable as
-    in Hugging Face's GPT-2 tokenizer). Build it outside any traced function and keep it on a
-    tracked object: its lookup tables (and keras-hub's cache of merged words) are resources.
+    """GPT-2's tokenizer in TensorFlow ops (keras-hub's `BytePairTokenizer` without its word
+    cache, EOT unsplittable as in Hugging Face's GPT-2 tokenizer). In a SavedModel, build it
+    outside the traced function and keep it on a tracked object (its lookup tables are
+    resources); in a `preprocessing_fn`, build it inside (tf.Transform tracks the tables).
 
     `tokenize(texts)`: `[batch]` string -> `[batch, (tokens)]` int64 ragged.
     `detokenize(ids)`: `[batch, (tokens)]` int -> `[batch]` string (UTF-8; bytes of a character
@@ -149,12 +188,10 @@ class ByteLevelBPE(tf.Module):
 
     def __init__(self, vocab: Dict[str, int], merges: Sequence[str]):
         super().__init__(name="byte_level_bpe")
-        import keras_hub
-
         check_bpe(vocab, merges)
         self.vocab_size = len(vocab)
         self.eot_id = vocab[EOT]
-        self.layer = keras_hub.tokenizers.BytePairTokenizer(
+        self.layer = _uncached_tokenizer_class()(
             vocabulary=dict(vocab), merges=list(merges), unsplittable_tokens=[EOT],
             dtype="int32")
 

@@ -215,6 +215,20 @@ class MaskedLMSettings(TrainSettings):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class CausalLMSettings(TrainSettings):
+    """Training settings of causal-LM (GPT-2) pretraining; `seq_length` is the block size
+    (tokens per example, the model's positions when it starts from random weights), and
+    `max_new_tokens` what the served model generates by default (models/causal_lm_export.py)."""
+
+    model_name: str = "clm"
+    max_new_tokens: int = 32
+
+    def validate(self):
+        super().validate()
+        check_positive(self, "max_new_tokens")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class BatchingSettings(TrainSettings):
     """How fine-tuning batches are padded (models/inputs.py: length_bucketed)."""
 

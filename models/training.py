@@ -36,8 +36,8 @@ class TrainerJob:
     settings: TrainSettings
     custom_config: dict  # the Trainer's custom_config (task extras such as `labels`)
     transform_output: object  # tft.TFTransformOutput
-    vocab_file: str  # the vocabulary beside the transform graph that embeds it
-    vocab: List[str]
+    vocab_file: str  # the vocabulary beside the transform graph (vocab.txt, or BPE's vocab.json)
+    vocab: List[str]  # tokens in id order
     train_files: List[str]
     eval_files: List[str]
     base_model: Optional[str]  # the Trainer's base_model (a pretrained model's SavedModel)
@@ -53,17 +53,23 @@ def run_trainer(fn_args, settings_class, train_and_export: Callable[[TrainerJob]
     import tensorflow_text  # noqa: F401  (registers the ops the transform graph uses)
     import tensorflow_transform as tft
 
+    from models import bpe
     from models.tokenization import read_vocab
 
     config = fn_args.custom_config
     settings = settings_class.from_dict(config["settings"])
-    vocab_file = os.path.join(fn_args.transform_output, features.VOCAB_FILE)
+    if bpe.has_bpe_vocabulary(fn_args.transform_output):  # byte-level BPE (causal LM)
+        vocab_file = os.path.join(fn_args.transform_output, bpe.VOCAB_JSON)
+        vocab = bpe.tokens_by_id(bpe.read_bpe(fn_args.transform_output)[0])
+    else:
+        vocab_file = os.path.join(fn_args.transform_output, features.VOCAB_FILE)
+        vocab = read_vocab(vocab_file)
     log_dir, serving_dir, chief = worker_dirs(settings, fn_args.model_run_dir,
                                               fn_args.serving_model_dir)
     job = TrainerJob(
         settings=settings, custom_config=config,
         transform_output=tft.TFTransformOutput(fn_args.transform_output),
-        vocab_file=vocab_file, vocab=read_vocab(vocab_file),
+        vocab_file=vocab_file, vocab=vocab,
         train_files=fn_args.train_files, eval_files=fn_args.eval_files,
         base_model=getattr(fn_args, "base_model", None), log_dir=log_dir,
         serving_dir=serving_dir, backup_dir=config.get("backup_dir") if settings.resume else None,

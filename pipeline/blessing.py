@@ -13,18 +13,23 @@ from components.atomic_pusher import AtomicPusher
 from pipeline.tfx_pipeline import absolute
 
 
-def overall_threshold(floor: float, max_regression: float) -> list:
+def overall_threshold(floor: float, max_regression: float, lower_is_better: bool = False) -> list:
     """At least `floor`, and at most `max_regression` below the baseline (the latest blessed
     model; a negative `max_regression` asks for that much gain), on the whole eval split (a
     `MetricConfig.per_slice_thresholds` value): small slices such as a text-length bucket are
-    reported, but do not decide the blessing."""
+    reported, but do not decide the blessing. `lower_is_better` (perplexity): at most `floor`
+    (a ceiling), and at most `max_regression` above the baseline."""
+    if lower_is_better:
+        value = tfma.GenericValueThreshold(upper_bound={"value": floor})
+        change = tfma.GenericChangeThreshold(direction=tfma.MetricDirection.LOWER_IS_BETTER,
+                                             absolute={"value": max_regression})
+    else:
+        value = tfma.GenericValueThreshold(lower_bound={"value": floor})
+        change = tfma.GenericChangeThreshold(direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                                             absolute={"value": -max_regression})
     return [tfma.PerSliceMetricThreshold(
         slicing_specs=[tfma.SlicingSpec()],
-        threshold=tfma.MetricThreshold(
-            value_threshold=tfma.GenericValueThreshold(lower_bound={"value": floor}),
-            change_threshold=tfma.GenericChangeThreshold(
-                direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-                absolute={"value": -max_regression})))]
+        threshold=tfma.MetricThreshold(value_threshold=value, change_threshold=change))]
 
 
 def evaluate_and_push(examples, model, eval_config: tfma.EvalConfig, serving_model_dir: str,

@@ -1,6 +1,7 @@
 """`lmpipe` command line.
 
     lmpipe pretrain --corpus data/corpus --run-dir runs/demo --train-steps 1000
+    lmpipe pretrain --objective causal --corpus data/corpus --run-dir runs/gpt2
     lmpipe import --checkpoint ~/bert-base-cased --serving-dir serving --model-name bert
 
 Every PretrainConfig field is a flag (`--vocab-size`, `--seq-length`, `--model-size`, ...).
@@ -16,8 +17,8 @@ import sys
 import typing
 
 from pipeline import jobs
-from pipeline.config import (ConfigError, FinetuneConfig, ImportConfig, PretrainConfig,
-                             TokenClassificationConfig)
+from pipeline.config import (CausalPretrainConfig, ConfigError, FinetuneConfig, ImportConfig,
+                             PretrainConfig, TokenClassificationConfig)
 from pipeline.jobs import EXIT_BAD_INPUT, EXIT_PIPELINE_FAILED, fail as _fail
 
 
@@ -29,6 +30,11 @@ HELP = {  # flags whose default alone does not say what they do
     "window_pooling": "--long-text windows: a text's logits are the mean or max of its "
                       "windows'; ",
     "max_windows": "--long-text windows: read at most this many windows of a text; ",
+    "max_perplexity": "--objective causal: blessed only at or below this eval perplexity "
+                      "(default: the vocabulary size, a uniform guess's); ",
+    "max_new_tokens": "--objective causal: tokens the served model generates by default; ",
+    "documents_per_batch": "--objective causal: documents joined before cutting blocks "
+                           "(each batch drops its last partial block); ",
     "pad_to_multiple_of": "--batching bucketed: each batch is padded to its longest, rounded "
                           "up to a multiple of this; ",
 }
@@ -93,12 +99,18 @@ def _given(args, config_cls) -> set:
     return {f.name for f in dataclasses.fields(config_cls) if getattr(args, f.name, None) is not None}
 
 
-def pretrain(args) -> int:
-    """`lmpipe pretrain`: pipeline/pretrain.py's job."""
-    from pipeline import pretrain as job
+# --objective: (config class, the job's module)
+OBJECTIVES = {"masked": (PretrainConfig, "pipeline.pretrain"),
+              "causal": (CausalPretrainConfig, "pipeline.causal_lm")}
 
-    return jobs.run(job, lambda: _config_from_args(args, PretrainConfig),
-                    _given(args, PretrainConfig), args.summary)
+
+def pretrain(args) -> int:
+    """`lmpipe pretrain --objective masked|causal`: pipeline/pretrain.py's or
+    pipeline/causal_lm.py's job."""
+    config_cls, module = OBJECTIVES[args.objective]
+    return jobs.run(importlib.import_module(module),
+                    lambda: _own_config(args, OBJECTIVES, args.objective, "--objective"),
+                    _given(args, config_cls), args.summary)
 
 
 def import_checkpoint(args) -> int:
@@ -115,15 +127,16 @@ TASKS = {"text-classification": (FinetuneConfig, "pipeline.text_classification")
          "token-classification": (TokenClassificationConfig, "pipeline.token_classification")}
 
 
-def _task_config(args):
-    """The config of `--task`; refuses a flag that belongs to another task only."""
-    config_cls = TASKS[args.task][0]
+def _own_config(args, choices: dict, choice: str, flag: str):
+    """The config of `choice` (a --task or --objective); refuses a flag that belongs to
+    another choice only."""
+    config_cls = choices[choice][0]
     mine = {f.name for f in dataclasses.fields(config_cls)}
-    foreign = sorted({f.name for cls, _ in TASKS.values() for f in dataclasses.fields(cls)
+    foreign = sorted({f.name for cls, _ in choices.values() for f in dataclasses.fields(cls)
                       if f.name not in mine and getattr(args, f.name, None) is not None})
     if foreign:
         raise ConfigError(f"{', '.join('--' + n.replace('_', '-') for n in foreign)}: not a "
-                          f"setting of --task {args.task}")
+                          f"setting of {flag} {choice}")
     return _config_from_args(args, config_cls)
 
 
@@ -131,7 +144,8 @@ def finetune(args) -> int:
     """`lmpipe finetune --task T`: the task's job (pipeline/text_classification.py,
     pipeline/token_classification.py) owns its checks, pipeline and summary."""
     config_cls, module = TASKS[args.task]
-    return jobs.run(importlib.import_module(module), lambda: _task_config(args),
+    return jobs.run(importlib.import_module(module),
+                    lambda: _own_config(args, TASKS, args.task, "--task"),
                     _given(args, config_cls), args.summary)
 
 
@@ -197,9 +211,15 @@ def predict(args) -> int:
             raise serving_predict.PredictError("no texts: give TEXT arguments or --input FILE")
         if args.pairs:
             texts = [tuple(text.split("\t", 1)) for text in texts]
+        generation = {name: getattr(args, name) for name in serving_predict.GENERATION_TYPES
+                      if getattr(args, name) is not None}
+        if generation and not args.model_dir:
+            raise serving_predict.PredictError(
+                "generation settings are sent by --model-dir; over REST or gRPC call the "
+                "model's `generate` signature (README: Causal language models)")
         if args.model_dir:
             predictor = serving_predict.LocalPredictor(args.model_dir, args.version,
-                                                       args.batch_size)
+                                                       args.batch_size, generation)
         elif args.rest:
             predictor = serving_predict.RestPredictor(args.rest, args.model, args.version,
                                                       args.label, args.timeout, args.batch_size)
@@ -275,8 +295,14 @@ def rollback(args) -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="lmpipe", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("pretrain", help="run the MLM pretraining pipeline locally")
+    p = sub.add_parser("pretrain", help="run the pretraining pipeline locally: masked LM "
+                                        "(BERT) or causal LM (GPT-2)")
+    p.add_argument("--objective", choices=sorted(OBJECTIVES), default="masked",
+                   help="masked (BERT's masked LM; the default) or causal (GPT-2's next-token "
+                        "LM, served as text generation)")
     _add_config_flags(p, PretrainConfig)
+    _add_config_flags(p, CausalPretrainConfig,
+                      skip={f.name for f in dataclasses.fields(PretrainConfig)})
     p.add_argument("--summary", default=None, help="summary JSON (default: RUN_DIR/summary.json)")
     p = sub.add_parser("import", help="turn a BERT or DistilBERT checkpoint (Hugging Face, "
                                       "keras-hub preset, lmpipe) into a served fill-mask model "
@@ -324,6 +350,14 @@ def main(argv=None) -> int:
     p.add_argument("--output", help="JSONL output file (default: stdout)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per server request")
+    for name, kind, text in (
+            ("max-new-tokens", int, "tokens to generate"),
+            ("temperature", float, "0: greedy; above 0: sampled"),
+            ("top-k", int, "sample among the k most probable tokens (0: all)"),
+            ("top-p", float, "sample among the most probable tokens whose probability reaches p"),
+            ("seed", int, "the same seed and settings give the same text")):
+        p.add_argument("--" + name, type=kind, default=None,
+                       help=f"a text-generation model: {text} (default: the model's)")
     p = sub.add_parser("export-tflite", help="a pushed classifier to TensorFlow Lite (raw "
                                              "strings in), scored beside its SavedModel")
     p.add_argument("--model-dir", required=True,

@@ -23,7 +23,7 @@ import os
 from typing import Optional, Tuple
 
 from models import features
-from models.settings import (ClassifierSettings, ConfigError, MaskedLMSettings,
+from models.settings import (CausalLMSettings, ClassifierSettings, ConfigError, MaskedLMSettings,
                              TokenClassifierSettings, TrainSettings, check_positive,
                              check_vocab_size)
 
@@ -160,19 +160,63 @@ class PretrainConfig(RunSettings, MaskedLMSettings):
         check_positive(self, "lower_thresh")
 
 
+BPE_MIN_VOCAB = 258  # 256 byte symbols, <|endoftext|> and one merge
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CausalPretrainConfig(RunSettings, CausalLMSettings):
+    """`lmpipe pretrain --objective causal`: GPT-2 pretraining on a corpus (from random weights
+    and a byte-level BPE learned from it, or from a GPT-2 checkpoint: `init_from`)."""
+
+    corpus_dir: str
+    pipeline_name: str = "lmpipe-causal-pretrain"  # its own blessed-model history
+    eval_buckets: int = 1
+    init_from: Optional[str] = None  # a GPT-2 checkpoint (models/gpt2_checkpoint.py)
+    vocab_size: Optional[int] = None  # byte-level BPE learned from the corpus (default 8000)
+    lower_thresh: int = 2  # a pair seen fewer times is not merged
+    # Blessed only at or below this eval perplexity (default: the vocabulary size, what a
+    # uniform guess scores) and at most max_regression above the last blessed model's.
+    max_perplexity: Optional[float] = None
+    # Documents the Tokenize step joins before cutting blocks (run_clm.py: 1000); each batch
+    # drops its last partial block.
+    documents_per_batch: int = 1000
+
+    def validate(self):
+        from components.text_example_gen import check_eval_buckets
+
+        if self.init_from and self.vocab_size is not None:
+            raise ConfigError(
+                f"--vocab-size {self.vocab_size} with --init-from {self.init_from}: continued "
+                "pretraining uses the checkpoint's vocabulary. Drop --vocab-size, or drop "
+                "--init-from to learn a new vocabulary.")
+        if not self.init_from and self.vocab_size is None:
+            object.__setattr__(self, "vocab_size", DEFAULT_VOCAB_SIZE)
+        super().validate()
+        if self.vocab_size is not None and self.vocab_size < BPE_MIN_VOCAB:
+            raise ConfigError(f"--vocab-size {self.vocab_size} is too small for byte-level BPE: "
+                              f"its 256 byte symbols and <|endoftext|> come first; use "
+                              f"{BPE_MIN_VOCAB} or more (8000 is the default).")
+        if self.max_perplexity is not None and self.max_perplexity <= 1:
+            raise ConfigError(f"--max-perplexity {self.max_perplexity} must be above 1.")
+        check_eval_buckets(self.eval_buckets)
+        check_positive(self, "lower_thresh", "documents_per_batch")
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class _ImportSettings:
-    checkpoint: str  # a Hugging Face BERT directory, a keras-hub preset or an lmpipe model
+    # A Hugging Face BERT (or GPT-2) directory, a keras-hub preset or an lmpipe model.
+    checkpoint: str
     model_name: str = "mlm"
     seq_length: int = 128  # longest input the served model reads (at most the checkpoint's)
     max_predictions: int = 20  # masked positions per example in its mlm_eval signature
     top_k: int = 5  # fills returned per [MASK]
+    max_new_tokens: int = 32  # a GPT-2 checkpoint: tokens its served model generates by default
 
     def __post_init__(self):
         self.validate()
 
     def validate(self):
-        check_positive(self, "seq_length", "max_predictions", "top_k")
+        check_positive(self, "seq_length", "max_predictions", "top_k", "max_new_tokens")
         MaskedLMSettings(seq_length=self.seq_length, max_predictions=self.max_predictions,
                          model_name=self.model_name)  # the same rules as a pretraining run's
 

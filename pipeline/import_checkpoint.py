@@ -1,8 +1,9 @@
-"""The import job (`lmpipe import`): a BERT checkpoint to lmpipe's artefacts, with no
+"""The import job (`lmpipe import`): a BERT or GPT-2 checkpoint to lmpipe's artefacts, with no
 training; its pipeline, pre-flight check and summary (pipeline/jobs.py runs it).
 
 checkpoint dir → Importer (lineage: the checkpoint's path) → CheckpointImport (fill-mask
-SavedModel + encoder + vocabulary) → Pusher (TF Serving's layout; nothing to bless against)
+SavedModel + encoder + vocabulary; a GPT-2 checkpoint: CausalCheckpointImport, the generation
+SavedModel) → Pusher (TF Serving's layout; nothing to bless against)
 
 `starting_point` is the same first two steps, for the pipelines that start from a checkpoint
 (continued pretraining, fine-tuning).
@@ -31,9 +32,15 @@ def starting_point(path: str, seq_length: int, max_predictions: int, top_k: int,
     return importer, imported
 
 
-def create_pipeline(cfg: ImportConfig) -> tfx.dsl.Pipeline:
-    importer, imported = starting_point(cfg.checkpoint, cfg.seq_length, cfg.max_predictions,
-                                        cfg.top_k, cfg.model_name)
+def create_pipeline(cfg: ImportConfig, gpt2: bool = False) -> tfx.dsl.Pipeline:
+    if gpt2:
+        from pipeline import causal_lm
+
+        importer, imported = causal_lm.starting_point(cfg.checkpoint, cfg.seq_length,
+                                                      cfg.model_name, cfg.max_new_tokens)
+    else:
+        importer, imported = starting_point(cfg.checkpoint, cfg.seq_length, cfg.max_predictions,
+                                            cfg.top_k, cfg.model_name)
     pusher = AtomicPusher(
         model=imported.outputs["model"], custom_config={"max_versions": cfg.max_versions},
         push_destination=tfx.proto.PushDestination(
@@ -52,13 +59,26 @@ INPUT_ERRORS = (ConfigError,)
 @dataclasses.dataclass
 class Plan:
     cfg: ImportConfig
-    checkpoint: object  # models.checkpoint.Checkpoint: what inspect() found
+    checkpoint: object  # models.checkpoint.Checkpoint (or GPT2Checkpoint): what was found
+    gpt2: bool = False
 
 
 def preflight(cfg: ImportConfig, given=frozenset()) -> Plan:
     """The checkpoint's format and files (raises ConfigError). A fine-tuned classifier is
-    served as `classifier` (a token classifier as `token_classifier`) unless --model-name
-    is given."""
+    served as `classifier` (a token classifier as `token_classifier`), a GPT-2 as `clm`, unless
+    --model-name is given."""
+    from models import gpt2_checkpoint
+
+    if gpt2_checkpoint.is_gpt2(cfg.checkpoint):
+        from pipeline import causal_lm
+
+        if "seq_length" not in given:  # the checkpoint's own positions
+            start = causal_lm.check_gpt2(cfg.checkpoint, "--checkpoint", 1)
+            cfg = dataclasses.replace(cfg, seq_length=start.positions)
+        start = causal_lm.check_gpt2(cfg.checkpoint, "--checkpoint", cfg.seq_length)
+        cfg = dataclasses.replace(cfg, checkpoint=start.path,
+                                  model_name=cfg.model_name if "model_name" in given else "clm")
+        return Plan(cfg, start, gpt2=True)
     ckpt = jobs.check_checkpoint(cfg.checkpoint, "--checkpoint", cfg.seq_length)
     cfg = dataclasses.replace(cfg, checkpoint=ckpt.path)
     if ckpt.classes and "model_name" not in given:
@@ -68,13 +88,16 @@ def preflight(cfg: ImportConfig, given=frozenset()) -> Plan:
 
 
 def build(plan: Plan) -> tfx.dsl.Pipeline:
-    return create_pipeline(plan.cfg)
+    return create_pipeline(plan.cfg, plan.gpt2)
 
 
 def summarize(plan: Plan) -> dict:
     from pipeline import run_summary
 
     ckpt = plan.checkpoint
+    if plan.gpt2:
+        return {**run_summary.import_summary(plan.cfg), "warnings": [], "task": "causal_lm",
+                "classes": [], "pooling": None, "positions": ckpt.positions}
     return {**run_summary.import_summary(plan.cfg), "warnings": list(ckpt.warnings),
             "task": ckpt.task.replace("-", "_") if ckpt.classes else "masked_lm",
             "classes": list(ckpt.classes), "pooling": ckpt.pooling}
@@ -82,6 +105,22 @@ def summarize(plan: Plan) -> dict:
 
 def print_summary(plan: Plan, summary: dict, path: str) -> None:
     ckpt = plan.checkpoint
+    if plan.gpt2:
+        print("\n".join([
+            "",
+            "== lmpipe import: summary ==",
+            f"checkpoint        {ckpt.path} ({ckpt.format} GPT-2: {ckpt.num_layers} layers, "
+            f"hidden {ckpt.hidden_dim}, {ckpt.positions} positions)",
+            f"vocabulary        {ckpt.vocab_size} tokens, byte-level BPE",
+            f"served as         text generation (serving_default: prompt -> text; generate; "
+            f"score), {plan.cfg.max_new_tokens} new tokens by default",
+            f"model             {summary['model']}",
+            f"ML Metadata       {summary['metadata_path']}",
+            f"pushed model      {summary['pushed_model']}",
+            f"wall time         {summary['wall_seconds']} s",
+            f"summary           {path}",
+        ]))
+        return
     if ckpt.task == "token-classification":
         head = ("none: a fine-tuned token classifier, served as one (entities with "
                 f"character offsets from raw text): classes {', '.join(ckpt.classes)} "

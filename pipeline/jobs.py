@@ -126,9 +126,16 @@ def check_checkpoint(path: str, flag: str, seq_length: int):
     from models import checkpoint
     from pipeline import resolve_pretrained
 
+    from models import gpt2_checkpoint
+
     try:
         if os.path.isfile(os.path.join(path, "metadata.sqlite")):
             path = resolve_pretrained.resolve(path).model_uri
+        if gpt2_checkpoint.is_gpt2(path):
+            raise checkpoint.CheckpointError(
+                "a GPT-2 (causal LM) checkpoint, but this job needs a BERT-style encoder: "
+                "continue pretraining it with `lmpipe pretrain --objective causal --init-from "
+                f"{path}`, or serve it for generation with `lmpipe import --checkpoint {path}`")
         ckpt = checkpoint.inspect(path)
     except (checkpoint.CheckpointError, resolve_pretrained.PretrainedError) as e:
         raise ConfigError(f"{flag} {path}: {e}") from None

@@ -48,6 +48,18 @@ def _latest_blessed_model_uri(run_dir: str) -> str:
     return model.uri
 
 
+def _refuse_gpt2(path: str) -> None:
+    from models import gpt2_checkpoint
+
+    if gpt2_checkpoint.is_gpt2(path):
+        raise PretrainedError(
+            f"--pretrained {path} is a GPT-2 (causal LM) checkpoint: fine-tuning takes a "
+            "BERT-style encoder (a masked-LM pretraining run, or a BERT, DistilBERT or "
+            "sentence-transformers checkpoint). Continue pretraining it with `lmpipe pretrain "
+            f"--objective causal --init-from {path}`, or serve it with `lmpipe import "
+            f"--checkpoint {path}`.")
+
+
 def resolve(path: str) -> Pretrained:
     """A pretraining run dir (its latest blessed model), a Model artifact dir or its encoder/,
     or a Hugging Face / keras-hub checkpoint directory."""
@@ -58,6 +70,7 @@ def resolve(path: str) -> Pretrained:
         raise PretrainedError(f"--pretrained {path} does not exist: give a pretraining run "
                               "directory (lmpipe pretrain --run-dir), a pretrained model directory "
                               "or a BERT checkpoint directory.")
+    _refuse_gpt2(path)
     is_checkpoint = any(os.path.isfile(os.path.join(path, name))
                         for name in ("config.json", checkpoint.MODULES_JSON))
     if is_checkpoint and os.path.basename(path) != encoder.ENCODER_DIR:
@@ -73,6 +86,7 @@ def resolve(path: str) -> Pretrained:
         pretrained = Pretrained(os.path.dirname(path))
     else:
         pretrained = Pretrained(path)
+    _refuse_gpt2(pretrained.model_uri)
     for needed in (os.path.join(pretrained.encoder_dir, "config.json"), pretrained.vocab_file):
         if not os.path.isfile(needed):
             raise PretrainedError(

@@ -13,7 +13,7 @@ from absl import logging
 from tfx import v1 as tfx
 
 from components import split_counts
-from components.types import WordPieceVocab
+from components.types import ByteLevelBPEVocab, WordPieceVocab
 from models import features
 
 
@@ -371,6 +371,32 @@ def pretrain_summary(cfg) -> dict:
         summary["start_eval_metrics"] = _eval_metrics(evaluation.uri, model=BASELINE)
         summary["init_from"] = os.path.abspath(cfg.init_from)
     return summary
+
+
+def causal_pretrain_summary(cfg) -> dict:
+    """The latest causal run's vocabulary, blocks, metrics, blessing and push, from ML
+    Metadata."""
+    store = _store(cfg)
+    vocab = _latest(store, ByteLevelBPEVocab.TYPE_NAME)
+    summary = _common_summary(store, cfg)
+    examples = latest_output(store, "FileBasedExampleGen", "Examples")
+    blocks = latest_output(store, "Tokenize", "Examples")
+    summary.update(
+        input_splits=split_counts.read_split_counts(examples.uri) if examples else {},
+        vocab_size=_custom(vocab, "vocab_size"),
+        blocks=_count_records(os.path.join(blocks.uri, "Split-train", "*")) if blocks else None)
+    evaluation = _latest(store, "ModelEvaluation")
+    if cfg.init_from and evaluation:
+        summary["start_eval_metrics"] = _eval_metrics(evaluation.uri, model=BASELINE)
+        summary["init_from"] = os.path.abspath(cfg.init_from)
+    return summary
+
+
+def _count_records(pattern: str) -> int:
+    import tensorflow as tf
+
+    files = glob.glob(pattern)
+    return int(sum(1 for _ in tf.data.TFRecordDataset(files, "GZIP"))) if files else 0
 
 
 def import_summary(cfg) -> dict:

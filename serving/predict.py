@@ -6,8 +6,9 @@ return one dict per text with the signature's outputs (for a classifier: `label`
 `probabilities` and `classes`, the class name of each column, `windows` (how many windows of
 the text it read) and `truncated` (whether some of the text was not read); for a fill-mask model: `tokens`,
 `scores`, `mask_count`; for a token classifier: `entities`, a list of `{entity_type, start, end,
-entity_text, score}` with character offsets into the text, and `entity_count`), as plain Python
-values.
+entity_text, score}` with character offsets into the text, and `entity_count`; for a
+text-generation model (GPT-2: its input is `prompt`): `generated_text`, the continuation, and
+`token_count`), as plain Python values.
 
 Example (in-process, on a pushed classifier):
 
@@ -27,7 +28,9 @@ import numpy as np
 from serving import versions
 
 SIGNATURE = "serving_default"
+GENERATE_SIGNATURE = "generate"  # a text-generation model's, with every setting per prompt
 INPUT = "text"
+PROMPT_INPUT = "prompt"  # a text-generation model's input
 PAIR_INPUT = "text_pair"  # the second input of a model of text pairs
 
 
@@ -110,7 +113,11 @@ class LocalPredictor(_Predictor):
     """A pushed SavedModel (a version directory, or a model base path: its latest version)
     run in this process through `serving_default`, in batches of `batch_size`."""
 
-    def __init__(self, model_dir: str, version: Optional[int] = None, batch_size: int = 256):
+    def __init__(self, model_dir: str, version: Optional[int] = None, batch_size: int = 256,
+                 generation: Optional[dict] = None):
+        """`generation`: a text-generation model's settings (`max_new_tokens`, `temperature`,
+        `top_k`, `top_p`, `seed`; those not given keep the served defaults), sent through its
+        `generate` signature; None: `serving_default` (the model's defaults)."""
         import tensorflow as tf
         import tensorflow_text  # noqa: F401  (the serving graph uses its ops)
 
@@ -126,8 +133,18 @@ class LocalPredictor(_Predictor):
         self._serve = loaded.signatures[SIGNATURE]
         self._tf = tf
         self.batch_size = batch_size
+        self._generation = None
+        if PROMPT_INPUT in self._serve.structured_input_signature[1]:  # text generation
+            # No settings: serving_default, the model's own defaults.
+            self._generation = _generation_settings(self.path, generation) if generation else {}
+        elif generation:
+            raise PredictError(f"{self.path} is not a text-generation model: "
+                               f"{', '.join('--' + k.replace('_', '-') for k in generation)} "
+                               "apply to generation only")
 
     def _call(self, texts: List) -> List[dict]:
+        if self._generation is not None:
+            return self._generate(texts)
         inputs = _inputs(texts)
         expected = set(self._serve.structured_input_signature[1])
         if set(inputs) != expected:
@@ -137,6 +154,23 @@ class LocalPredictor(_Predictor):
         outputs = self._serve(**{name: self._tf.constant(values, dtype=self._tf.string)
                                  for name, values in inputs.items()})
         return _rows({k: v.numpy() for k, v in outputs.items()}, len(texts))
+
+    def _generate(self, texts: List) -> List[dict]:
+        if any(isinstance(t, tuple) for t in texts):
+            raise PredictError(f"{self.path} generates from single prompts (no --pairs)")
+        tf = self._tf
+        n = len(texts)
+        if not self._generation:
+            outputs = self._serve(prompt=tf.constant(texts, dtype=tf.string))
+        else:
+            feeds = {name: tf.fill([n], tf.constant(value, dtype=GENERATION_TYPES[name]))
+                     for name, value in self._generation.items()}
+            outputs = self._loaded.signatures[GENERATE_SIGNATURE](
+                prompt=tf.constant(texts, dtype=tf.string), **feeds)
+        # The served `text` is the continuation; the row's `text` is the prompt (as for every
+        # model), so the continuation is `generated_text` (Hugging Face pipelines' name).
+        outputs = {("generated_text" if k == "text" else k): v.numpy() for k, v in outputs.items()}
+        return _rows(outputs, n)
 
 
 def _model_path(model: str, version: Optional[int], label: Optional[str]) -> str:
@@ -272,3 +306,23 @@ def read_lines(path: str) -> Iterable[str]:
         lines.pop()
     for line in lines:
         yield as_text(line[:-1] if line.endswith(b"\r") else line)
+
+
+GENERATION_TYPES = {"max_new_tokens": "int32", "temperature": "float32", "top_k": "int32",
+                    "top_p": "float32", "seed": "int64"}
+
+
+def _generation_settings(path: str, given: dict) -> dict:
+    """The settings each prompt is generated with: `given`, else the model's defaults
+    (`assets.extra/lmpipe/model.json`)."""
+    import os
+
+    info_file = os.path.join(path, "assets.extra", "lmpipe", "model.json")
+    defaults = {}
+    if os.path.isfile(info_file):
+        with open(info_file) as f:
+            defaults = json.load(f).get("generation", {})
+    unknown = sorted(set(given) - set(GENERATION_TYPES))
+    if unknown:
+        raise PredictError(f"unknown generation settings {unknown}")
+    return {**{k: defaults.get(k) for k in GENERATION_TYPES}, **given}

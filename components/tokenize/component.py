@@ -1,4 +1,5 @@
-"""Tokenize: TFX Transform with a WordPiece vocabulary (and optionally anomalies) as inputs.
+"""Tokenize: TFX Transform with a vocabulary (WordPiece, or byte-level BPE for the causal LM)
+and optionally anomalies as inputs.
 
 Transform takes no artifact besides examples and schema, but our `preprocessing_fn` needs the
 vocabulary that WordPieceVocabGen learned in this same run. This component is Transform with
@@ -14,20 +15,24 @@ from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter
 from tfx.utils import json_utils
 
-from components.tokenize.executor import ANOMALIES_KEY, VOCABULARY_KEY, TokenizeExecutor
-from components.types import WordPieceVocab
+from components.tokenize.executor import (ANOMALIES_KEY, BPE_VOCABULARY_KEY, VOCABULARY_KEY,
+                                          TokenizeExecutor)
+from components.types import ByteLevelBPEVocab, WordPieceVocab
 
 
 class TokenizeSpec(standard_component_specs.TransformSpec):
     INPUTS = {
         **standard_component_specs.TransformSpec.INPUTS,
-        VOCABULARY_KEY: ChannelParameter(type=WordPieceVocab),
+        # One of the two.
+        VOCABULARY_KEY: ChannelParameter(type=WordPieceVocab, optional=True),
+        BPE_VOCABULARY_KEY: ChannelParameter(type=ByteLevelBPEVocab, optional=True),
         ANOMALIES_KEY: ChannelParameter(type=standard_artifacts.ExampleAnomalies, optional=True),
     }
 
 
 class Tokenize(base_beam_component.BaseBeamComponent):
-    """Transform (analyze train, transform train and eval) with a vocabulary input.
+    """Transform (analyze train, transform train and eval) with a vocabulary input: a
+    WordPieceVocab, or a ByteLevelBPEVocab given as `bpe_vocabulary`.
 
     Example (inside a pipeline definition):
 
@@ -42,15 +47,20 @@ class Tokenize(base_beam_component.BaseBeamComponent):
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(TokenizeExecutor)
 
     def __init__(self, examples: types.BaseChannel, schema: types.BaseChannel,
-                 vocabulary: types.BaseChannel, preprocessing_fn: str,
+                 vocabulary: Optional[types.BaseChannel], preprocessing_fn: str,
                  custom_config: Optional[Dict[str, Any]] = None,
-                 anomalies: Optional[types.BaseChannel] = None):
+                 anomalies: Optional[types.BaseChannel] = None,
+                 bpe_vocabulary: Optional[types.BaseChannel] = None):
+        if (vocabulary is None) == (bpe_vocabulary is None):
+            raise ValueError("Tokenize takes one vocabulary: `vocabulary` (WordPiece) or "
+                             "`bpe_vocabulary` (byte-level BPE)")
         transformed_examples = types.Channel(type=standard_artifacts.Examples)
         transformed_examples.matching_channel_name = "examples"
         spec = TokenizeSpec(
             examples=examples,
             schema=schema,
             vocabulary=vocabulary,
+            bpe_vocabulary=bpe_vocabulary,
             anomalies=anomalies,
             preprocessing_fn=preprocessing_fn,
             force_tf_compat_v1=0,

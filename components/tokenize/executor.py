@@ -24,14 +24,15 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import json_utils
 
 from components.anomalies import raise_if_anomalous
-from models import features
+from models import bpe, features
 from models.tokenization import copy_vocabulary
 
 VOCABULARY_KEY = "vocabulary"
+BPE_VOCABULARY_KEY = "bpe_vocabulary"
 ANOMALIES_KEY = "anomalies"
 REQUIRED_SPLITS = ("train", "eval")
 OUTPUT_PREFIX = "transformed_examples"  # as TFX's Transform names its files
-BATCH = 64  # documents per call of the graph
+BATCH = 64  # documents per call of the graph (custom_config `documents_per_batch` overrides)
 
 
 def _check_splits_not_empty(examples) -> None:
@@ -126,9 +127,15 @@ class TokenizeExecutor(transform_executor.Executor):
             raise_if_anomalous(anomalies)
         examples = input_dict[standard_component_specs.EXAMPLES_KEY][0]
         _check_splits_not_empty(examples)
-        vocabulary = input_dict.pop(VOCABULARY_KEY)[0]
+        wordpiece = input_dict.pop(VOCABULARY_KEY, None)
+        byte_level = input_dict.pop(BPE_VOCABULARY_KEY, None)
         custom_config = json.loads(exec_properties.get("custom_config") or "null") or {}
-        custom_config["vocab_file"] = f"{vocabulary.uri}/{features.VOCAB_FILE}"
+        if byte_level:  # vocab.json + merges.txt, or a checkpoint's tokenizer.json: the
+            # preprocessing_fn reads the directory (models/bpe.py read_bpe)
+            bpe.read_bpe(byte_level[0].uri)  # a bad vocabulary stops here, named
+            custom_config["vocab_file"] = f"{byte_level[0].uri}/{bpe.VOCAB_JSON}"
+        else:
+            custom_config["vocab_file"] = f"{wordpiece[0].uri}/{features.VOCAB_FILE}"
         exec_properties = dict(exec_properties, custom_config=json_utils.dumps(custom_config))
         graph_only = {key: value for key, value in output_dict.items()
                       if key != standard_component_specs.TRANSFORMED_EXAMPLES_KEY}
@@ -137,11 +144,16 @@ class TokenizeExecutor(transform_executor.Executor):
         # The trainer and exporter find the vocabulary (and its tokenizer settings) beside the
         # graph that embeds it.
         transform_graph = output_dict[standard_component_specs.TRANSFORM_GRAPH_KEY][0]
-        copy_vocabulary(custom_config["vocab_file"], transform_graph.uri)
+        if byte_level:
+            bpe.copy_bpe(os.path.dirname(custom_config["vocab_file"]), transform_graph.uri)
+        else:
+            copy_vocabulary(custom_config["vocab_file"], transform_graph.uri)
+        batch = int(custom_config.get("documents_per_batch", BATCH))
         for transformed in output_dict.get(standard_component_specs.TRANSFORMED_EXAMPLES_KEY, []):
-            self._transform_splits(examples, transform_graph.uri, transformed)
+            self._transform_splits(examples, transform_graph.uri, transformed, batch)
 
-    def _transform_splits(self, examples, transform_graph_uri: str, transformed) -> None:
+    def _transform_splits(self, examples, transform_graph_uri: str, transformed,
+                          batch: int = BATCH) -> None:
         splits = artifact_utils.decode_split_names(examples.split_names)
         with self._make_beam_pipeline() as pipeline:
             for split in splits:
@@ -149,8 +161,8 @@ class TokenizeExecutor(transform_executor.Executor):
                      | f"Read[{split}]" >> beam.io.ReadFromTFRecord(
                          os.path.join(examples.uri, f"Split-{split}", "*"),
                          coder=beam.coders.BytesCoder())
-                     | f"Batch[{split}]" >> beam.BatchElements(min_batch_size=BATCH,
-                                                              max_batch_size=BATCH)
+                     | f"Batch[{split}]" >> beam.BatchElements(min_batch_size=batch,
+                                                              max_batch_size=batch)
                      | f"Transform[{split}]" >> beam.ParDo(
                          _ApplyTransformGraph(transform_graph_uri))
                      | f"Write[{split}]" >> beam.io.WriteToTFRecord(

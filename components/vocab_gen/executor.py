@@ -41,13 +41,17 @@ def _text_of(serialized: bytes) -> bytes:
 
 
 class _MergeCounts(beam.CombineFn):
-    """Word counts of text batches, merged into one Counter (per worker, then across them)."""
+    """Word counts of text batches, merged into one Counter (per worker, then across them).
+    `count`: learner.count_words (WordPiece) or learner.count_byte_level_words (BPE)."""
+
+    def __init__(self, count=learner.count_words):
+        self._count = count
 
     def create_accumulator(self):
         return collections.Counter()
 
     def add_input(self, accumulator, texts: List[bytes]):
-        accumulator.update(learner.count_words(texts))
+        accumulator.update(self._count(texts))
         return accumulator
 
     def merge_accumulators(self, accumulators):
@@ -74,8 +78,26 @@ def _learn_and_write(counts: collections.Counter, vocab_size: int, lower_thresh:
         f.write(json.dumps(stats))
 
 
+def _learn_and_write_bpe(counts: collections.Counter, vocab_size: int, lower_thresh: int,
+                         output_dir: str) -> None:
+    from models import bpe
+
+    vocab, merges = learner.learn_bpe(counts.items(), vocab_size, lower_thresh, split=TRAIN_SPLIT)
+    bpe.write_bpe(vocab, merges, output_dir)
+    stats = {"words_counted": int(sum(counts.values())), "distinct_words": len(counts),
+             "vocab_size": len(vocab), "requested_vocab_size": vocab_size,
+             "lower_thresh": lower_thresh, "merges": len(merges)}
+    with fileio.open(os.path.join(output_dir, STATS_FILE), "w") as f:
+        f.write(json.dumps(stats))
+
+
 class Executor(base_beam_executor.BaseBeamExecutor):
     """Learns `vocab.txt` from the `train` split of `examples`."""
+
+    NAME = "WordPieceVocabGen"
+    count = staticmethod(learner.count_words)
+    learn_and_write = staticmethod(_learn_and_write)
+    written = features.VOCAB_FILE
 
     def Do(self, input_dict: Dict[str, List[types.Artifact]],
            output_dict: Dict[str, List[types.Artifact]],
@@ -93,7 +115,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         if not fileio.isdir(split_dir) or not fileio.glob(os.path.join(split_dir, "*")):
             splits = sorted(fileio.listdir(examples.uri)) if fileio.isdir(examples.uri) else []
             raise ValueError(f"examples {examples.uri} have no '{TRAIN_SPLIT}' split files "
-                             f"(found {splits}); WordPieceVocabGen learns from the train split")
+                             f"(found {splits}); {self.NAME} learns from the train split")
         fileio.makedirs(output.uri)
 
         with self._make_beam_pipeline() as p:
@@ -104,16 +126,25 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                  | "Batch" >> beam.BatchElements(min_batch_size=16, max_batch_size=512)
                  # One Counter per worker, merged: a table of distinct words, not an element
                  # per (batch, word) pair.
-                 | "CountWords" >> beam.CombineGlobally(_MergeCounts())
+                 | "CountWords" >> beam.CombineGlobally(_MergeCounts(self.count))
                  | "LearnAndWrite" >> beam.Map(
-                     _learn_and_write, vocab_size=vocab_size, lower_thresh=lower_thresh,
+                     self.learn_and_write, vocab_size=vocab_size, lower_thresh=lower_thresh,
                      output_dir=output.uri))
 
         with fileio.open(os.path.join(output.uri, STATS_FILE)) as f:
             stats = json.loads(f.read())
         output.set_int_custom_property("vocab_size", stats["vocab_size"])
         logging.info(
-            "WordPieceVocabGen: %d words counted (%d distinct) in split '%s'; vocabulary of %d "
-            "tokens (requested %d, lower_thresh %d) written to %s",
+            "%s: %d words counted (%d distinct) in split '%s'; vocabulary of %d "
+            "tokens (requested %d, lower_thresh %d) written to %s", self.NAME,
             stats["words_counted"], stats["distinct_words"], TRAIN_SPLIT, stats["vocab_size"],
-            vocab_size, lower_thresh, os.path.join(output.uri, features.VOCAB_FILE))
+            vocab_size, lower_thresh, os.path.join(output.uri, self.written))
+
+
+class BPEExecutor(Executor):
+    """Learns `vocab.json` + `merges.txt` (byte-level BPE) from the `train` split."""
+
+    NAME = "ByteLevelBPEVocabGen"
+    count = staticmethod(learner.count_byte_level_words)
+    learn_and_write = staticmethod(_learn_and_write_bpe)
+    written = "vocab.json"

@@ -22,6 +22,7 @@ to least used (ties alphabetical).
 """
 
 import collections
+import json
 from typing import Iterable, List, Sequence, Tuple
 
 import tensorflow as tf
@@ -110,3 +111,54 @@ def learn_vocab(word_counts: Iterable[Tuple[str, int]], vocab_size: int, lower_t
     vocab = fixed + ranked[:budget]
     assert len(vocab) == len(set(vocab)) and len(vocab) <= vocab_size
     return vocab
+
+
+# -- byte-level BPE (the causal LM's vocabulary) ---------------------------------------------
+
+def count_byte_level_words(texts: Sequence) -> collections.Counter:
+    """Counts GPT-2's pre-tokenized words of a batch of strings (str or bytes), each already
+    in byte-level form ("Ġthe"), with Hugging Face `tokenizers`' ByteLevel pre-tokenizer: the
+    split the BPE tokenizer applies later (models/bpe.py; keras-hub's regex gives the same
+    words)."""
+    from tokenizers import pre_tokenizers
+
+    splitter = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    counts = collections.Counter()
+    for text in texts:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+        counts.update(word for word, _ in splitter.pre_tokenize_str(text))
+    return counts
+
+
+def learn_bpe(word_counts: Iterable[Tuple[str, int]], vocab_size: int, lower_thresh: int = 2,
+              split: str = "train"):
+    """A byte-level BPE vocabulary (token -> id) and its merges, learned by Hugging Face
+    `tokenizers`' BpeTrainer (the trainer of GPT-2-style tokenizers) from byte-level word
+    counts: `<|endoftext|>` (id 0), the 256 byte symbols, then the merges' tokens, `vocab_size`
+    in all unless the corpus has fewer merges to learn. `lower_thresh`: a pair seen fewer times
+    is not merged."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    from models.bpe import EOT
+
+    counts = sorted((w, int(c)) for w, c in word_counts if w and int(c) > 0)
+    if not counts:
+        raise ValueError(
+            f"no words found in split '{split}' to learn a vocabulary from; check that the "
+            f"corpus has text and that ExampleGen produced examples with a '{features.TEXT}' "
+            "feature in that split")
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    if vocab_size < len(alphabet) + 2:
+        raise ValueError(f"vocab_size={vocab_size} is too small for byte-level BPE: its 256 "
+                         "byte symbols and <|endoftext|> take 257; raise vocab_size")
+    tokenizer = Tokenizer(models.BPE())
+    # The words are already byte-level (no spaces in them): split the trainer's input on spaces.
+    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=lower_thresh,
+                                  special_tokens=[EOT], initial_alphabet=sorted(alphabet),
+                                  show_progress=False)
+    tokenizer.train_from_iterator(_repeated(counts), trainer, length=len(counts))
+    state = json.loads(tokenizer.to_str())["model"]
+    merges = [m if isinstance(m, str) else " ".join(m) for m in state["merges"]]
+    return dict(state["vocab"]), merges

@@ -226,3 +226,42 @@ def test_component_spec():
     assert comp.exec_properties["lower_thresh"] == 5
     with pytest.raises(ValueError, match="vocab_size=5 leaves no room"):
         WordPieceVocabGen(examples=examples, vocab_size=5)  # before any pipeline work
+
+
+def test_byte_level_bpe_from_counts_is_the_trainers_on_the_raw_text():
+    """Counting GPT-2's words (as the Beam step does, batch by batch) and learning from the
+    counts gives exactly the vocabulary and merges Hugging Face's BpeTrainer learns from the
+    raw text with the ByteLevel pre-tokenizer."""
+    import collections
+    import json as json_lib
+
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    from components.vocab_gen import learner
+    from models import bpe
+
+    corpus = os.path.join(os.path.dirname(__file__), "..", "..", "data", "corpus", "news.txt")
+    with open(corpus, encoding="utf-8") as f:
+        texts = f.read(120_000).split("\n") + ["日本語 😀 café   spaces\tand\ttabs"]
+    counts = collections.Counter()
+    for start in range(0, len(texts), 100):  # batches, merged as the CombineFn does
+        counts.update(learner.count_byte_level_words(texts[start:start + 100]))
+    vocab, merges = learner.learn_bpe(counts.items(), vocab_size=600)
+    bpe.check_bpe(vocab, merges)
+    assert len(vocab) == 600 and vocab[bpe.EOT] == 0
+
+    reference = Tokenizer(models.BPE())
+    reference.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    reference.train_from_iterator(texts, trainers.BpeTrainer(
+        vocab_size=600, min_frequency=2, special_tokens=[bpe.EOT], show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    state = json_lib.loads(reference.to_str())["model"]
+    assert vocab == state["vocab"]
+    assert merges == [m if isinstance(m, str) else " ".join(m) for m in state["merges"]]
+
+
+def test_byte_level_bpe_refuses_a_vocabulary_below_the_byte_alphabet():
+    from components.vocab_gen import learner
+
+    with pytest.raises(ValueError, match="too small for byte-level BPE"):
+        learner.learn_bpe([("Ġthe", 5)], vocab_size=200)
