@@ -158,14 +158,6 @@ def _generate_fns(model, tokenizer: ByteLevelBPE, positions: int, defaults: Gene
         return {"text": tokenizer.detokenize(new),
                 "token_count": tf.cast(new.row_lengths(), tf.int32)}
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=PROMPT)])
-    def serving_default(prompt):
-        n = tf.shape(prompt)[:1]
-        return run(prompt, tf.fill(n, defaults.max_new_tokens),
-                   tf.fill(n, float(defaults.temperature)), tf.fill(n, defaults.top_k),
-                   tf.fill(n, float(defaults.top_p)), tf.fill(n, tf.constant(defaults.seed,
-                                                                             tf.int64)))
-
     @tf.function(input_signature=[
         tf.TensorSpec([None], tf.string, name=PROMPT),
         tf.TensorSpec([None], tf.int32, name="max_new_tokens"),
@@ -175,6 +167,15 @@ def _generate_fns(model, tokenizer: ByteLevelBPE, positions: int, defaults: Gene
         tf.TensorSpec([None], tf.int64, name="seed")])
     def generate(prompt, max_new_tokens, temperature, top_k, top_p, seed):
         return run(prompt, max_new_tokens, temperature, top_k, top_p, seed)
+
+    # Calls `generate` (one trace of the generation loop serves both signatures).
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=PROMPT)])
+    def serving_default(prompt):
+        n = tf.shape(prompt)[:1]
+        return generate(prompt, tf.fill(n, defaults.max_new_tokens),
+                        tf.fill(n, float(defaults.temperature)), tf.fill(n, defaults.top_k),
+                        tf.fill(n, float(defaults.top_p)),
+                        tf.fill(n, tf.constant(defaults.seed, tf.int64)))
 
     return serving_default, generate
 

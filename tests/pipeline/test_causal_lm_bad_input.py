@@ -78,6 +78,7 @@ def test_flags_of_the_other_objective(tmp_path, capsys):
     code, run_dir = pretrain(tmp_path, "--objective", "causal", "--max-predictions", "5")
     assert_failed_cleanly(code, run_dir, capsys, "--max-predictions: not a setting of "
                           "--objective causal")
+    (tmp_path / "b").mkdir()
     code, run_dir = pretrain(tmp_path / "b", "--max-perplexity", "50")
     assert_failed_cleanly(code, run_dir, capsys, "--max-perplexity: not a setting of "
                           "--objective masked")
