@@ -50,10 +50,12 @@ demo: $(STAMP) $(MINILM)/config.json
 	    "A tedious mess with a script that makes no sense." \
 	    "The worst movie I have seen in years."
 
+# Two pytest-xdist workers (CI has 2 cores); tests that share a pipeline run (a session or module
+# fixture) stay on one worker: the xdist_group marks of tests/conftest.py, with --dist loadgroup.
 test: $(STAMP)
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest -v --durations=40 $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -v --durations=40 -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 # Side-by-side benchmarks with Hugging Face (bench/run.py): run by hand, never in CI. The peer
 # runs in its own Python 3.11 env; the inference pair uses the demo's classifier.

@@ -37,6 +37,6 @@ setup(
     # `make test` also checks the import layers (import-linter) and lints (ruff): pyproject.toml.
     # seqeval: the reference the entity metrics are checked against (tests only).
     extras_require={"test": ["pytest==8.3.3", "import-linter==2.15", "ruff==0.17.6",
-                             "seqeval==1.2.2"]},
+                             "seqeval==1.2.2", "pytest-xdist==3.6.1"]},
     entry_points={"console_scripts": ["lmpipe=pipeline.cli:main"]},
 )

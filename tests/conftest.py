@@ -30,6 +30,45 @@ TINY_PRETRAIN_FLAGS = [
 ]
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's hook turns the marks into node ids
+def pytest_collection_modifyitems(config, items):
+    """Under `pytest -n 2 --dist loadgroup` (CI), tests that share a pipeline run stay on one
+    worker, so that no run is done twice: tests that use one of this project's session- or
+    module-scoped fixtures (`pretrain_run`, `finetune_run`, a module's run) are grouped with
+    every other test that uses it, transitively (`xdist_group`). The groups follow the fixtures,
+    so a new test that uses `finetune_run` joins its group by itself; every other test is
+    scheduled on its own."""
+    parent = {}
+
+    def find(key):
+        while parent.setdefault(key, key) != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    keys_of = {}
+    for item in items:
+        keys = []
+        definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+        for name in getattr(item, "fixturenames", ()):
+            if not definitions.get(name):
+                continue
+            fixturedef = definitions[name][-1]
+            if not fixturedef.baseid or fixturedef.scope == "function":
+                continue  # pytest's own fixtures (tmp_path_factory, ...) or per-test ones
+            if fixturedef.scope == "session":
+                keys.append(name)
+            else:  # module, class or package scope: one instance per module at most
+                keys.append(f"{item.module.__name__}.{name}")
+        keys_of[item.nodeid] = keys
+        for key in keys[1:]:
+            parent[find(key)] = find(keys[0])
+    for item in items:
+        keys = keys_of[item.nodeid]
+        if keys:
+            item.add_marker(pytest.mark.xdist_group(find(keys[0]).replace("@", "_")))
+
+
 def read_warmup_requests(model_dir):
     """The PredictionLogs of a pushed model's `assets.extra/tf_serving_warmup_requests`."""
     import tensorflow as tf
