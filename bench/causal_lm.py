@@ -72,7 +72,7 @@ def export_inputs(run_dir, out):
 
     os.makedirs(out, exist_ok=True)
     pipeline = os.path.join(run_dir, "pipeline")
-    examples = _latest(os.path.join(pipeline, "TextExampleGen", "examples"))
+    examples = _latest(os.path.join(pipeline, "FileBasedExampleGen", "examples"))
     docs = os.path.join(out, "train.jsonl")
     with open(docs, "w", encoding="utf-8") as f:
         for record in _records(os.path.join(examples, "Split-train", "*")):

@@ -53,8 +53,11 @@ def main() -> None:
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
-    tokenizer = GPT2TokenizerFast(vocab_file=os.path.join(args.vocab_dir, "vocab.json"),
-                                  merges_file=os.path.join(args.vocab_dir, "merges.txt"))
+    # transformers 5 ignores vocab_file=/merges_file= (an empty tokenizer): vocab=/merges=.
+    tokenizer = GPT2TokenizerFast(vocab=os.path.join(args.vocab_dir, "vocab.json"),
+                                  merges=os.path.join(args.vocab_dir, "merges.txt"))
+    if len(tokenizer) < 257:
+        sys.exit(f"peer: the tokenizer of {args.vocab_dir} has {len(tokenizer)} tokens")
     eot = tokenizer.convert_tokens_to_ids("<|endoftext|>")
     with open(args.train_docs, encoding="utf-8") as f:
         docs = [json.loads(line)["text"] for line in f]
