@@ -36,8 +36,6 @@ _MUST_EQUAL = {
     "add_cross_attention": (False,),
     "tie_word_embeddings": (True,),
 }
-_HONOURED = ("vocab_size", "n_layer", "n_head", "n_embd", "n_positions", "resid_pdrop",
-             "n_inner", "n_ctx")
 
 
 class CheckpointError(ValueError):
