@@ -758,8 +758,10 @@ def _inspect_huggingface(path: str, config: dict) -> Checkpoint:
             f"({', '.join(config.get('architectures') or []) or 'no architectures given'}) is "
             "not an architecture lmpipe imports; it imports "
             + "; ".join(f"{t} ({', '.join(a)})" for t, a in ACCEPTED_MODEL_TYPES.items())
-            + ". Other architectures (roberta, xlm-roberta, albert, electra, deberta, gpt2, ...) "
-            "have other embeddings, tokenizers or attention.")
+            + "; and GPT-2 (gpt2) for generation: `lmpipe import` serves it and `lmpipe "
+            "pretrain --objective causal --init-from` continues it. Other architectures "
+            "(roberta, xlm-roberta, albert, electra, deberta, ...) have other embeddings, "
+            "tokenizers or attention.")
     if not os.path.isfile(os.path.join(path, WEIGHTS_FILE)):
         hint = ("it has only pytorch_model.bin: convert it once with transformers, "
                 "`AutoModelForMaskedLM.from_pretrained(d).save_pretrained(d)` (writes safetensors)"

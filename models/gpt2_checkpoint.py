@@ -62,6 +62,28 @@ def _read_json(path: str) -> dict:
         raise CheckpointError(f"{path}: cannot be read as JSON ({error})") from None
 
 
+# The sizes keras-hub's converter (convert_backbone_config) and GPT2Backbone's preset read with
+# no default: a config without one is refused by name, not met by a KeyError mid-load.
+_HF_SIZES = ("vocab_size", "n_layer", "n_head", "n_embd", "n_positions")  # and resid_pdrop
+_LMPIPE_SIZES = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim",
+                 "max_sequence_length")
+
+
+def _sizes(config_file: str, config: dict, fields, also=()) -> dict:
+    """`fields` of `config` as positive ints; CheckpointError names every missing or bad one
+    (`also`: fields that must be present, of any value)."""
+    missing = [f for f in (*fields, *also) if f not in config]
+    if missing:
+        raise CheckpointError(
+            f"{config_file}: no {', '.join(missing)}; lmpipe reads the model's sizes from these "
+            "fields (transformers' save_pretrained and keras-hub's save_to_preset write them all)")
+    bad = [f"{f} = {config[f]!r}" for f in fields
+           if isinstance(config[f], bool) or not isinstance(config[f], int) or config[f] < 1]
+    if bad:
+        raise CheckpointError(f"{config_file}: {', '.join(bad)}: each must be a positive integer")
+    return {f: config[f] for f in fields}
+
+
 def is_gpt2(path: str) -> bool:
     """Whether `path` looks like a GPT-2 checkpoint (either format); reads only its config."""
     if os.path.isfile(os.path.join(path, CAUSAL_LM_DIR, "config.json")):
@@ -76,9 +98,15 @@ def inspect_gpt2(path: str) -> GPT2Checkpoint:
     if os.path.isfile(os.path.join(path, CAUSAL_LM_DIR, "config.json")):
         preset = os.path.join(path, CAUSAL_LM_DIR)
         config = _read_json(os.path.join(preset, "config.json"))["config"]
-        ckpt = GPT2Checkpoint(path, LMPIPE, preset, preset, int(config["vocabulary_size"]),
-                              int(config["max_sequence_length"]), int(config["num_layers"]),
-                              int(config["hidden_dim"]))
+        config_file = os.path.join(preset, "config.json")
+        config = _read_json(config_file).get("config")
+        if not isinstance(config, dict):
+            raise CheckpointError(f"{config_file}: no \"config\" object; an lmpipe causal LM's "
+                                  "preset is written by keras-hub's save_to_preset")
+        sizes = _sizes(config_file, config, _LMPIPE_SIZES)
+        ckpt = GPT2Checkpoint(path, LMPIPE, preset, preset, sizes["vocabulary_size"],
+                              sizes["max_sequence_length"], sizes["num_layers"],
+                              sizes["hidden_dim"])
     else:
         config_file = os.path.join(path, "config.json")
         if not os.path.isfile(config_file):
@@ -97,6 +125,10 @@ def inspect_gpt2(path: str) -> GPT2Checkpoint:
                     f"{config_file}: {field} = {config[field]!r}, but lmpipe's GPT-2 (keras-hub's "
                     f"GPT2Backbone) computes {allowed[0]!r}: it would not compute what this "
                     "checkpoint was trained to")
+        sizes = _sizes(config_file, config, _HF_SIZES, also=("resid_pdrop",))
+        if sizes["n_embd"] % sizes["n_head"]:
+            raise CheckpointError(f"{config_file}: n_embd = {sizes['n_embd']} is not a multiple "
+                                  f"of n_head = {sizes['n_head']}")
         inner = config.get("n_inner")
         if inner not in (None, 4 * config["n_embd"]):
             raise CheckpointError(f"{config_file}: n_inner = {inner}, but GPT2Backbone's "
@@ -104,9 +136,8 @@ def inspect_gpt2(path: str) -> GPT2Checkpoint:
         if not os.path.isfile(os.path.join(path, WEIGHTS_FILE)):
             raise CheckpointError(f"{path}: no {WEIGHTS_FILE} (lmpipe reads safetensors "
                                   "weights; save with `save_pretrained(safe_serialization=True)`)")
-        ckpt = GPT2Checkpoint(path, HUGGINGFACE, path, path, int(config["vocab_size"]),
-                              int(config["n_positions"]), int(config["n_layer"]),
-                              int(config["n_embd"]))
+        ckpt = GPT2Checkpoint(path, HUGGINGFACE, path, path, sizes["vocab_size"],
+                              sizes["n_positions"], sizes["n_layer"], sizes["n_embd"])
     try:
         vocab, _ = bpe.read_bpe(ckpt.vocab_dir)
     except bpe.BPEVocabularyError as error:

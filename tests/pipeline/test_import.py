@@ -80,12 +80,27 @@ def test_a_directory_in_no_known_format(tmp_path, capsys):
 
 
 def test_a_checkpoint_of_another_architecture(tmp_path, capsys):
+    ckpt = tmp_path / "t5"
+    ckpt.mkdir()
+    (ckpt / "config.json").write_text(json.dumps({"model_type": "t5", "vocab_size": 32128}))
+    _refused(tmp_path, capsys, ["import", "--checkpoint", str(ckpt)],
+             "model_type 't5' (no architectures given) is not an architecture lmpipe "
+             "imports; it imports bert (BertModel", "and GPT-2 (gpt2) for generation")
+
+
+@pytest.mark.parametrize("config,message", [
+    ({"vocab_size": 50257}, "no n_layer, n_head, n_embd, n_positions, resid_pdrop; lmpipe reads"),
+    ({"vocab_size": 50257, "n_layer": 0, "n_head": 12, "n_embd": "768", "n_positions": 1024,
+      "resid_pdrop": 0.1}, "n_layer = 0, n_embd = '768': each must be a positive integer"),
+    ({"vocab_size": 50257, "n_layer": 2, "n_head": 5, "n_embd": 768, "n_positions": 1024,
+      "resid_pdrop": 0.1}, "n_embd = 768 is not a multiple of n_head = 5"),
+])
+def test_a_gpt2_config_without_its_sizes(tmp_path, capsys, config, message):
     ckpt = tmp_path / "gpt2"
     ckpt.mkdir()
-    (ckpt / "config.json").write_text(json.dumps({"model_type": "gpt2", "vocab_size": 50257}))
+    (ckpt / "config.json").write_text(json.dumps({"model_type": "gpt2", **config}))
     _refused(tmp_path, capsys, ["import", "--checkpoint", str(ckpt)],
-             "model_type 'gpt2' (no architectures given) is not an architecture lmpipe "
-             "imports; it imports bert (BertModel")
+             f"{ckpt}/config.json: ", message)
 
 
 def test_a_vocabulary_that_does_not_fit_the_embeddings(tmp_path, capsys):
