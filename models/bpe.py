@@ -6,10 +6,11 @@ A byte-level BPE vocabulary is `vocab.json` (token -> id) and `merges.txt` (one 
 `<|endoftext|>` (EOT) separates documents, starts an unconditional prompt and ends generation.
 
 Tokenization is keras-hub's `BytePairTokenizer` (keras_hub/src/tokenizers/
-byte_pair_tokenizer.py: GPT-2's pre-tokenizing regex emulated in RE2, bytes mapped to unicode as
-GPT-2's `bytes_to_unicode`, merges by rank in a `tf.while_loop`), so the same graph runs in
-tf.Transform, in the Trainer and in the served SavedModel. tests/models/test_causal_lm_parity.py
-checks its ids against Hugging Face's on a committed fixture.
+byte_pair_tokenizer.py: bytes mapped to unicode as GPT-2's `bytes_to_unicode`, merges by rank in
+a `tf.while_loop`) after `split_like_gpt2`, GPT-2's pre-tokenizing regex in RE2, so the same
+graph runs in tf.Transform, in the Trainer and in the served SavedModel.
+tests/models/test_causal_lm_parity.py checks its ids against Hugging Face's on a committed
+fixture.
 
 >>> vocab = {"<|endoftext|>": 0, "a": 1, "b": 2, "Ġ": 3, "ab": 4, "Ġa": 5}
 >>> tokenizer = ByteLevelBPE(vocab, ["a b", "Ġ a"])
@@ -138,6 +139,55 @@ def tokens_by_id(vocab: Dict[str, int]) -> List[str]:
     return [token for token, _ in sorted(vocab.items(), key=lambda item: item[1])]
 
 
+# Unicode White_Space: what GPT-2's \s matches in Hugging Face's tokenizers (Oniguruma, Unicode
+# aware); RE2's \s is ASCII only.
+_WS = (r"\t\n\x0b\f\r \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}"
+       r"\x{3000}")
+_WORD = rf"\p{{L}}+|\p{{N}}+|[^{_WS}\p{{L}}\p{{N}}]+"
+# GPT-2's pattern 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+# has a lookahead, which RE2 lacks. Its effect, spelled out: a run of whitespace before a word
+# gives its last character to the word if that is a space (\2 \3) and is cut before its last
+# character otherwise (\5 \6); a run at the end stays whole (\4).
+_PIECES = (rf"('s|'t|'re|'ve|'m|'ll|'d| ?(?:{_WORD}))"
+           rf"|([{_WS}]*)( (?:{_WORD}))"
+           rf"|([{_WS}]+$)"
+           rf"|([{_WS}]*)([{_WS}])")
+_CUT = b"\xff"  # a byte that is never in UTF-8 text
+_REWRITE = b"\xff".join(b"\\%d" % i for i in range(1, 7)) + b"\xff"
+
+
+def split_like_gpt2(texts: tf.Tensor, unsplittable_tokens: Sequence[str] = (EOT,)
+                    ) -> tf.RaggedTensor:
+    """GPT-2's pre-tokenization (Hugging Face's `ByteLevel` pre-tokenizer without a prefix
+    space): `[batch]` UTF-8 strings -> `[batch, (pieces)]` strings, the unsplittable tokens cut
+    out first and kept whole (as Hugging Face's added tokens).
+
+    It replaces keras-hub's `split_strings_for_bpe`, which keeps "\\n\\n" whole before a word
+    where GPT-2 cuts it, splits trailing spaces, deletes U+096C (its marker) and stops at NUL
+    (tensorflow_text.regex_split); tests/models/test_causal_lm_parity.py compares both with
+    Hugging Face. One difference is left: RE2 in TensorFlow 2.16 has older Unicode tables, so
+    letters and digits assigned since (Unicode 14 on, e.g. U+1C89) are punctuation to it.
+
+    >>> [[p.decode() for p in row] for row in split_like_gpt2(tf.constant(
+    ...     ["It's .\\n\\nThe  end  ", "a<|endoftext|>b"])).to_list()]
+    [['It', "'s", ' .', '\\n', '\\n', 'The', ' ', ' end', '  '], ['a', '<|endoftext|>', 'b']]
+    """
+    texts = tf.reshape(tf.convert_to_tensor(texts, tf.string), [-1])
+    for token in unsplittable_tokens:
+        pattern = "".join(c if c.isalnum() else "\\" + c for c in token)
+        texts = tf.strings.regex_replace(
+            texts, pattern, _CUT + token.replace("\\", "\\\\").encode() + _CUT)
+    segments = tf.strings.split(texts, sep=_CUT)  # text between the tokens, and the tokens
+    flat = segments.flat_values
+    special = tf.zeros_like(flat, tf.bool)
+    for token in unsplittable_tokens:
+        special |= tf.equal(flat, token)
+    pieces = tf.strings.split(tf.where(special, flat, tf.strings.regex_replace(
+        flat, _PIECES, _REWRITE)), sep=_CUT)
+    pieces = tf.ragged.boolean_mask(pieces, tf.not_equal(pieces, ""))  # not `!=`: TF1 graphs
+    return segments.with_flat_values(pieces).merge_dims(1, 2)
+
+
 def _uncached_tokenizer_class():
     """keras-hub's BytePairTokenizer without its cache of merged words: the cache is a
     MutableHashTable that tf.Transform cannot save ("out of scope" when its graph is traced
@@ -160,7 +210,7 @@ def _uncached_tokenizer_class():
 
         def tokenize(self, inputs):
             inputs = tf.reshape(tf.convert_to_tensor(inputs), [-1])
-            raw_tokens = kh.split_strings_for_bpe(inputs, self.unsplittable_tokens)
+            raw_tokens = split_like_gpt2(inputs, self.unsplittable_tokens or ())
             words = raw_tokens.flat_values
             merged = tf.strings.reduce_join(self._bpe_merge(self._transform_bytes(words)),
                                             axis=1, separator=" ")
