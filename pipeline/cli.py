@@ -88,6 +88,16 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_cls, skip=()) -> N
                                 help=HELP.get(field.name, "") + f"default: {field.default}")
 
 
+def _compile_job(argv):
+    """(--job, --task) of an `lmpipe compile` command line, read before its flags are known
+    (an unknown --job is left for the full parser to refuse)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--job", default="pretrain")
+    pre.add_argument("--task", default="text-classification")
+    known, _ = pre.parse_known_args([a for a in argv if a not in ("-h", "--help")])
+    return (known.job if known.job in ("finetune", "import") else "pretrain"), known.task
+
+
 def _config_from_args(args, config_cls):
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_cls)
               if getattr(args, f.name, None) is not None}
@@ -149,24 +159,57 @@ def finetune(args) -> int:
                     _given(args, config_cls), args.summary)
 
 
-def compile_pipeline(args) -> int:
-    """Writes the pretraining pipeline as a Kubeflow Pipelines v2 / Vertex AI PipelineJob."""
-    try:
-        cfg = _config_from_args(args, PretrainConfig)
-        if cfg.init_from:
-            raise ConfigError("--init-from reads a checkpoint on this machine's file system "
-                              "(models/checkpoint.py), which a Kubeflow / Vertex pipeline cannot; "
-                              "continue pretraining with lmpipe pretrain here.")
-    except ConfigError as e:
-        return _fail(EXIT_BAD_INPUT, str(e))
-    from pipeline import kubeflow_v2_runner
+# lmpipe compile --job: (config class, the job's module); finetune's follow --task.
+COMPILE_JOBS = {"pretrain": (PretrainConfig, "pipeline.pretrain"),
+                "import": (ImportConfig, "pipeline.import_checkpoint")}
 
+
+def _compile_config(args):
+    """The job's config; on a runner whose workers need lmpipe's image, the pipeline image
+    (--image) is their SDK container unless --beam-arg names one (printed)."""
+    from pipeline import beam_options
+
+    if args.job == "finetune":
+        config_cls = TASKS[args.task][0]
+    else:
+        config_cls = COMPILE_JOBS[args.job][0]
+    runner = args.beam_runner or "DirectRunner"
+    given = list(args.beam_args) if args.beam_args else []
+    prospective = given + ([] if any(a.startswith("--runner") for a in given)
+                           else [f"--runner={runner}"])
+    if beam_options.stages_tfx_sdist(prospective):
+        args.beam_args = [*given, f"--sdk_container_image={args.image}"]
+        print(f"lmpipe: note: Beam workers run the pipeline image: added "
+              f"--sdk_container_image={args.image}")
+    if args.job == "finetune":
+        return _own_config(args, TASKS, args.task, "--task")
+    return _config_from_args(args, config_cls)
+
+
+def compile_pipeline(args) -> int:
+    """`lmpipe compile --job J`: J's pipeline as a Kubeflow Pipelines v2 / Vertex AI spec, after
+    the checks its job module's `cluster_plan` can make here."""
+    from pipeline import kubeflow_v2_runner as compiler
+    from pipeline.resolve_pretrained import PretrainedError
+
+    module = importlib.import_module(TASKS[args.task][1] if args.job == "finetune"
+                                     else COMPILE_JOBS[args.job][1])
     try:
-        path = kubeflow_v2_runner.compile_pretraining(cfg, args.target, args.output, args.image)
-    except kubeflow_v2_runner.CompileError as e:
+        cfg = _compile_config(args)
+        compiler.check_target(cfg, args.job, args.target, args.output)
+        given = _given(args, type(cfg))
+        plan = (module.cluster_plan(cfg) if args.job == "finetune"
+                else module.cluster_plan(cfg, frozenset(given)))
+        pipeline = module.build(plan, local=False)
+        if args.vertex_training:
+            compiler.train_on_vertex(pipeline, args.vertex_region, compiler.read_vertex_training(
+                args.vertex_training, args.vertex_region, args.image, plan.cfg.strategy))
+        path = compiler.compile_pipeline(pipeline, args.target, args.output, args.image)
+    except (ConfigError, PretrainedError, compiler.CompileError) as e:
         return _fail(EXIT_BAD_INPUT, str(e))
-    print(f"lmpipe: wrote the {args.target} pipeline spec to {path}\n"
-          f"lmpipe: image {args.image}; submit it as README.md 'Kubeflow and Vertex AI' shows.")
+    print(f"lmpipe: wrote the {args.target} spec of the {args.job} pipeline to {path}\n"
+          f"lmpipe: image {args.image}; Beam options {' '.join(plan.cfg.pipeline_beam_args)}; "
+          "submit it as README.md 'Kubeflow Pipelines and Vertex AI Pipelines' shows.")
     return 0
 
 
@@ -293,6 +336,7 @@ def rollback(args) -> int:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(prog="lmpipe", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("pretrain", help="run the pretraining pipeline locally: masked LM "
@@ -319,13 +363,28 @@ def main(argv=None) -> int:
     _add_config_flags(p, TokenClassificationConfig,
                       skip={f.name for f in dataclasses.fields(FinetuneConfig)})
     p.add_argument("--summary", default=None, help="summary JSON (default: RUN_DIR/summary.json)")
-    p = sub.add_parser("compile", help="write the pretraining pipeline for Vertex AI Pipelines "
-                                       "or Kubeflow Pipelines (KubeflowV2DagRunner)")
+    p = sub.add_parser("compile", help="write a job's pipeline for Vertex AI Pipelines or "
+                                       "Kubeflow Pipelines (KubeflowV2DagRunner); "
+                                       "`lmpipe compile --job J --help` lists J's flags")
+    p.add_argument("--job", choices=("pretrain", "finetune", "import"), default="pretrain",
+                   help="the job to compile (default pretrain); it takes that job's flags")
     p.add_argument("--target", choices=("vertex", "kubeflow"), required=True)
     p.add_argument("--output", required=True, help="the pipeline spec file (.json or .yaml)")
     p.add_argument("--image", default="lmpipe:latest",
                    help="the pipeline image (built from Dockerfile) every component runs in")
-    _add_config_flags(p, PretrainConfig)
+    p.add_argument("--vertex-training", default=None, metavar="FILE.json",
+                   help="run the Trainer as a Vertex AI CustomJob of this spec (project, "
+                        "worker_pool_specs): several replicas with --strategy multi_worker, a "
+                        "TPU with --strategy tpu (README 'Training beyond one machine')")
+    p.add_argument("--vertex-region", default=None, help="the region of --vertex-training's job")
+    job, _ = _compile_job(argv[1:]) if argv[:1] == ["compile"] else ("pretrain", None)
+    if job == "finetune":
+        p.add_argument("--task", choices=sorted(TASKS), default="text-classification")
+        _add_config_flags(p, FinetuneConfig)
+        _add_config_flags(p, TokenClassificationConfig,
+                          skip={f.name for f in dataclasses.fields(FinetuneConfig)})
+    else:
+        _add_config_flags(p, COMPILE_JOBS[job][0])
     p = sub.add_parser("serve-config", help="write TF Serving's models.config for a serving dir")
     p.add_argument("--serving-dir", required=True, help="<dir>/<model>/<version>/ (the push target)")
     p.add_argument("--output", required=True, help="the ModelServerConfig text proto to write")

@@ -23,6 +23,7 @@ import os
 from typing import Optional, Tuple
 
 from models import features
+from pipeline import beam_options
 from models.settings import (CausalLMSettings, ClassifierSettings, ConfigError, MaskedLMSettings,
                              TokenClassifierSettings, TrainSettings, check_positive,
                              check_vocab_size)
@@ -65,6 +66,7 @@ class RunSettings:
         if self.beam_runner not in BEAM_RUNNERS:
             raise ConfigError(f"beam_runner={self.beam_runner!r} is unknown; choose one of "
                               f"{', '.join(BEAM_RUNNERS)} (or pass --beam-arg=--runner=NAME).")
+        beam_options.check(self.pipeline_beam_args)
 
     # -- derived paths ------------------------------------------------------
     @property
@@ -91,15 +93,24 @@ class RunSettings:
         MaskedLMSettings beside the classifier's)."""
         return os.path.join(self.pipeline_root, "train_backup", settings.backup_key())
 
-    @property
-    def pipeline_beam_args(self) -> list:
-        """beam_args with `--runner` from beam_runner (unless beam_args name one)."""
+    def _beam_args_and_notes(self):
         args = list(self.beam_args)
         if not any(a.startswith("--runner") for a in args):
             args.insert(0, f"--runner={self.beam_runner}")
         if self.beam_runner != "DirectRunner":
             args = [a for a in args if not a.startswith("--direct_")]
-        return args
+        return beam_options.complete(args)
+
+    @property
+    def pipeline_beam_args(self) -> list:
+        """beam_args with `--runner` from beam_runner (unless beam_args name one), and what
+        the runner needs added (pipeline/beam_options.py: `complete`)."""
+        return self._beam_args_and_notes()[0]
+
+    @property
+    def beam_notes(self) -> list:
+        """What pipeline_beam_args added to the options given, and why."""
+        return self._beam_args_and_notes()[1]
 
     def train_settings(self):
         """The training settings alone: all that reaches the Trainer."""

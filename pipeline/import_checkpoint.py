@@ -32,7 +32,7 @@ def starting_point(path: str, seq_length: int, max_predictions: int, top_k: int,
     return importer, imported
 
 
-def create_pipeline(cfg: ImportConfig, gpt2: bool = False) -> tfx.dsl.Pipeline:
+def create_pipeline(cfg: ImportConfig, gpt2: bool = False, local: bool = True) -> tfx.dsl.Pipeline:
     if gpt2:
         from pipeline import causal_lm
 
@@ -47,7 +47,7 @@ def create_pipeline(cfg: ImportConfig, gpt2: bool = False) -> tfx.dsl.Pipeline:
             filesystem=tfx.proto.PushDestination.Filesystem(
                 base_directory=absolute(cfg.serving_model_dir))),
     ).with_id("Pusher")
-    return make_pipeline(cfg, [importer, imported, pusher])
+    return make_pipeline(cfg, [importer, imported, pusher], local=local)
 
 
 # -- the job: pre-flight, summary ---------------------------------------------------------------
@@ -87,8 +87,31 @@ def preflight(cfg: ImportConfig, given=frozenset()) -> Plan:
     return Plan(cfg, ckpt)
 
 
-def build(plan: Plan) -> tfx.dsl.Pipeline:
-    return create_pipeline(plan.cfg, plan.gpt2)
+def cluster_plan(cfg: ImportConfig, given=frozenset()) -> Plan:
+    """`lmpipe compile --job import`: the checkpoint is a cluster path; whether it is a GPT-2
+    is read from its config.json with tf.io.gfile, and the pipeline's import component checks
+    the rest there, before anything is pushed. Served as `mlm` (a GPT-2 as `clm`) unless
+    --model-name is given."""
+    import tensorflow as tf
+
+    from models import gpt2_checkpoint
+    from pipeline.resolve_pretrained import PretrainedError, read_cluster_json
+
+    path = cfg.checkpoint.rstrip("/")
+    try:
+        config = read_cluster_json(f"{path}/config.json", "--checkpoint") if tf.io.gfile.exists(
+            f"{path}/config.json") else {}
+    except PretrainedError as error:
+        raise ConfigError(str(error)) from None
+    gpt2 = (config.get("model_type") == "gpt2"
+            or tf.io.gfile.exists(f"{path}/{gpt2_checkpoint.CAUSAL_LM_DIR}/config.json"))
+    if gpt2 and "model_name" not in given:
+        cfg = dataclasses.replace(cfg, model_name="clm")
+    return Plan(cfg, None, gpt2=gpt2)
+
+
+def build(plan: Plan, local: bool = True) -> tfx.dsl.Pipeline:
+    return create_pipeline(plan.cfg, plan.gpt2, local=local)
 
 
 def summarize(plan: Plan) -> dict:

@@ -64,6 +64,8 @@ def run_local(job: str, cfg, summary_path: Optional[str], build_pipeline, summar
     from pipeline import local_runner, run_summary
 
     started = time.time()
+    for note in cfg.beam_notes:
+        print(f"lmpipe: note: {note}")
     before = published_versions(cfg.serving_model_dir)
     try:
         local_runner.run_local(build_pipeline(), cfg.worker_timeout)

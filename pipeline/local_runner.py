@@ -18,17 +18,20 @@ def run_local(pipeline, worker_timeout: int) -> None:
 
 def skip_tfx_sdist_for_local_beam() -> None:
     """Every TFX Beam executor builds an sdist of TFX itself (about 2.3 s, six times a run) so
-    that remote Beam workers can import TFX. DirectRunner workers share this environment, so
-    for it (and only it) the step is skipped; other runners get TFX's behaviour unchanged."""
-    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+    that remote Beam workers can pip-install TFX. DirectRunner workers share this environment,
+    and a portable runner's LOOPBACK, EXTERNAL or PROCESS workers run in one you prepared (a
+    worker pool started from lmpipe's environment or image), so for those the step is skipped
+    (pipeline/beam_options.py: `stages_tfx_sdist`); the others are refused without an image or
+    --extra_packages before any work, so TFX never stages its sdist for an lmpipe run."""
     from tfx.utils import dependency_utils
+
+    from pipeline import beam_options
 
     build_flags = getattr(dependency_utils.make_beam_dependency_flags, "tfx_original",
                           dependency_utils.make_beam_dependency_flags)
 
     def dependency_flags(beam_pipeline_args):
-        runner = PipelineOptions(beam_pipeline_args).view_as(StandardOptions).runner
-        if runner in (None, "DirectRunner"):
+        if not beam_options.stages_tfx_sdist(beam_pipeline_args):
             return beam_pipeline_args
         return build_flags(beam_pipeline_args)
 

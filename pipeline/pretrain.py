@@ -144,8 +144,19 @@ def preflight(cfg: PretrainConfig, given=frozenset()) -> Plan:
     return Plan(cfg, info)
 
 
-def build(plan: Plan) -> tfx.dsl.Pipeline:
-    return create_pipeline(plan.cfg)
+def cluster_plan(cfg: PretrainConfig, given=frozenset()) -> Plan:
+    """`lmpipe compile --job pretrain`: the corpus is the cluster's (checked there, by the
+    ExampleValidator, before anything is tokenized); --init-from is refused (its checkpoint is
+    checked by reading it here)."""
+    if cfg.init_from:
+        raise ConfigError("--init-from reads a checkpoint on this machine's file system "
+                          "(models/checkpoint.py), which a Kubeflow / Vertex pipeline cannot; "
+                          "continue pretraining with lmpipe pretrain here.")
+    return Plan(cfg, {})
+
+
+def build(plan: Plan, local: bool = True) -> tfx.dsl.Pipeline:
+    return create_pipeline(plan.cfg, local=local)
 
 
 def summarize(plan: Plan) -> dict:

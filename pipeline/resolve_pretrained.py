@@ -52,12 +52,16 @@ def _refuse_gpt2(path: str) -> None:
     from models import gpt2_checkpoint
 
     if gpt2_checkpoint.is_gpt2(path):
-        raise PretrainedError(
-            f"--pretrained {path} is a GPT-2 (causal LM) checkpoint: fine-tuning takes a "
-            "BERT-style encoder (a masked-LM pretraining run, or a BERT, DistilBERT or "
-            "sentence-transformers checkpoint). Continue pretraining it with `lmpipe pretrain "
-            f"--objective causal --init-from {path}`, or serve it with `lmpipe import "
-            f"--checkpoint {path}`.")
+        raise _gpt2_error(path)
+
+
+def _gpt2_error(path: str) -> PretrainedError:
+    return PretrainedError(
+        f"--pretrained {path} is a GPT-2 (causal LM) checkpoint: fine-tuning takes a "
+        "BERT-style encoder (a masked-LM pretraining run, or a BERT, DistilBERT or "
+        "sentence-transformers checkpoint). Continue pretraining it with `lmpipe pretrain "
+        f"--objective causal --init-from {path}`, or serve it with `lmpipe import "
+        f"--checkpoint {path}`.")
 
 
 def resolve(path: str) -> Pretrained:
@@ -167,3 +171,55 @@ def encoder_parameters(pretrained: Pretrained):
     embeddings = (c["vocabulary_size"] + c["max_sequence_length"] + c.get("num_segments", 2)) * h
     per_layer = 4 * (h * h + h) + 2 * h * inner + inner + h + 4 * h  # attention, MLP, 2 norms
     return embeddings + 2 * h + layers * per_layer + h * h + h  # + embedding norm, pooler
+
+
+def read_cluster_json(path: str, flag: str) -> dict:
+    """A JSON file on a cluster file system (gs://...), read with tf.io.gfile at compile time;
+    PretrainedError says how to give this machine access if it cannot be read."""
+    import json
+
+    import tensorflow as tf
+
+    try:
+        with tf.io.gfile.GFile(path) as f:
+            return json.loads(f.read())
+    except (tf.errors.OpError, ValueError) as error:
+        raise PretrainedError(
+            f"{flag}: cannot read {path} ({type(error).__name__}: {str(error)[:200]}). "
+            "`lmpipe compile` reads the checkpoint's config through tf.io.gfile: run it where "
+            "the bucket is readable (e.g. after `gcloud auth application-default login`).") \
+            from None
+
+
+def resolve_on_cluster(path: str, flag: str = "--pretrained") -> Pretrained:
+    """`--pretrained` for a compiled pipeline (`lmpipe compile --job finetune`): a cluster path,
+    read with tf.io.gfile. A model lmpipe pretrained (`<model>/encoder/config.json`; or its
+    `encoder/`) is used as it is; a Hugging Face or keras-hub checkpoint (`config.json`) is
+    imported by the pipeline's CheckpointImport, which checks it there (shapes, vocabulary,
+    settings) before anything trains. A pretraining run directory is refused: its ML Metadata
+    is the cluster's, not a file."""
+    import tensorflow as tf
+
+    from models import checkpoint, gpt2_checkpoint
+
+    path = path.rstrip("/")
+    exists = tf.io.gfile.exists
+    if exists(f"{path}/metadata.sqlite"):
+        raise PretrainedError(f"{flag} {path} is a pretraining run directory; a compiled pipeline "
+                              "starts from a model directory: give its pushed model's "
+                              "<model>/ (with encoder/) or a checkpoint directory.")
+    if os.path.basename(path) == encoder.ENCODER_DIR and exists(f"{path}/config.json"):
+        return Pretrained(os.path.dirname(path))
+    if exists(f"{path}/{encoder.ENCODER_DIR}/config.json"):
+        return Pretrained(path)
+    if exists(f"{path}/{gpt2_checkpoint.CAUSAL_LM_DIR}/config.json"):
+        raise _gpt2_error(path)
+    if exists(f"{path}/{checkpoint.MODULES_JSON}") or exists(f"{path}/config.json"):
+        config = (read_cluster_json(f"{path}/config.json", flag)
+                  if exists(f"{path}/config.json") else {})
+        if config.get("model_type") == "gpt2":
+            raise _gpt2_error(path)
+        keras_hub = exists(f"{path}/metadata.json")
+        return Pretrained(path, checkpoint.KERAS_HUB if keras_hub else checkpoint.HUGGINGFACE)
+    raise PretrainedError(f"{flag} {path}: neither a model lmpipe pretrained (encoder/config.json)"
+                          " nor a checkpoint (config.json) is there.")

@@ -36,14 +36,15 @@ from pipeline import jobs
 from pipeline.config import ConfigError, FinetuneConfig
 from pipeline.import_checkpoint import starting_point
 from pipeline.resolve_pretrained import Pretrained, PretrainedError
-from pipeline.tfx_pipeline import absolute, make_pipeline, repo_file, trainer_config
+from pipeline.tfx_pipeline import (absolute, make_pipeline, read_text, repo_file, trainer_config,
+                                   write_text)
 
 LABELLED_SCHEMA = repo_file("schemas", "labelled.pbtxt")
 RUN_SCHEMA = "labelled_schema.pbtxt"  # in the run directory: the classes of its runs
 
 
 def run_schema_path(cfg: FinetuneConfig) -> str:
-    return os.path.abspath(os.path.join(cfg.run_dir, RUN_SCHEMA))
+    return absolute(os.path.join(cfg.run_dir, RUN_SCHEMA))
 
 
 def choose_classes(cfg: FinetuneConfig) -> Tuple[str, List[str], str]:
@@ -96,11 +97,9 @@ def write_run_schema(cfg: FinetuneConfig, labels: Sequence[str]) -> str:
         pair.CopyFrom(text)
         pair.name = features.TEXT_PAIR
     path = run_schema_path(cfg)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
     header = ("# The classes of the fine-tuning runs in this directory (lmpipe finetune wrote it;\n"
               "# later runs here validate against it). The i-th label value is class id i.\n")
-    with open(path, "w") as f:
-        f.write(header + text_format.MessageToString(schema))
+    write_text(path, header + text_format.MessageToString(schema))
     return path
 
 
@@ -108,14 +107,13 @@ def pipeline_schema_file(cfg, path: str, prefix: str = "labelled") -> str:
     """A copy of the schema named by its content (`<prefix>-<hash>.pbtxt` under the pipeline
     root), for ImportSchemaGen: its cache key holds the path, not the content, so an edited
     schema file must not keep its old artifact."""
-    with open(path, "rb") as f:
-        content = f.read()
-    copy = os.path.join(os.path.abspath(cfg.pipeline_root), "schemas",
-                        f"{prefix}-{hashlib.sha256(content).hexdigest()[:12]}.pbtxt")
-    os.makedirs(os.path.dirname(copy), exist_ok=True)
-    if not os.path.isfile(copy):
-        with open(copy, "wb") as f:
-            f.write(content)
+    import tensorflow as tf
+
+    content = read_text(path)
+    copy = os.path.join(absolute(cfg.pipeline_root), "schemas", f"{prefix}-"
+                        f"{hashlib.sha256(content.encode('utf-8')).hexdigest()[:12]}.pbtxt")
+    if not tf.io.gfile.exists(copy):
+        write_text(copy, content)
     return copy
 
 
@@ -191,9 +189,11 @@ def file_sha256(path: str) -> str:
 
 
 def create_pipeline(cfg: FinetuneConfig, labels: Sequence[str], pretrained: Pretrained,
-                    schema_file: str, teacher: Optional[str] = None) -> tfx.dsl.Pipeline:
+                    schema_file: str, teacher: Optional[str] = None,
+                    local: bool = True) -> tfx.dsl.Pipeline:
     """`schema_file`: the curated schema whose label domain is `labels` (choose_classes);
-    `teacher`: the Model directory to distil from (resolve_pretrained.resolve_teacher)."""
+    `teacher`: the Model directory to distil from (resolve_pretrained.resolve_teacher);
+    `local`: run here (SQLite ML Metadata) rather than compiled for a cluster."""
     example_gen = LabelledExampleGen(absolute(cfg.data), cfg.text_column, cfg.label_column,
                                      cfg.split_buckets, cfg.text_pair_column, cfg.tsv_quoting)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
@@ -261,7 +261,8 @@ def create_pipeline(cfg: FinetuneConfig, labels: Sequence[str], pretrained: Pret
                                       eval_config(cfg, labels), cfg.serving_model_dir,
                                       cfg.max_versions, baseline_model=baseline)
     return make_pipeline(cfg, [example_gen, statistics_gen, schema_gen, example_validator,
-                                *start, *adapt, *distill, tokenize, trainer, *gate_and_push])
+                                *start, *adapt, *distill, tokenize, trainer, *gate_and_push],
+                         local=local)
 
 
 # -- the job: pre-flight, summary ---------------------------------------------------------------
@@ -345,6 +346,31 @@ def preflight(cfg: FinetuneConfig, given=frozenset()) -> Plan:
                 teacher)
 
 
+def cluster_plan(cfg: FinetuneConfig) -> Plan:
+    """`lmpipe compile --job finetune`: the checks a compiled pipeline allows here. Its data and
+    ML Metadata are the cluster's, so the classes come from --labels or --schema-file (not the
+    train split), `--pretrained` is a cluster path whose layout is read with tf.io.gfile
+    (resolve_pretrained.resolve_on_cluster), and the data is checked on the cluster, by the
+    ExampleValidator, before anything is tokenized. Writes the run's schema to the run
+    directory (tf.io.gfile). Raises ConfigError or PretrainedError."""
+    from pipeline import resolve_pretrained as pretrained_lib
+
+    if cfg.distill_from or cfg.unlabelled_text:
+        raise ConfigError("--distill-from / --unlabelled-text: distillation is not compiled for "
+                          "a cluster (its teacher is checked by loading it here); run it with "
+                          "lmpipe finetune")
+    if not (cfg.schema_file or cfg.labels):
+        raise ConfigError("give --labels A,B,... (the classes in order) or --schema-file: a "
+                          "compiled pipeline cannot read the train split's classes here")
+    schema_file, labels, labels_from = choose_classes(cfg)
+    if schema_file == run_schema_path(cfg):
+        write_run_schema(cfg, labels)
+    pretrained = pretrained_lib.resolve_on_cluster(cfg.pretrained)
+    return Plan(cfg, labels, labels_from, schema_file, pretrained, "--pooling or lmpipe's default",
+                "new" if not pretrained.needs_import else "chosen when the checkpoint is imported",
+                {}, None)
+
+
 def check_teacher(cfg: FinetuneConfig, labels, pretrained: Pretrained) -> str:
     """The teacher's Model artifact directory; refuses one with other classes than the data,
     warns when the student is not smaller (at least 90% of the teacher's parameters)."""
@@ -368,9 +394,9 @@ def check_teacher(cfg: FinetuneConfig, labels, pretrained: Pretrained) -> str:
     return teacher
 
 
-def build(plan: Plan) -> tfx.dsl.Pipeline:
+def build(plan: Plan, local: bool = True) -> tfx.dsl.Pipeline:
     return create_pipeline(plan.cfg, plan.labels, plan.pretrained, plan.schema_file,
-                           plan.teacher)
+                           plan.teacher, local=local)
 
 
 def summarize(plan: Plan) -> dict:

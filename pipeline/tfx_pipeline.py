@@ -30,6 +30,24 @@ def absolute(path: str) -> str:
     return path if "://" in path else os.path.abspath(path)
 
 
+def read_text(path: str) -> str:
+    """A UTF-8 file, here or on a cluster file system (gs://...; tf.io.gfile)."""
+    import tensorflow as tf
+
+    with tf.io.gfile.GFile(path, "r") as f:
+        return f.read()
+
+
+def write_text(path: str, text: str) -> None:
+    """Writes a UTF-8 file (its directory made), here or on a cluster file system (gs://...:
+    `lmpipe compile` writes a run's schema there; tf.io.gfile)."""
+    import tensorflow as tf
+
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write(text)
+
+
 def repo_file(*parts: str, image: bool = False) -> str:
     """A file shipped in this repository (e.g. schemas/corpus.pbtxt): here, or where the
     pipeline image (Dockerfile) puts the repository."""

@@ -37,7 +37,7 @@ from pipeline.text_classification import pipeline_schema_file
 from pipeline.config import TokenClassificationConfig
 from pipeline.import_checkpoint import starting_point
 from pipeline.resolve_pretrained import Pretrained, PretrainedError
-from pipeline.tfx_pipeline import absolute, make_pipeline, trainer_config
+from pipeline.tfx_pipeline import absolute, make_pipeline, trainer_config, write_text
 
 TASK = "token_classification"  # the summary's `task`
 RUN_SCHEMA = "tagged_schema.pbtxt"  # in the run directory: the IOB2 classes of its runs
@@ -49,7 +49,7 @@ def iob2_classes(types: Sequence[str]) -> List[str]:
 
 
 def run_schema_path(cfg: TokenClassificationConfig) -> str:
-    return os.path.abspath(os.path.join(cfg.run_dir, RUN_SCHEMA))
+    return absolute(os.path.join(cfg.run_dir, RUN_SCHEMA))
 
 
 def schema_classes(path: str) -> List[str]:
@@ -85,12 +85,10 @@ def write_run_schema(cfg: TokenClassificationConfig, classes: Sequence[str]) -> 
         if name == features.TAGS:
             feature.domain = features.TAGS
     path = run_schema_path(cfg)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
     header = ("# The IOB2 classes of the token-classification runs in this directory (lmpipe\n"
               "# finetune wrote it; later runs here validate against it). The i-th tag value is\n"
               "# class id i.\n")
-    with open(path, "w") as f:
-        f.write(header + text_format.MessageToString(schema))
+    write_text(path, header + text_format.MessageToString(schema))
     return path
 
 
@@ -114,7 +112,8 @@ def eval_config(cfg: TokenClassificationConfig, classes: Sequence[str]) -> tfma.
 
 
 def create_pipeline(cfg: TokenClassificationConfig, classes: Sequence[str],
-                    pretrained: Pretrained, schema_file: str) -> tfx.dsl.Pipeline:
+                    pretrained: Pretrained, schema_file: str,
+                    local: bool = True) -> tfx.dsl.Pipeline:
     example_gen = TaggedExampleGen(absolute(cfg.data), cfg.tag_scheme, cfg.token_column,
                                    cfg.tag_column, cfg.split_buckets)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
@@ -150,7 +149,7 @@ def create_pipeline(cfg: TokenClassificationConfig, classes: Sequence[str],
                                       eval_config(cfg, classes), cfg.serving_model_dir,
                                       cfg.max_versions)
     return make_pipeline(cfg, [example_gen, statistics_gen, schema_gen, example_validator,
-                                *start, tokenize, trainer, *gate_and_push])
+                                *start, tokenize, trainer, *gate_and_push], local=local)
 
 
 # -- the job: pre-flight, summary ---------------------------------------------------------------
@@ -210,8 +209,23 @@ def preflight(cfg: TokenClassificationConfig, given=frozenset()) -> Plan:
     return Plan(cfg, classes, types_from, data, schema_file, pretrained, head)
 
 
-def build(plan: Plan) -> tfx.dsl.Pipeline:
-    return create_pipeline(plan.cfg, plan.classes, plan.pretrained, plan.schema_file)
+def cluster_plan(cfg: TokenClassificationConfig) -> Plan:
+    """`lmpipe compile --job finetune --task token-classification`: as text classification's
+    (pipeline/text_classification.py: `cluster_plan`), the entity types from --labels."""
+    from pipeline import resolve_pretrained as pretrained_lib
+
+    if not cfg.labels:
+        raise ConfigError("give --labels with the entity types (e.g. LOC,ORG,PER): a compiled "
+                          "pipeline cannot read the train split's types here")
+    classes = iob2_classes(cfg.labels)
+    schema_file = write_run_schema(cfg, classes)
+    pretrained = pretrained_lib.resolve_on_cluster(cfg.pretrained)
+    return Plan(cfg, classes, "--labels", {}, schema_file, pretrained, "new")
+
+
+def build(plan: Plan, local: bool = True) -> tfx.dsl.Pipeline:
+    return create_pipeline(plan.cfg, plan.classes, plan.pretrained, plan.schema_file,
+                           local=local)
 
 
 def summarize(plan: Plan) -> dict:

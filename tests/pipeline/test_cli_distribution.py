@@ -19,8 +19,10 @@ def test_unknown_strategy_and_runner_fail_in_config():
 
 def test_beam_runner_reaches_the_pipeline_args():
     cfg = PretrainConfig(corpus_dir="c", beam_runner="DataflowRunner",
-                         beam_args=["--project=p", "--direct_num_workers=2"])
-    assert cfg.pipeline_beam_args == ["--runner=DataflowRunner", "--project=p"]
+                         beam_args=["--project=p", "--direct_num_workers=2",
+                                    "--sdk_container_image=r/lmpipe:1"])
+    assert cfg.pipeline_beam_args == ["--runner=DataflowRunner", "--project=p",
+                                      "--sdk_container_image=r/lmpipe:1"]
     default = PretrainConfig(corpus_dir="c")
     assert default.pipeline_beam_args[0] == "--runner=DirectRunner"
 

@@ -17,3 +17,9 @@ def test_tfx_builds_no_sdist_of_itself_for_the_direct_runner(monkeypatch):
     remote = ["--runner=DataflowRunner", "--project=p"]
     assert dependency_utils.make_beam_dependency_flags(remote)[-1] == "--extra_package=/tmp/tfx.tar.gz"
     assert built == [1]
+    for prepared in (["--runner=PortableRunner", "--job_endpoint=embed",
+                      "--environment_type=EXTERNAL", "--environment_config=localhost:5000"],
+                     ["--runner=FlinkRunner"],  # an in-process Flink master: LOOPBACK workers
+                     ["--runner=DataflowRunner", "--sdk_container_image=r/lmpipe:1"]):
+        assert dependency_utils.make_beam_dependency_flags(prepared) == prepared
+    assert built == [1]
