@@ -169,10 +169,6 @@ def _compile_config(args):
     (--image) is their SDK container unless --beam-arg names one (printed)."""
     from pipeline import beam_options
 
-    if args.job == "finetune":
-        config_cls = TASKS[args.task][0]
-    else:
-        config_cls = COMPILE_JOBS[args.job][0]
     runner = args.beam_runner or "DirectRunner"
     given = list(args.beam_args) if args.beam_args else []
     prospective = given + ([] if any(a.startswith("--runner") for a in given)
@@ -183,7 +179,7 @@ def _compile_config(args):
               f"--sdk_container_image={args.image}")
     if args.job == "finetune":
         return _own_config(args, TASKS, args.task, "--task")
-    return _config_from_args(args, config_cls)
+    return _config_from_args(args, COMPILE_JOBS[args.job][0])
 
 
 def compile_pipeline(args) -> int:
@@ -197,9 +193,7 @@ def compile_pipeline(args) -> int:
     try:
         cfg = _compile_config(args)
         compiler.check_target(cfg, args.job, args.target, args.output)
-        given = _given(args, type(cfg))
-        plan = (module.cluster_plan(cfg) if args.job == "finetune"
-                else module.cluster_plan(cfg, frozenset(given)))
+        plan = module.cluster_plan(cfg, frozenset(_given(args, type(cfg))))
         pipeline = module.build(plan, local=False)
         if args.vertex_training:
             compiler.train_on_vertex(pipeline, args.vertex_region, compiler.read_vertex_training(

@@ -346,7 +346,7 @@ def preflight(cfg: FinetuneConfig, given=frozenset()) -> Plan:
                 teacher)
 
 
-def cluster_plan(cfg: FinetuneConfig) -> Plan:
+def cluster_plan(cfg: FinetuneConfig, given=frozenset()) -> Plan:
     """`lmpipe compile --job finetune`: the checks a compiled pipeline allows here. Its data and
     ML Metadata are the cluster's, so the classes come from --labels or --schema-file (not the
     train split), `--pretrained` is a cluster path whose layout is read with tf.io.gfile
@@ -362,10 +362,10 @@ def cluster_plan(cfg: FinetuneConfig) -> Plan:
     if not (cfg.schema_file or cfg.labels):
         raise ConfigError("give --labels A,B,... (the classes in order) or --schema-file: a "
                           "compiled pipeline cannot read the train split's classes here")
+    pretrained = pretrained_lib.resolve_on_cluster(cfg.pretrained)
     schema_file, labels, labels_from = choose_classes(cfg)
     if schema_file == run_schema_path(cfg):
         write_run_schema(cfg, labels)
-    pretrained = pretrained_lib.resolve_on_cluster(cfg.pretrained)
     return Plan(cfg, labels, labels_from, schema_file, pretrained, "--pooling or lmpipe's default",
                 "new" if not pretrained.needs_import else "chosen when the checkpoint is imported",
                 {}, None)

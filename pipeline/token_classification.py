@@ -209,7 +209,7 @@ def preflight(cfg: TokenClassificationConfig, given=frozenset()) -> Plan:
     return Plan(cfg, classes, types_from, data, schema_file, pretrained, head)
 
 
-def cluster_plan(cfg: TokenClassificationConfig) -> Plan:
+def cluster_plan(cfg: TokenClassificationConfig, given=frozenset()) -> Plan:
     """`lmpipe compile --job finetune --task token-classification`: as text classification's
     (pipeline/text_classification.py: `cluster_plan`), the entity types from --labels."""
     from pipeline import resolve_pretrained as pretrained_lib
@@ -217,9 +217,9 @@ def cluster_plan(cfg: TokenClassificationConfig) -> Plan:
     if not cfg.labels:
         raise ConfigError("give --labels with the entity types (e.g. LOC,ORG,PER): a compiled "
                           "pipeline cannot read the train split's types here")
+    pretrained = pretrained_lib.resolve_on_cluster(cfg.pretrained)
     classes = iob2_classes(cfg.labels)
     schema_file = write_run_schema(cfg, classes)
-    pretrained = pretrained_lib.resolve_on_cluster(cfg.pretrained)
     return Plan(cfg, classes, "--labels", {}, schema_file, pretrained, "new")
 
 
