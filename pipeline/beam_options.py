@@ -57,6 +57,14 @@ def _options(beam_args: Sequence[str]):
     return options, options.get_all_options(drop_default=True)
 
 
+def with_runner(beam_args: Sequence[str], runner: str) -> List[str]:
+    """`beam_args` with `--runner=runner` first, unless they name a runner themselves."""
+    args = list(beam_args)
+    if not any(a.startswith("--runner") for a in args):
+        args.insert(0, f"--runner={runner}")
+    return args
+
+
 def runner_name(beam_args: Sequence[str]) -> str:
     """The runner `beam_args` name (`--runner=`), without a module path; DirectRunner if none."""
     runner = _options(beam_args)[1].get("runner") or "DirectRunner"
@@ -69,10 +77,10 @@ def environment_type(beam_args: Sequence[str]) -> str:
     given = _options(beam_args)[1]
     if given.get("environment_type"):
         return given["environment_type"].upper()
-    master = given.get("flink_master", "[auto]") if runner_name(beam_args) == "FlinkRunner" else (
-        given.get("spark_master_url", "local[4]") if runner_name(beam_args) == "SparkRunner"
-        else None)
-    if master in ("[auto]", "[local]") or (master or "").startswith("local"):
+    runner = runner_name(beam_args)
+    if runner == "FlinkRunner" and given.get("flink_master", "[auto]") in ("[auto]", "[local]"):
+        return "LOOPBACK"
+    if runner == "SparkRunner" and given.get("spark_master_url", "local[4]").startswith("local"):
         return "LOOPBACK"
     return "DOCKER"
 

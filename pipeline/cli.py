@@ -169,11 +169,9 @@ def _compile_config(args):
     (--image) is their SDK container unless --beam-arg names one (printed)."""
     from pipeline import beam_options
 
-    runner = args.beam_runner or "DirectRunner"
-    given = list(args.beam_args) if args.beam_args else []
-    prospective = given + ([] if any(a.startswith("--runner") for a in given)
-                           else [f"--runner={runner}"])
-    if beam_options.stages_tfx_sdist(prospective):
+    given = list(args.beam_args or [])
+    if beam_options.stages_tfx_sdist(beam_options.with_runner(given,
+                                                               args.beam_runner or "DirectRunner")):
         args.beam_args = [*given, f"--sdk_container_image={args.image}"]
         print(f"lmpipe: note: Beam workers run the pipeline image: added "
               f"--sdk_container_image={args.image}")

@@ -94,9 +94,7 @@ class RunSettings:
         return os.path.join(self.pipeline_root, "train_backup", settings.backup_key())
 
     def _beam_args_and_notes(self):
-        args = list(self.beam_args)
-        if not any(a.startswith("--runner") for a in args):
-            args.insert(0, f"--runner={self.beam_runner}")
+        args = beam_options.with_runner(self.beam_args, self.beam_runner)
         if self.beam_runner != "DirectRunner":
             args = [a for a in args if not a.startswith("--direct_")]
         return beam_options.complete(args)
