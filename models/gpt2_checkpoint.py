@@ -85,11 +85,21 @@ def _sizes(config_file: str, config: dict, fields, also=()) -> dict:
 
 
 def is_gpt2(path: str) -> bool:
-    """Whether `path` looks like a GPT-2 checkpoint (either format); reads only its config."""
-    if os.path.isfile(os.path.join(path, CAUSAL_LM_DIR, "config.json")):
+    """Whether `path` looks like a GPT-2 checkpoint (either format); reads only its config,
+    here or on a cluster file system (gs://...: tf.io.gfile). Raises CheckpointError if the
+    config cannot be read."""
+    import tensorflow as tf
+
+    if tf.io.gfile.exists(f"{path.rstrip('/')}/{CAUSAL_LM_DIR}/config.json"):
         return True
-    config = os.path.join(path, "config.json")
-    return os.path.isfile(config) and _read_json(config).get("model_type") == "gpt2"
+    config = f"{path.rstrip('/')}/config.json"
+    if not tf.io.gfile.exists(config):
+        return False
+    try:
+        with tf.io.gfile.GFile(config) as f:
+            return json.loads(f.read()).get("model_type") == "gpt2"
+    except (tf.errors.OpError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"{config}: cannot be read as JSON ({error})") from None
 
 
 def inspect_gpt2(path: str) -> GPT2Checkpoint:

@@ -183,6 +183,8 @@ def _compile_config(args):
 def compile_pipeline(args) -> int:
     """`lmpipe compile --job J`: J's pipeline as a Kubeflow Pipelines v2 / Vertex AI spec, after
     the checks its job module's `cluster_plan` can make here."""
+    import tensorflow as tf
+
     from pipeline import kubeflow_v2_runner as compiler
     from pipeline.resolve_pretrained import PretrainedError
 
@@ -199,6 +201,10 @@ def compile_pipeline(args) -> int:
         path = compiler.compile_pipeline(pipeline, args.target, args.output, args.image)
     except (ConfigError, PretrainedError, compiler.CompileError) as e:
         return _fail(EXIT_BAD_INPUT, str(e))
+    except tf.errors.OpError as e:  # a bucket this machine cannot read or write
+        return _fail(EXIT_BAD_INPUT, f"{type(e).__name__}: {e.message[:300]}. `lmpipe compile` "
+                     "reads and writes the cluster paths through tf.io.gfile: run it where the "
+                     "bucket is readable (e.g. after `gcloud auth application-default login`).")
     print(f"lmpipe: wrote the {args.target} spec of the {args.job} pipeline to {path}\n"
           f"lmpipe: image {args.image}; Beam options {' '.join(plan.cfg.pipeline_beam_args)}; "
           "submit it as README.md 'Kubeflow Pipelines and Vertex AI Pipelines' shows.")

@@ -92,19 +92,12 @@ def cluster_plan(cfg: ImportConfig, given=frozenset()) -> Plan:
     is read from its config.json with tf.io.gfile, and the pipeline's import component checks
     the rest there, before anything is pushed. Served as `mlm` (a GPT-2 as `clm`) unless
     --model-name is given."""
-    import tensorflow as tf
-
     from models import gpt2_checkpoint
-    from pipeline.resolve_pretrained import PretrainedError, read_cluster_json
 
-    path = cfg.checkpoint.rstrip("/")
     try:
-        config = read_cluster_json(f"{path}/config.json", "--checkpoint") if tf.io.gfile.exists(
-            f"{path}/config.json") else {}
-    except PretrainedError as error:
-        raise ConfigError(str(error)) from None
-    gpt2 = (config.get("model_type") == "gpt2"
-            or tf.io.gfile.exists(f"{path}/{gpt2_checkpoint.CAUSAL_LM_DIR}/config.json"))
+        gpt2 = gpt2_checkpoint.is_gpt2(cfg.checkpoint)
+    except gpt2_checkpoint.CheckpointError as error:
+        raise ConfigError(f"--checkpoint: {error}") from None
     if gpt2 and "model_name" not in given:
         cfg = dataclasses.replace(cfg, model_name="clm")
     return Plan(cfg, None, gpt2=gpt2)

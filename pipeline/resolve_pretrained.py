@@ -173,24 +173,6 @@ def encoder_parameters(pretrained: Pretrained):
     return embeddings + 2 * h + layers * per_layer + h * h + h  # + embedding norm, pooler
 
 
-def read_cluster_json(path: str, flag: str) -> dict:
-    """A JSON file on a cluster file system (gs://...), read with tf.io.gfile at compile time;
-    PretrainedError says how to give this machine access if it cannot be read."""
-    import json
-
-    import tensorflow as tf
-
-    try:
-        with tf.io.gfile.GFile(path) as f:
-            return json.loads(f.read())
-    except (tf.errors.OpError, ValueError) as error:
-        raise PretrainedError(
-            f"{flag}: cannot read {path} ({type(error).__name__}: {str(error)[:200]}). "
-            "`lmpipe compile` reads the checkpoint's config through tf.io.gfile: run it where "
-            "the bucket is readable (e.g. after `gcloud auth application-default login`).") \
-            from None
-
-
 def resolve_on_cluster(path: str, flag: str = "--pretrained") -> Pretrained:
     """`--pretrained` for a compiled pipeline (`lmpipe compile --job finetune`): a cluster path,
     read with tf.io.gfile. A model lmpipe pretrained (`<model>/encoder/config.json`; or its
@@ -212,13 +194,13 @@ def resolve_on_cluster(path: str, flag: str = "--pretrained") -> Pretrained:
         return Pretrained(os.path.dirname(path))
     if exists(f"{path}/{encoder.ENCODER_DIR}/config.json"):
         return Pretrained(path)
-    if exists(f"{path}/{gpt2_checkpoint.CAUSAL_LM_DIR}/config.json"):
+    try:
+        gpt2 = gpt2_checkpoint.is_gpt2(path)
+    except gpt2_checkpoint.CheckpointError as error:
+        raise PretrainedError(f"{flag}: {error}") from None
+    if gpt2:
         raise _gpt2_error(path)
     if exists(f"{path}/{checkpoint.MODULES_JSON}") or exists(f"{path}/config.json"):
-        config = (read_cluster_json(f"{path}/config.json", flag)
-                  if exists(f"{path}/config.json") else {})
-        if config.get("model_type") == "gpt2":
-            raise _gpt2_error(path)
         keras_hub = exists(f"{path}/metadata.json")
         return Pretrained(path, checkpoint.KERAS_HUB if keras_hub else checkpoint.HUGGINGFACE)
     raise PretrainedError(f"{flag} {path}: neither a model lmpipe pretrained (encoder/config.json)"
