@@ -153,7 +153,7 @@ _PIECES = (rf"('s|'t|'re|'ve|'m|'ll|'d| ?(?:{_WORD}))"
            rf"|([{_WS}]+$)"
            rf"|([{_WS}]*)([{_WS}])")
 _CUT = b"\xff"  # a byte that is never in UTF-8 text
-_REWRITE = b"\xff".join(b"\\%d" % i for i in range(1, 7)) + b"\xff"
+_REWRITE = _CUT.join(b"\\%d" % i for i in range(1, 7)) + _CUT  # \1<cut>\2<cut>...\6<cut>
 
 
 def split_like_gpt2(texts: tf.Tensor, unsplittable_tokens: Sequence[str] = (EOT,)
