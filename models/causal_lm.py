@@ -38,7 +38,27 @@ def build_causal_lm(vocab_size: int, seq_length: int, size: str = "tiny",
         vocabulary_size=vocab_size, num_layers=dims["num_layers"], num_heads=dims["num_heads"],
         hidden_dim=dims["hidden_dim"], intermediate_dim=4 * dims["hidden_dim"], dropout=dropout,
         max_sequence_length=seq_length, dtype=dtype)
+    init_like_gpt2(backbone)
     return keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
+
+
+def init_like_gpt2(backbone, initializer_range: float = 0.02) -> None:
+    """Redraws a fresh `GPT2Backbone`'s weights as GPT-2 initialises them: token embeddings
+    from N(0, 0.02) (keras-hub draws them from N(0, 0.01)), and in each block the two
+    projections that write into the residual stream (attention output, feed-forward output)
+    from N(0, 0.02 / sqrt(2 * num_layers)), "scaling the weights of residual layers at
+    initialization by 1/sqrt(N)" (Radford et al. 2019, section 2.3; transformers'
+    `GPT2PreTrainedModel._init_weights`, the `c_proj.weight` rule). The other weights keep
+    keras-hub's draws, which already are GPT-2's (N(0, 0.02) kernels and position embeddings,
+    zero biases, unit LayerNorm scales). Draws follow `keras.utils.set_random_seed`."""
+    residual_std = initializer_range / (2 * backbone.num_layers) ** 0.5
+    redraw = [(backbone.token_embedding.embeddings, initializer_range)]
+    for layer in backbone.transformer_layers:
+        redraw += [(layer._self_attention_layer._output_dense.kernel, residual_std),
+                   (layer._feedforward_output_dense.kernel, residual_std)]
+    for variable, std in redraw:
+        draw = keras.initializers.RandomNormal(stddev=std)(variable.shape, "float32")
+        variable.assign(keras.ops.cast(draw, variable.dtype))
 
 
 def causal_lm_loss():

@@ -15,8 +15,13 @@ Example:
 from typing import Callable, List, Optional
 
 import tensorflow as tf
+from absl import logging
 
 from models import features
+
+# What a training stream's shuffle buffer may hold (the elements as they enter it: serialized
+# records, or windows of ids).
+SHUFFLE_BUFFER_BYTES = 512 << 20
 
 
 def bert_inputs(token_ids: tf.Tensor, padding_mask: Optional[tf.Tensor] = None,
@@ -126,7 +131,7 @@ def dynamic_masked_lm_dataset(file_patterns: List[str], seq_length: int, max_pre
                                  num_parallel_reads=tf.data.AUTOTUNE)
     ds = ds.batch(64).map(windows).unbatch()  # a document's windows become separate rows
     if shuffle:
-        ds = ds.shuffle(10_000, seed=seed)
+        ds = uniform_shuffle(ds, seed)
     if repeat:
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=repeat).enumerate()
@@ -275,6 +280,42 @@ def label_counts(file_patterns: List[str], num_classes: int) -> List[int]:
 
 # -- the reader -----------------------------------------------------------------------------
 
+def _element_bytes(element) -> tf.Tensor:
+    """Bytes of one dataset element: string lengths, or tensor sizes x item size."""
+    sizes = [tf.cast(tf.reduce_sum(tf.strings.length(t)), tf.int64) if t.dtype == tf.string
+             else tf.size(t, tf.int64) * t.dtype.size for t in tf.nest.flatten(element)]
+    return tf.add_n(sizes)
+
+
+def uniform_shuffle(ds: tf.data.Dataset, seed: int,
+                    budget_bytes: int = SHUFFLE_BUFFER_BYTES) -> tf.data.Dataset:
+    """`ds` reshuffled on every pass, with a buffer that holds all of it when its elements fit
+    in `budget_bytes` (one counting pass over the data first): then every order is equally
+    likely, as Hugging Face's Trainer draws a fresh permutation each epoch. A smaller buffer
+    keeps part of the input's order: the splits Tokenize writes follow the corpus's document
+    order (one source after another; the bundled corpus is Brown, then news, then Wikipedia),
+    so a 10,000-example buffer over 16,806 causal-LM blocks drew the first steps of every
+    epoch from the first sources. Larger data: as many elements as fit in `budget_bytes`,
+    said in the log.
+
+    Raises `ValueError` if `ds` is empty (nothing to train on)."""
+    count, total = ds.map(lambda *e: (tf.constant(1, tf.int64), _element_bytes(e))).reduce(
+        (tf.constant(0, tf.int64), tf.constant(0, tf.int64)),
+        lambda acc, e: (acc[0] + e[0], acc[1] + e[1]))
+    count, total = int(count), int(total)
+    if not count:
+        raise ValueError("the training data holds no examples: nothing to shuffle or train on")
+    buffer = count if total <= budget_bytes else max(1, budget_bytes * count // total)
+    if buffer < count:
+        logging.warning("Shuffle buffer: %d of %d examples (%d MiB of %d MiB; "
+                        "SHUFFLE_BUFFER_BYTES in models/inputs.py): the order within a buffer's "
+                        "span of the input is kept in part.", buffer, count, budget_bytes >> 20,
+                        total >> 20)
+    else:
+        logging.info("Shuffle buffer: all %d examples (%.1f MiB).", count, total / 2 ** 20)
+    return ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+
+
 def tfrecord_dataset(file_patterns: List[str], batch_size: int, parse: Callable,
                      shuffle: bool = True, repeat: bool = True, seed: int = 42,
                      bucket_multiple: int = 0, single_examples: bool = False) -> tf.data.Dataset:
@@ -288,7 +329,7 @@ def tfrecord_dataset(file_patterns: List[str], batch_size: int, parse: Callable,
     ds = tf.data.TFRecordDataset(files, compression_type="GZIP",
                                  num_parallel_reads=tf.data.AUTOTUNE)
     if shuffle:
-        ds = ds.shuffle(10_000, seed=seed)
+        ds = uniform_shuffle(ds, seed)
     if repeat:
         ds = ds.repeat()
     if single_examples:

@@ -186,3 +186,31 @@ def test_lm_eval_and_the_model_information(vocabulary, model, exported):
     assert info["task"] == "causal_lm" and info["positions"] == SEQ
     assert info["generation"]["max_new_tokens"] == 5
     assert bpe.read_bpe(os.path.join(path, "assets.extra", "lmpipe"))[0] == vocabulary[0]
+
+
+def test_a_new_model_is_initialised_as_gpt2():
+    """GPT-2's recipe (transformers' GPT2PreTrainedModel._init_weights): N(0, 0.02) everywhere,
+    the residual projections N(0, 0.02 / sqrt(2 x layers)), zero biases, unit LayerNorm."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    backbone = causal_lm.build_causal_lm(4000, SEQ, "tiny").backbone
+    residual = 0.02 / (2 * backbone.num_layers) ** 0.5
+    assert backbone.num_layers == 2 and np.isclose(residual, 0.01)
+    std = {v.path: float(np.std(v.numpy())) for v in backbone.weights}
+    mean = {v.path: float(np.mean(v.numpy())) for v in backbone.weights}
+    checked = 0
+    for path, value in std.items():
+        if path.endswith(("bias", "beta")):
+            assert value == 0 and mean[path] == 0, path
+        elif path.endswith("gamma"):
+            assert value == 0 and mean[path] == 1, path
+        else:
+            expected = residual if ("attention_output" in path or "_output_dense" in path
+                                    or "feedforward_output" in path) else 0.02
+            assert abs(value / expected - 1) < 0.05, (path, value, expected)
+            assert abs(mean[path]) < 0.1 * expected, path
+            checked += 1
+    kernels = {p for p in std if p.endswith("kernel") or "embedding" in p}
+    assert checked == len(kernels) >= 2 + 6 * backbone.num_layers
+    assert sum(abs(v / residual - 1) < 0.05 for v in std.values()) == 2 * backbone.num_layers
