@@ -39,7 +39,7 @@ def tagging_dataset(file_patterns: List[str], seq_length: int, batch_size: int,
     files = tf.data.Dataset.list_files(file_patterns, shuffle=shuffle, seed=seed)
     ds = tf.data.TFRecordDataset(files, compression_type="GZIP").flat_map(windows)
     if shuffle:
-        ds = ds.shuffle(10_000, seed=seed)
+        ds = inputs.uniform_shuffle(ds, seed)  # the whole split, when it fits
     if repeat:
         ds = ds.repeat()
     if bucket_multiple:

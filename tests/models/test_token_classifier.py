@@ -225,3 +225,33 @@ def test_the_export_loads_as_tf_serving_loads_it(model, tokenizer, tmp_path):
             else np.testing.assert_allclose(got[key], value.numpy(), atol=1e-5)
     assert os.path.isfile(os.path.join(export_dir, "assets.extra", "tf_serving_warmup_requests"))
     assert set(meta.signature_def) >= {"serving_default", "tag_tokens", "tagging_eval"}
+
+
+def test_the_training_reader_gives_every_window_once_per_pass(tmp_path):
+    """The Trainer's reader (token_classifier_trainer.tagging_dataset): each sentence's windows
+    become rows, shuffled over the whole split (inputs.uniform_shuffle), each row once per
+    pass with its own labels."""
+    from models import features
+    from models.token_classifier_trainer import tagging_dataset
+
+    seq, path = 6, str(tmp_path / "windows.gz")
+    rows = {}
+    with tf.io.TFRecordWriter(path, "GZIP") as writer:
+        for sentence in range(40):
+            windows = 1 + sentence % 3
+            ids = [[1000 * sentence + 10 * w + i for i in range(seq)] for w in range(windows)]
+            labels = [[(row[0] + i) % len(LABELS) for i in range(seq)] for row in ids]
+            rows.update({row[0]: lab for row, lab in zip(ids, labels)})
+            example = tf.train.Example(features=tf.train.Features(feature={
+                features.TOKEN_IDS: tf.train.Feature(int64_list=tf.train.Int64List(
+                    value=sum(ids, []))),
+                tc.LABEL_IDS: tf.train.Feature(int64_list=tf.train.Int64List(
+                    value=sum(labels, [])))}))
+            writer.write(example.SerializeToString())
+    seen = []
+    for x, y in tagging_dataset([path], seq, batch_size=7, repeat=False, seed=3):
+        for ids, labels in zip(x["token_ids"].numpy(), y.numpy()):
+            assert labels.tolist() == rows[int(ids[0])]
+            seen.append(int(ids[0]))
+    assert sorted(seen) == sorted(rows) and len(rows) == 14 * 1 + 13 * 2 + 13 * 3
+    assert seen != sorted(seen)  # shuffled
