@@ -16,4 +16,4 @@ COPY pipeline/ pipeline/
 COPY schemas/ schemas/
 COPY serving/ serving/
 RUN pip install --no-cache-dir -c constraints.txt -e . \
-    && python -c "import tensorflow_text, keras_hub, pipeline.pretrain"
+    && python -c "import tensorflow_text, keras_hub, pipeline.jobs.pretrain"

@@ -18,7 +18,7 @@ it. Steps:
    with that vocabulary, `GPT2LMHeadModel` of the same sizes, the same steps and settings.
 4. One scorer (keras-hub's GPT2CausalLM, here): each model's mean next-token cross-entropy over
    every eval block (the Hugging Face model read through keras-hub's converter, whose logits
-   equal transformers' within 1e-4: tests/models/test_causal_lm_parity.py).
+   equal transformers' within 1e-4: tests/models/causal_lm/test_parity.py).
 5. Served generation latency at batch 1 of lmpipe's pushed model (bench/causal_lm_latency.py).
 """
 
@@ -68,7 +68,7 @@ def export_inputs(run_dir, out):
     import numpy as np
     import tensorflow as tf
 
-    from models import bpe
+    from models.tokenizers import bpe
 
     os.makedirs(out, exist_ok=True)
     pipeline = os.path.join(run_dir, "pipeline")
@@ -92,7 +92,7 @@ def score(model, blocks, batch=32):
     """Mean next-token cross-entropy (nats) over every block's T - 1 predictions."""
     import tensorflow as tf
 
-    from models.causal_lm import next_token_pairs
+    from models.causal_lm.model import next_token_pairs
 
     total, count = 0.0, 0
     for start in range(0, len(blocks), batch):
@@ -138,7 +138,7 @@ def main() -> None:
     with open(hf_report) as f:
         hf = json.load(f)
 
-    from models import gpt2_checkpoint
+    from models.checkpoints import gpt2 as gpt2_checkpoint
 
     model_dir = _latest(os.path.join(ours_dir, "pipeline", "Trainer", "model"))
     ours_model = gpt2_checkpoint.load_causal_lm(gpt2_checkpoint.inspect_gpt2(model_dir),

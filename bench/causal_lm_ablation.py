@@ -46,8 +46,11 @@ def main() -> None:
     import numpy as np
 
     from causal_lm import _latest, score
-    from models import bpe, causal_lm, causal_lm_trainer, gpt2_checkpoint, inputs, training
-    from models.settings import CausalLMSettings
+    from models.tokenizers import bpe
+    from models.causal_lm import model as causal_lm, trainer as causal_lm_trainer
+    from models.checkpoints import gpt2 as gpt2_checkpoint
+    from models.core import inputs, training
+    from models.core.settings import CausalLMSettings
 
     if args.mode == "old_shuffle":  # what every reader did before: a 10,000-example buffer
         inputs.uniform_shuffle = lambda ds, seed, **_: ds.shuffle(10_000, seed=seed)

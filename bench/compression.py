@@ -164,7 +164,7 @@ def main():
         raise SystemExit(f"peer failed:\n{peer.stderr[-4000:]}")
     peer_row = json.loads(peer.stdout.strip().splitlines()[-1])
 
-    from models.tflite import TFLiteClassifier
+    from models.text_classification.tflite import TFLiteClassifier
 
     labels = student["labels"]
     rows = [

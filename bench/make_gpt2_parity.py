@@ -1,5 +1,5 @@
 """Builds the small Hugging Face GPT-2 checkpoint and the reference outputs that lmpipe's causal
-LM is tested against (tests/models/test_causal_lm_parity.py). Hugging Face side only: run it
+LM is tested against (tests/models/causal_lm/test_parity.py). Hugging Face side only: run it
 with the bench's environment (`make bench` builds .venv-peer/), from the repository root:
 
     .venv-peer/bin/python bench/make_gpt2_parity.py

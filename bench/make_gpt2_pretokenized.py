@@ -2,7 +2,7 @@
 (`tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)`, `<|endoftext|>` an added token)
 cuts crafted texts and 2,000 random strings of whitespace of every kind, letters, digits,
 contractions, punctuation, NUL, emoji, combining marks and `<|endoftext|>`. lmpipe's
-`models.bpe.split_like_gpt2` must cut them alike (tests/models/test_causal_lm_parity.py).
+`models.tokenizers.bpe.split_like_gpt2` must cut them alike (tests/models/causal_lm/test_parity.py).
 Hugging Face side only, from the repository root, in a few seconds:
 
     .venv-peer/bin/python bench/make_gpt2_pretokenized.py

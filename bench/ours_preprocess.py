@@ -71,7 +71,7 @@ def masking_alone(run_dir, seq_length=128):
 def ceiling(documents, vocab_file):
     import tensorflow as tf
 
-    from models import tokenization
+    from models.tokenizers import wordpiece as tokenization
 
     tokenizer = tokenization.load_tokenizer(vocab_file)
     tokenize = tf.function(lambda t: tokenizer.tokenize(t).flat_values)

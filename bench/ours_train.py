@@ -1,5 +1,5 @@
 """Our MLM training step's throughput: masked-example TFRecords → our tf.data input →
-BERT + MLM head (models/masked_lm.py) → AdamW with clipping (models/optim.py), under Keras fit,
+BERT + MLM head (models/masked_lm/model.py) → AdamW with clipping (models/core/optim.py), under Keras fit,
 without XLA, as the pipeline's Trainer runs on CPUs (`--jit-compile on`: with XLA).
 
 Prints one JSON line: tokens/second (sequence tokens, as the peer counts them) and peak RSS.
@@ -22,7 +22,7 @@ def write_masked_examples(path, n, seq_length, max_predictions, vocab_size, mask
     import numpy as np
     import tensorflow as tf
 
-    from models import features
+    from models.core import features
 
     rng = np.random.default_rng(seed)
     n_masks = min(max_predictions, int(round(seq_length * mask_rate)))
@@ -72,7 +72,8 @@ def main():
 
     import keras
 
-    from models import inputs, masked_lm, optim
+    from models.core import inputs, optim
+    from models.masked_lm import model as masked_lm
 
     max_predictions = int(round(args.seq_length * args.mask_rate))
     data = os.path.join(tempfile.mkdtemp(), "masked.gz")

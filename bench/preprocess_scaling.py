@@ -87,7 +87,7 @@ def run_stage(corpus: str, run_dir: str, stage: str, beam_args=None) -> dict:
 
     from tfx.orchestration.pipeline import RunOptions
 
-    from pipeline import pretrain
+    from pipeline.jobs import pretrain
     from pipeline.config import PretrainConfig
     from pipeline.local_runner import skip_tfx_sdist_for_local_beam
 

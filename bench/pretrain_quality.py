@@ -19,7 +19,7 @@ Smoke test (seconds, not figures): `--tokens 40960 --seeds 1 --ft-steps 10 --roo
    masking with `--dupe-factor`, `--steps` x `--batch-size` x `--seq-length` tokens);
 2. Hugging Face pretrains the same architecture on the same train-split documents with the
    same vocabulary, token budget and optimizer settings (bench/peer_pretrain.py, .venv-peer);
-3. both encoders are scored by the same code (models/checkpoint.py loads either; the Hugging
+3. both encoders are scored by the same code (models/checkpoints/huggingface.py loads either; the Hugging
    Face one through keras-hub's converter, as `lmpipe import` does) on one fixed masked eval set:
    the lmpipe run's MlmMasker eval split (documents neither side trained on);
 4. both are fine-tuned by `lmpipe finetune` on Rotten Tomatoes with `--seeds` seeds; the test
@@ -144,7 +144,8 @@ def _masked_lm_tokens(model_dir, eval_files, seq_length, max_predictions):
     import numpy as np
     import tensorflow as tf
 
-    from models import checkpoint, inputs
+    from models.checkpoints import huggingface as checkpoint
+    from models.core import inputs
 
     model = checkpoint.load_masked_lm(checkpoint.inspect(model_dir), dropout=0.0)
     hits, nlls = [], []

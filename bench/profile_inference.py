@@ -39,7 +39,8 @@ def main():
     import tensorflow_text  # noqa: F401
     import tensorflow_transform as tft
 
-    from models import encoder, features, inputs, text_classifier
+    from models.core import encoder, features, inputs
+    from models.text_classification import model as text_classifier
     from serving import versions
 
     with open(args.summary) as f:

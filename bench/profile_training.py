@@ -28,7 +28,8 @@ def main():
     import keras
     import tensorflow as tf
 
-    from models import inputs as model_inputs, masked_lm, optim
+    from models.core import inputs as model_inputs, optim
+    from models.masked_lm import model as masked_lm
 
     seq_length, batch, vocab, max_predictions = 128, 32, 8000, 19
     data = os.path.join(tempfile.mkdtemp(), "masked.gz")

@@ -41,7 +41,7 @@ def main():
     parser.add_argument("--before", required=True, help="a git revision")
     parser.add_argument("--vocab", default=None, help="default: the demo run's vocabulary")
     args = parser.parse_args()
-    from models import tokenization
+    from models.tokenizers import wordpiece as tokenization
 
     vocab_file = args.vocab or sorted(glob.glob(os.path.join(
         REPO, "runs/demo/pretrain/pipeline/WordPieceVocabGen/vocabulary/*/vocab.txt")))[-1]
@@ -49,7 +49,7 @@ def main():
     with open(os.path.join(REPO, "data/corpus/brown.txt"), encoding="utf-8") as f:
         lines = [line for line in f.read().split("\n") if line.strip()]
     texts = (lines * 20)[:20000]
-    source = subprocess.run(["git", "show", f"{args.before}:models/tokenization.py"],
+    source = subprocess.run(["git", "show", f"{args.before}:models/tokenizers/wordpiece.py"],
                             capture_output=True, text=True, check=True, cwd=REPO).stdout
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
         f.write(source)

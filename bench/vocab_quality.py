@@ -41,7 +41,7 @@ def main():
     from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as tf_text
 
     from components.vocab_gen import learner
-    from models.tokenization import Tokenizer, pretokenize
+    from models.tokenizers.wordpiece import Tokenizer, pretokenize
 
     train, evals = split_texts(args.run, "train"), split_texts(args.run, "eval")
     counts = collections.Counter()

@@ -22,7 +22,7 @@ import tensorflow as tf
 from tfx import types
 from tfx.types import artifact_utils, standard_component_specs
 
-from models import features
+from models.core import features
 
 COUNTS_FILE = "split_counts.json"
 COUNTS_PROPERTY = "split_counts"

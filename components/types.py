@@ -8,7 +8,7 @@ class WordPieceVocab(artifact.Artifact):
     token per line, id = line.
 
     Beside it, `tokenizer_config.json` (cased or not); the special tokens are wherever the
-    vocabulary puts them (models/tokenization.py).
+    vocabulary puts them (models/tokenizers/wordpiece.py).
     """
 
     # KFP v2 specs need "namespace.Name" and take custom types without typed PROPERTIES: the
@@ -19,20 +19,20 @@ class WordPieceVocab(artifact.Artifact):
 
 class ByteLevelBPEVocab(artifact.Artifact):
     """A byte-level BPE vocabulary (GPT-2's): `vocab.json` + `merges.txt` in the artifact's uri
-    (or a checkpoint directory with them, or a `tokenizer.json`: models/bpe.py read_bpe)."""
+    (or a checkpoint directory with them, or a `tokenizer.json`: models/tokenizers/bpe.py read_bpe)."""
 
     TYPE_NAME = "lmpipe.ByteLevelBPEVocab"
 
 
 class GPT2Checkpoint(artifact.Artifact):
-    """A GPT-2 checkpoint directory (models/gpt2_checkpoint.py: Hugging Face or lmpipe),
+    """A GPT-2 checkpoint directory (models/checkpoints/gpt2.py: Hugging Face or lmpipe),
     brought in by an Importer so that lineage goes back to its path."""
 
     TYPE_NAME = "lmpipe.GPT2Checkpoint"
 
 
 class BertCheckpoint(artifact.Artifact):
-    """A BERT checkpoint directory from outside lmpipe (models/checkpoint.py: a Hugging Face
+    """A BERT checkpoint directory from outside lmpipe (models/checkpoints/huggingface.py: a Hugging Face
     checkpoint, a keras-hub preset or an lmpipe model), brought in by an Importer so that
     lineage goes back to its path."""
 

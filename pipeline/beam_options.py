@@ -38,7 +38,7 @@ import os
 import re
 from typing import List, Sequence, Tuple
 
-from models.settings import ConfigError
+from models.core.settings import ConfigError
 
 PORTABLE_RUNNERS = ("PortableRunner", "FlinkRunner", "SparkRunner")
 # The job-server jar Beam would otherwise download, per runner: (jar option, gradle target).

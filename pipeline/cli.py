@@ -110,13 +110,13 @@ def _given(args, config_cls) -> set:
 
 
 # --objective: (config class, the job's module)
-OBJECTIVES = {"masked": (PretrainConfig, "pipeline.pretrain"),
-              "causal": (CausalPretrainConfig, "pipeline.causal_lm")}
+OBJECTIVES = {"masked": (PretrainConfig, "pipeline.jobs.pretrain"),
+              "causal": (CausalPretrainConfig, "pipeline.jobs.causal_lm")}
 
 
 def pretrain(args) -> int:
-    """`lmpipe pretrain --objective masked|causal`: pipeline/pretrain.py's or
-    pipeline/causal_lm.py's job."""
+    """`lmpipe pretrain --objective masked|causal`: pipeline/jobs/pretrain.py's or
+    pipeline/jobs/causal_lm.py's job."""
     config_cls, module = OBJECTIVES[args.objective]
     return jobs.run(importlib.import_module(module),
                     lambda: _own_config(args, OBJECTIVES, args.objective, "--objective"),
@@ -125,16 +125,16 @@ def pretrain(args) -> int:
 
 def import_checkpoint(args) -> int:
     """`lmpipe import`: a checkpoint to a pushed fill-mask model and an encoder, no training
-    (pipeline/import_checkpoint.py's job)."""
-    from pipeline import import_checkpoint as job
+    (pipeline/jobs/import_checkpoint.py's job)."""
+    from pipeline.jobs import import_checkpoint as job
 
     return jobs.run(job, lambda: _config_from_args(args, ImportConfig),
                     _given(args, ImportConfig), args.summary)
 
 
 # --task: (config class, the job's module)
-TASKS = {"text-classification": (FinetuneConfig, "pipeline.text_classification"),
-         "token-classification": (TokenClassificationConfig, "pipeline.token_classification")}
+TASKS = {"text-classification": (FinetuneConfig, "pipeline.jobs.text_classification"),
+         "token-classification": (TokenClassificationConfig, "pipeline.jobs.token_classification")}
 
 
 def _own_config(args, choices: dict, choice: str, flag: str):
@@ -151,8 +151,8 @@ def _own_config(args, choices: dict, choice: str, flag: str):
 
 
 def finetune(args) -> int:
-    """`lmpipe finetune --task T`: the task's job (pipeline/text_classification.py,
-    pipeline/token_classification.py) owns its checks, pipeline and summary."""
+    """`lmpipe finetune --task T`: the task's job (pipeline/jobs/text_classification.py,
+    pipeline/jobs/token_classification.py) owns its checks, pipeline and summary."""
     config_cls, module = TASKS[args.task]
     return jobs.run(importlib.import_module(module),
                     lambda: _own_config(args, TASKS, args.task, "--task"),
@@ -160,8 +160,8 @@ def finetune(args) -> int:
 
 
 # lmpipe compile --job: (config class, the job's module); finetune's follow --task.
-COMPILE_JOBS = {"pretrain": (PretrainConfig, "pipeline.pretrain"),
-                "import": (ImportConfig, "pipeline.import_checkpoint")}
+COMPILE_JOBS = {"pretrain": (PretrainConfig, "pipeline.jobs.pretrain"),
+                "import": (ImportConfig, "pipeline.jobs.import_checkpoint")}
 
 
 def _compile_config(args):
@@ -284,8 +284,8 @@ def predict(args) -> int:
 
 def export_tflite(args) -> int:
     """A pushed classifier to TensorFlow Lite; with --run-dir, both scored on its eval split."""
-    from models.tflite import TFLiteExportError
-    from pipeline import export_tflite as exporter
+    from models.text_classification.tflite import TFLiteExportError
+    from pipeline.jobs import export_tflite as exporter
     from serving.versions import ServingDirError
 
     try:
@@ -304,7 +304,7 @@ def export_tflite(args) -> int:
         print(f"  labels agree on {scores['label_agreement']:.1%} of the eval split"
               + ("" if scores["faithful"] else
                  f": below {exporter.MIN_AGREEMENT:.0%}, check the tokenization differences "
-                 "(models/tflite.py) before shipping it"))
+                 "(models/text_classification/tflite.py) before shipping it"))
     else:
         print("  not scored: give --run-dir (the fine-tuning run) to compare it with the SavedModel")
     print(f"  report: {os.path.join(args.out, 'report.json')}")

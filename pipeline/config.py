@@ -1,6 +1,6 @@
 """One validated configuration object per job, flowing from the CLI to the components.
 
-A job's config is its task's training settings (models/settings.py: what the Trainer gets, and
+A job's config is its task's training settings (models/core/settings.py: what the Trainer gets, and
 nothing more) plus the run's layout, blessing, push and Beam settings and the data steps'
 settings, each of which goes only to the component that uses it. Every field is a flag.
 
@@ -14,7 +14,7 @@ Example:
 >>> PretrainConfig(corpus_dir="data/corpus", vocab_size=5)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-models.settings.ConfigError: vocab_size=5 leaves no room for word pieces: ... --vocab-size 105 or more ...
+models.core.settings.ConfigError: vocab_size=5 leaves no room for word pieces: ... 105 or more ...
 """
 
 import dataclasses
@@ -22,9 +22,9 @@ import json
 import os
 from typing import Optional, Tuple
 
-from models import features
+from models.core import features
 from pipeline import beam_options
-from models.settings import (CausalLMSettings, ClassifierSettings, ConfigError, MaskedLMSettings,
+from models.core.settings import (CausalLMSettings, ClassifierSettings, ConfigError, MaskedLMSettings,
                              TokenClassifierSettings, TrainSettings, check_positive,
                              check_vocab_size)
 
@@ -45,7 +45,7 @@ class RunSettings:
     # Blessing: the most a retrain may fall below the last blessed model (absolute).
     max_regression: float = 0.01
     # Seconds `multi_worker` waits for its peers; reaches the Trainer through its environment
-    # (models/distribute.py: WORKER_TIMEOUT_ENV), not its settings.
+    # (models/core/distribute.py: WORKER_TIMEOUT_ENV), not its settings.
     worker_timeout: int = 300
     beam_runner: str = "DirectRunner"
     # Free Beam pipeline options for every Beam step (ExampleGen, StatisticsGen, vocabulary,
@@ -131,7 +131,7 @@ class PretrainConfig(RunSettings, MaskedLMSettings):
     corpus_dir: str
     eval_buckets: int = 1  # hash buckets for eval, out of 10 (the rest is train)
 
-    # Continued pretraining: a BERT checkpoint (models/checkpoint.py) whose vocabulary,
+    # Continued pretraining: a BERT checkpoint (models/checkpoints/huggingface.py) whose vocabulary,
     # tokenizer and weights the run starts from; its size replaces model_size.
     init_from: Optional[str] = None
     # Vocabulary learned from the corpus (default 8000), unless init_from gives one.
@@ -180,7 +180,7 @@ class CausalPretrainConfig(RunSettings, CausalLMSettings):
     corpus_dir: str
     pipeline_name: str = "lmpipe-causal-pretrain"  # its own blessed-model history
     eval_buckets: int = 1
-    init_from: Optional[str] = None  # a GPT-2 checkpoint (models/gpt2_checkpoint.py)
+    init_from: Optional[str] = None  # a GPT-2 checkpoint (models/checkpoints/gpt2.py)
     vocab_size: Optional[int] = None  # byte-level BPE learned from the corpus (default 8000)
     lower_thresh: int = 2  # a pair seen fewer times is not merged
     # Blessed only at or below this eval perplexity (default: the vocabulary size, what a

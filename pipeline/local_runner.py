@@ -5,7 +5,7 @@ import os
 
 from tfx import v1 as tfx
 
-from models.distribute import WORKER_TIMEOUT_ENV
+from models.core.distribute import WORKER_TIMEOUT_ENV
 
 
 def run_local(pipeline, worker_timeout: int) -> None:

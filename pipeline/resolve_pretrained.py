@@ -1,12 +1,12 @@
 """Finds what fine-tuning starts from (`--pretrained`): a pretraining run's latest blessed model,
-found through its ML Metadata, a pretrained model directory (models/encoder.py: layout), or a
+found through its ML Metadata, a pretrained model directory (models/core/encoder.py: layout), or a
 checkpoint from elsewhere (a Hugging Face BERT directory or a keras-hub preset), which the
-fine-tuning pipeline imports first (models/checkpoint.py)."""
+fine-tuning pipeline imports first (models/checkpoints/huggingface.py)."""
 
 import dataclasses
 import os
 
-from models import encoder
+from models.core import encoder
 
 
 class PretrainedError(ValueError):
@@ -49,7 +49,7 @@ def _latest_blessed_model_uri(run_dir: str) -> str:
 
 
 def _refuse_gpt2(path: str) -> None:
-    from models import gpt2_checkpoint
+    from models.checkpoints import gpt2 as gpt2_checkpoint
 
     if gpt2_checkpoint.is_gpt2(path):
         raise _gpt2_error(path)
@@ -67,7 +67,7 @@ def _gpt2_error(path: str) -> PretrainedError:
 def resolve(path: str) -> Pretrained:
     """A pretraining run dir (its latest blessed model), a Model artifact dir or its encoder/,
     or a Hugging Face / keras-hub checkpoint directory."""
-    from models import checkpoint
+    from models.checkpoints import huggingface as checkpoint
 
     path = os.path.abspath(path)
     if not os.path.exists(path):
@@ -102,7 +102,7 @@ def resolve(path: str) -> Pretrained:
 def check_vocabulary_matches(pretrained: Pretrained) -> int:
     """The encoder's embedding table and the vocabulary must have the same size (a checkpoint
     from elsewhere was checked when it was resolved)."""
-    from models.tokenization import read_vocab
+    from models.tokenizers.wordpiece import read_vocab
 
     if pretrained.needs_import:
         return checkpoint_vocab_size(pretrained)
@@ -116,7 +116,7 @@ def check_vocabulary_matches(pretrained: Pretrained) -> int:
 
 
 def checkpoint_vocab_size(pretrained: Pretrained) -> int:
-    from models import checkpoint
+    from models.checkpoints import huggingface as checkpoint
 
     return checkpoint.inspect(pretrained.model_uri).vocab_size
 
@@ -182,7 +182,7 @@ def resolve_on_cluster(path: str, flag: str = "--pretrained") -> Pretrained:
     is the cluster's, not a file."""
     import tensorflow as tf
 
-    from models import checkpoint, gpt2_checkpoint
+    from models.checkpoints import huggingface as checkpoint, gpt2 as gpt2_checkpoint
 
     path = path.rstrip("/")
     exists = tf.io.gfile.exists

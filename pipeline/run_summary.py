@@ -14,7 +14,7 @@ from tfx import v1 as tfx
 
 from components import split_counts
 from components.types import ByteLevelBPEVocab, WordPieceVocab
-from models import features
+from models.core import features
 
 
 def _latest(store: mlmd.MetadataStore, type_name: str):
@@ -280,7 +280,7 @@ def test_metrics(model_dir: str, files, labels) -> dict:
     import tensorflow as tf
     import tensorflow_text  # noqa: F401  (the serving graph's tokenizer ops)
 
-    from models import features
+    from models.core import features
 
     predict = tf.saved_model.load(model_dir).signatures[features.PREDICT_EXAMPLES_SIGNATURE]
     index = {label: i for i, label in enumerate(labels)}

@@ -1,8 +1,8 @@
 """CausalCheckpointImport: a GPT-2 checkpoint (Importer output) → lmpipe's causal LM Model and
 its ByteLevelBPEVocab, with no training.
 
-The Model is what a causal pretraining run's Trainer writes (models/causal_lm_trainer.py): the
-generation SavedModel in `Format-Serving/` (models/causal_lm_export.py) and `causal_lm/` (the
+The Model is what a causal pretraining run's Trainer writes (models/causal_lm/trainer.py): the
+generation SavedModel in `Format-Serving/` (models/causal_lm/export.py) and `causal_lm/` (the
 keras-hub preset and vocabulary) for more pretraining. The Evaluator scores it as the starting
 point of continued pretraining; `lmpipe import` pushes it.
 """
@@ -30,7 +30,9 @@ class CausalExecutor(base_executor.BaseExecutor):
 
     def Do(self, input_dict: Dict[str, List[types.Artifact]],
            output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]) -> None:
-        from models import bpe, causal_lm_export, gpt2_checkpoint
+        from models.tokenizers import bpe
+        from models.causal_lm import export as causal_lm_export
+        from models.checkpoints import gpt2 as gpt2_checkpoint
 
         source = artifact_utils.get_single_instance(input_dict[CHECKPOINT_KEY])
         model = artifact_utils.get_single_instance(output_dict[MODEL_KEY])

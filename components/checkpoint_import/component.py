@@ -1,11 +1,11 @@
 """CheckpointImport: a BERT checkpoint (Importer output) → lmpipe's pretrained Model and its
 WordPieceVocab, with no training. A fine-tuned classifier (BertForSequenceClassification)
 becomes a classifier Model instead: the SavedModel lmpipe finetune would push, with the
-checkpoint's head and classes (models/checkpoint.py: save_classifier); a fine-tuned token
+checkpoint's head and classes (models/checkpoints/huggingface.py: save_classifier); a fine-tuned token
 classifier (BertForTokenClassification) the entity-serving SavedModel of lmpipe finetune --task
 token-classification (save_token_classifier).
 
-The Model is what a pretraining run's Trainer writes (models/checkpoint.py: save_model): the
+The Model is what a pretraining run's Trainer writes (models/checkpoints/huggingface.py: save_model): the
 fill-mask SavedModel in `Format-Serving/`, served from raw text, and `encoder/` for
 fine-tuning or more pretraining. The vocabulary is the checkpoint's, with its tokenizer
 settings, for Tokenize and MlmMasker.
@@ -37,8 +37,8 @@ class Executor(base_executor.BaseExecutor):
            output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]) -> None:
         import tensorflow_text  # noqa: F401  (the tokenizer's ops)
 
-        from models import checkpoint
-        from models.tokenization import copy_vocabulary
+        from models.checkpoints import huggingface as checkpoint
+        from models.tokenizers.wordpiece import copy_vocabulary
 
         source = artifact_utils.get_single_instance(input_dict[CHECKPOINT_KEY])
         model = artifact_utils.get_single_instance(output_dict[MODEL_KEY])

@@ -10,7 +10,7 @@ from tfx.proto import example_gen_pb2
 
 from components.labelled_example_gen import reader
 from components.labelled_example_gen.executor import Executor, custom_config
-from models.settings import ConfigError
+from models.core.settings import ConfigError
 
 SPLITS = ("train", "eval", "test")
 

@@ -22,7 +22,7 @@ from tfx.types import standard_component_specs
 from components.labelled_example_gen import reader
 from components import split_counts
 from components.split_counts import SplitCountsMixin
-from models import features
+from models.core import features
 
 DEFAULT_TEXT_COLUMN = "text"
 DEFAULT_LABEL_COLUMN = "label"

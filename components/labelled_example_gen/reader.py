@@ -12,7 +12,7 @@ Formats, chosen by the file extension (under `.gz`, `.bz2` or `.xz`, which are d
 * `.csv`: comma-separated with standard CSV quoting (`"a, b"`, `""` for a quote), first row is
   the header.
 * `.jsonl`: one JSON object per line; blank lines are skipped. Lines end at `\\n` only (JSON
-  strings may hold U+2028, U+2029 and U+0085 unescaped; `models/text_files.py`).
+  strings may hold U+2028, U+2029 and U+0085 unescaped; `models/core/text_files.py`).
 
 Every row gives (line number, text, label), both stripped of surrounding whitespace; the
 columns are named by `text_column` / `label_column` (the `--text-column` / `--label-column`
@@ -37,7 +37,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from tfx.dsl.io import fileio
 
-from models import text_files
+from models.core import text_files
 
 DATA_EXTENSIONS = (".csv", ".tsv", ".jsonl")
 SPLIT_NAMES = ("train", "eval", "test")

@@ -11,7 +11,7 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components.mlm_masker import executor
 from components.types import WordPieceVocab
-from models.settings import ConfigError
+from models.core.settings import ConfigError
 
 
 def check_masking(mask_rate: float, dupe_factor: int) -> None:

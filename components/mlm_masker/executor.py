@@ -22,8 +22,8 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
 from components.mlm_masker import masking
-from models import features
-from models.tokenization import SpecialIds, read_vocab
+from models.core import features
+from models.tokenizers.wordpiece import SpecialIds, read_vocab
 
 # Keys of input_dict / output_dict / exec_properties.
 EXAMPLES_KEY = "examples"

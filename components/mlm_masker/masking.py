@@ -16,7 +16,7 @@ Beam orders or distributes the work.
 Example:
 
 >>> import numpy as np
->>> from models import features
+>>> from models.core import features
 >>> packed = np.array([2, 10, 11, 12, 13, 3, 0, 0,   2, 20, 21, 3, 0, 0, 0, 0])
 >>> windows = split_windows(packed, seq_length=8)
 >>> windows.shape
@@ -46,8 +46,8 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from models import features
-from models.tokenization import SpecialIds
+from models.core import features
+from models.tokenizers.wordpiece import SpecialIds
 
 NUM_RESERVED = len(features.RESERVED_TOKENS)
 LMPIPE_SPECIAL = SpecialIds(*range(NUM_RESERVED))  # where lmpipe's own vocabularies put them

@@ -21,7 +21,7 @@ from components import split_counts
 from components.labelled_example_gen.executor import _custom_config
 from components.split_counts import SplitCountsMixin
 from components.tagged_example_gen import reader
-from models.features import TAGS, TOKENS
+from models.core.features import TAGS, TOKENS
 
 
 def custom_config(scheme: str = "iob2", token_column: Optional[str] = None,

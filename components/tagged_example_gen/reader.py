@@ -40,7 +40,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from tfx.dsl.io import fileio
 
-from models import features, text_files
+from models.core import features, text_files
 
 SCHEMES = features.TAG_SCHEMES
 CONLL_EXTENSIONS = (".conll", ".conllu", ".iob", ".iob1", ".iob2", ".bio", ".bioes", ".bilou",

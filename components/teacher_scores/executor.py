@@ -14,7 +14,7 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
-from models import features, text_files
+from models.core import features, text_files
 
 EXAMPLES_KEY, TEACHER_KEY, SCHEMA_KEY = "examples", "teacher", "schema"
 LABELS_KEY, UNLABELLED_TEXT_KEY, UNLABELLED_SHA256_KEY = ("labels", "unlabelled_text",
@@ -39,7 +39,7 @@ def teacher_saved_model(uri: str) -> str:
 
 def check_teacher(saved_model_dir: str, labels: List[str]):
     """The teacher's ModelInfo; refuses a teacher whose classes are not the data's."""
-    from models.export import ModelInfo, ModelInfoError
+    from models.core.export import ModelInfo, ModelInfoError
 
     try:
         info = ModelInfo.read(saved_model_dir)
@@ -65,7 +65,7 @@ def scored_schema(schema: schema_pb2.Schema, num_classes: int) -> schema_pb2.Sch
 
 def unlabelled_examples(path: str) -> List[bytes]:
     """One raw example per non-empty line of `path` (UTF-8, lines end at `\\n` only:
-    models/text_files.py), its label empty (the Trainer gives such examples the teacher's loss
+    models/core/text_files.py), its label empty (the Trainer gives such examples the teacher's loss
     only). Raises TeacherError for a file that is unreadable, not UTF-8 or has no texts."""
     text = text_files.read_utf8(path, TeacherError, "give --unlabelled-text as UTF-8 text, "
                                 "one text per line")

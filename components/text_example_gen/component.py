@@ -6,7 +6,7 @@ from google.protobuf import struct_pb2
 from tfx.proto import example_gen_pb2
 
 from components.text_example_gen.executor import Executor
-from models.settings import ConfigError
+from models.core.settings import ConfigError
 
 NUM_BUCKETS = 10
 

@@ -18,7 +18,7 @@ from tfx.types import standard_component_specs
 from components import split_counts
 from components.split_counts import SplitCountsMixin
 from components.text_example_gen import reader
-from models import features
+from models.core import features
 
 
 def _bytes_feature(value: str) -> tf.train.Feature:

@@ -5,7 +5,7 @@ in its subdirectories (hidden files and directories, whose names start with `.`,
 and listed as skipped). Files ending in `.gz`, `.bz2` or `.xz` are decompressed; archives and
 other compressions (`.zip`, `.tar`, `.tar.gz`, `.zst`, ...) are refused by name. In each file,
 documents are blocks of non-blank lines separated by one or more blank lines; lines end at
-`\\n` only (`models/text_files.py`). Lines inside a block are kept (joined with "\\n", each
+`\\n` only (`models/core/text_files.py`). Lines inside a block are kept (joined with "\\n", each
 stripped of surrounding whitespace); nothing but the whitespace between blocks is dropped.
 
 `check_corpus_dir` reads every file and reports *all* problems in one `CorpusError`
@@ -21,7 +21,7 @@ from typing import List, Tuple
 
 from tfx.dsl.io import fileio
 
-from models import text_files
+from models.core import text_files
 
 
 class CorpusError(ValueError):

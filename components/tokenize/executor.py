@@ -24,8 +24,9 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import json_utils
 
 from components.anomalies import raise_if_anomalous
-from models import bpe, features
-from models.tokenization import copy_vocabulary
+from models.tokenizers import bpe
+from models.core import features
+from models.tokenizers.wordpiece import copy_vocabulary
 
 VOCABULARY_KEY = "vocabulary"
 BPE_VOCABULARY_KEY = "bpe_vocabulary"
@@ -131,7 +132,7 @@ class TokenizeExecutor(transform_executor.Executor):
         byte_level = input_dict.pop(BPE_VOCABULARY_KEY, None)
         custom_config = json.loads(exec_properties.get("custom_config") or "null") or {}
         if byte_level:  # vocab.json + merges.txt, or a checkpoint's tokenizer.json: the
-            # preprocessing_fn reads the directory (models/bpe.py read_bpe)
+            # preprocessing_fn reads the directory (models/tokenizers/bpe.py read_bpe)
             bpe.read_bpe(byte_level[0].uri)  # a bad vocabulary stops here, named
             custom_config["vocab_file"] = f"{byte_level[0].uri}/{bpe.VOCAB_JSON}"
         else:

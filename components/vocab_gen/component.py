@@ -10,7 +10,7 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 
 from components.types import ByteLevelBPEVocab, WordPieceVocab
 from components.vocab_gen import executor
-from models.settings import check_vocab_size
+from models.core.settings import check_vocab_size
 
 
 class WordPieceVocabGenSpec(ComponentSpec):
@@ -29,7 +29,7 @@ class WordPieceVocabGenSpec(ComponentSpec):
 
 
 class WordPieceVocabGen(base_beam_component.BaseBeamComponent):
-    """Counts words (models.tokenization.pretokenize) of `examples`' train split with Beam and
+    """Counts words (models.tokenizers.wordpiece.pretokenize) of `examples`' train split with Beam and
     learns a WordPiece vocabulary of at most `vocab_size` tokens (reserved tokens first).
 
     If `anomalies` (ExampleValidator output) is given and lists any anomaly, the component

@@ -19,8 +19,8 @@ from tfx.types import artifact_utils
 
 from components import anomalies as anomalies_gate
 from components.vocab_gen import learner
-from models import features
-from models.tokenization import TokenizerSettings
+from models.core import features
+from models.tokenizers.wordpiece import TokenizerSettings
 
 EXAMPLES_KEY = "examples"
 ANOMALIES_KEY = "anomalies"
@@ -80,7 +80,7 @@ def _learn_and_write(counts: collections.Counter, vocab_size: int, lower_thresh:
 
 def _learn_and_write_bpe(counts: collections.Counter, vocab_size: int, lower_thresh: int,
                          output_dir: str) -> None:
-    from models import bpe
+    from models.tokenizers import bpe
 
     vocab, merges = learner.learn_bpe(counts.items(), vocab_size, lower_thresh, split=TRAIN_SPLIT)
     bpe.write_bpe(vocab, merges, output_dir)

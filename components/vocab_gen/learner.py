@@ -1,6 +1,6 @@
 """Pure functions that learn a WordPiece vocabulary from word counts.
 
-Words come from `models.tokenization.pretokenize`, the same splitter the tokenizer uses later,
+Words come from `models.tokenizers.wordpiece.pretokenize`, the same splitter the tokenizer uses later,
 so every learned piece can actually be produced at training and serving time.
 
 The learning is Hugging Face `tokenizers`' WordPiece trainer (Rust, seconds where tensorflow-
@@ -27,9 +27,9 @@ from typing import Iterable, List, Sequence, Tuple
 
 import tensorflow as tf
 
-from models import features
-from models.settings import check_vocab_size
-from models.tokenization import pretokenize
+from models.core import features
+from models.core.settings import check_vocab_size
+from models.tokenizers.wordpiece import pretokenize
 
 JOINER = "##"
 RESERVED = list(features.RESERVED_TOKENS)
@@ -118,7 +118,7 @@ def learn_vocab(word_counts: Iterable[Tuple[str, int]], vocab_size: int, lower_t
 def count_byte_level_words(texts: Sequence) -> collections.Counter:
     """Counts GPT-2's pre-tokenized words of a batch of strings (str or bytes), each already
     in byte-level form ("Ġthe"), with Hugging Face `tokenizers`' ByteLevel pre-tokenizer: the
-    split the BPE tokenizer applies later (models/bpe.py; keras-hub's regex gives the same
+    split the BPE tokenizer applies later (models/tokenizers/bpe.py; keras-hub's regex gives the same
     words)."""
     from tokenizers import pre_tokenizers
 
@@ -140,7 +140,7 @@ def learn_bpe(word_counts: Iterable[Tuple[str, int]], vocab_size: int, lower_thr
     is not merged."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
-    from models.bpe import EOT
+    from models.tokenizers.bpe import EOT
 
     counts = sorted((w, int(c)) for w, c in word_counts if w and int(c) > 0)
     if not counts:

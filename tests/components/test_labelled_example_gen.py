@@ -16,7 +16,7 @@ from components.labelled_example_gen import (LabelledDataError, LabelledExampleG
                                              check_labelled_data, list_data_files,
                                              read_labelled, user_splits)
 from components.labelled_example_gen.executor import Executor, columns
-from models import features
+from models.core import features
 from tests.conftest import REPO
 
 SCHEMA = os.path.join(REPO, "schemas", "labelled.pbtxt")

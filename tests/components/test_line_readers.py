@@ -5,9 +5,9 @@ characters of a text, not line ends."""
 import tensorflow as tf
 
 from components.teacher_scores.executor import unlabelled_examples
-from models import features
-from models.tokenization import read_vocab
-from pipeline.export_tflite import calibration_texts
+from models.core import features
+from models.tokenizers.wordpiece import read_vocab
+from pipeline.jobs.export_tflite import calibration_texts
 from serving.predict import read_lines
 
 TEXTS = ["First text.", "Second\u2028still second.", "Third\x85third.", "Fourth\u2029and\x0cfour."]

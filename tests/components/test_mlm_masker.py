@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from components.mlm_masker import masking
-from models import features
+from models.core import features
 
 NUM_RESERVED = len(features.RESERVED_TOKENS)
 
@@ -223,7 +223,7 @@ def executor_run(tmp_path_factory):
 
     from components.mlm_masker.executor import Executor
     from components.types import WordPieceVocab
-    from models.features import VOCAB_FILE
+    from models.core.features import VOCAB_FILE
 
     root = tmp_path_factory.mktemp("mlm")
     vocab_size = len(features.RESERVED_TOKENS) + len(WORDS)
@@ -378,7 +378,7 @@ def test_the_executor_masks_whole_words_when_asked(tmp_path):
 
     from components.mlm_masker.executor import Executor
     from components.types import WordPieceVocab
-    from models.features import VOCAB_FILE
+    from models.core.features import VOCAB_FILE
 
     vocab = list(features.RESERVED_TOKENS) + ["cat", "dog", "##s"]
     cat, dog, plural = 5, 6, 7

@@ -12,7 +12,7 @@ from tfx.utils import proto_utils
 from components.text_example_gen import (CorpusError, TextExampleGen, check_corpus_dir,
                                          read_documents)
 from components.text_example_gen.executor import Executor
-from models import features
+from models.core import features
 
 
 def _write(path, data):

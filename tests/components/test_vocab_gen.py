@@ -15,9 +15,9 @@ from components.anomalies import DataValidationError, raise_if_anomalous
 from components.types import WordPieceVocab
 from components.vocab_gen import WordPieceVocabGen, count_words, learn_vocab
 from components.vocab_gen.executor import Executor
-from models import features
-from models.features import VOCAB_FILE
-from models.tokenization import Tokenizer, pretokenize, read_vocab
+from models.core import features
+from models.core.features import VOCAB_FILE
+from models.tokenizers.wordpiece import Tokenizer, pretokenize, read_vocab
 
 CORPUS = "/work/shared/datasets/corpus/news.txt"
 INLINE = """The quick brown fox jumps over the lazy dog. The dog sleeps; the fox runs away.
@@ -238,7 +238,7 @@ def test_byte_level_bpe_from_counts_is_the_trainers_on_the_raw_text():
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
     from components.vocab_gen import learner
-    from models import bpe
+    from models.tokenizers import bpe
 
     corpus = os.path.join(os.path.dirname(__file__), "..", "..", "data", "corpus", "news.txt")
     with open(corpus, encoding="utf-8") as f:

@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 def main(args_path: str) -> None:
     from tfx.components.trainer.fn_args_utils import FnArgs
 
-    from models import masked_lm_trainer
+    from models.masked_lm import trainer as masked_lm_trainer
 
     with open(args_path) as f:
         args = json.load(f)

@@ -122,7 +122,7 @@ def test_finetuning_on_three_classes_without_a_schema(classified):
     assert summary["eval_metrics"]["accuracy"] >= 0.4
     schema = os.path.join(classified["run_dir"], "labelled_schema.pbtxt")
     assert f"the schema is {schema}" in classified["stdout"]
-    from pipeline.text_classification import schema_labels
+    from pipeline.jobs.text_classification import schema_labels
 
     assert schema_labels(schema) == list(SOURCES)
 

@@ -14,7 +14,7 @@ import tensorflow_text  # noqa: F401  (registers the tokenizer's ops before load
 from tfx import v1 as tfx
 
 from components.types import WordPieceVocab
-from models import features
+from models.core import features
 from tests.conftest import SAVED_MODEL_CLI, TINY_PRETRAIN_FLAGS, run_lmpipe
 
 pytestmark = pytest.mark.e2e
@@ -194,7 +194,7 @@ def test_a_regressing_retrain_is_not_pushed(pretrain_run):
 def test_encoder_is_saved_as_a_keras_hub_preset_for_fine_tuning(pretrain_run):
     import keras_hub
 
-    from models import backbone as _  # noqa: F401  (registers lmpipe>BertEncoder with Keras)
+    from models.core import backbone as _  # noqa: F401  (registers lmpipe>BertEncoder with Keras)
 
     store = mlmd.MetadataStore(tfx.orchestration.metadata.sqlite_metadata_connection_config(
         pretrain_run["summary"]["metadata_path"]))

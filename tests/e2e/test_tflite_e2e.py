@@ -46,7 +46,7 @@ def test_int8_is_smaller_and_its_agreement_is_reported(exported):
 
 
 def test_the_tflite_model_answers_raw_strings_in_python(exported, finetune_run):
-    from models.tflite import TFLiteClassifier
+    from models.text_classification.tflite import TFLiteClassifier
 
     model = TFLiteClassifier(os.path.join(exported["none"]["out"], "model.tflite"))
     probabilities = model.predict(["he a gripping, beautifully acted film", "she dull", ""])

@@ -15,7 +15,7 @@ def test_defaults_are_valid_and_derive_paths():
     assert cfg.pipeline_root == "runs/x/pipeline"
     assert cfg.metadata_path == "runs/x/metadata.sqlite"
     assert cfg.serving_model_dir == "runs/x/serving/mlm"
-    from models.backbone import build_backbone
+    from models.core.backbone import build_backbone
 
     backbone = build_backbone(100, 16, cfg.model_size)
     assert (backbone.num_layers, backbone.hidden_dim, backbone.num_heads,
@@ -103,7 +103,7 @@ def test_bad_long_text_settings_are_refused(overrides, message):
 
 
 def test_long_text_settings_reach_tokenize_only_when_not_the_default():
-    from pipeline.text_classification import long_text_config
+    from pipeline.jobs.text_classification import long_text_config
 
     assert long_text_config(FinetuneConfig(data="d", pretrained="p")) == {}
     assert long_text_config(FinetuneConfig(data="d", pretrained="p", seq_length=66,

@@ -39,8 +39,8 @@ def test_vocabulary_mismatch_is_refused(tmp_path):
 
 @pytest.mark.parametrize("size", ["tiny", "mini"])
 def test_the_student_size_check_counts_an_encoders_parameters_exactly(tmp_path, size):
-    from models.backbone import build_backbone
-    from models.encoder import save_encoder
+    from models.core.backbone import build_backbone
+    from models.core.encoder import save_encoder
     from pipeline.resolve_pretrained import Pretrained, encoder_parameters
 
     backbone = build_backbone(vocab_size=300, seq_length=32, size=size)

@@ -1,0 +1,1 @@
+"""Task family: causal language modelling (GPT-2)."""

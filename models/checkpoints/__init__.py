@@ -1,0 +1,1 @@
+"""Checkpoint formats read from elsewhere (one module per format) and the checks they share."""

@@ -1,0 +1,353 @@
+"""Model inputs: the one BERT-inputs builder and the one `tf.data` reader of TFRecords, for
+both tasks and the export.
+
+- masked-LM: MlmMasker's examples to (BERT inputs + `mask_positions`, original ids, weights);
+- classifier: Transform's examples to (BERT inputs, class id).
+
+Example:
+
+>>> import tensorflow as tf
+>>> inputs = bert_inputs(tf.constant([[2, 7, 3, 0]]))
+>>> sorted(inputs), inputs["padding_mask"].numpy().tolist()
+(['padding_mask', 'segment_ids', 'token_ids'], [[1, 1, 1, 0]])
+"""
+
+from typing import Callable, List, Optional
+
+import tensorflow as tf
+from absl import logging
+
+from models.core import features
+
+# What a training stream's shuffle buffer may hold (the elements as they enter it: serialized
+# records, or windows of ids).
+SHUFFLE_BUFFER_BYTES = 512 << 20
+
+
+def bert_inputs(token_ids: tf.Tensor, padding_mask: Optional[tf.Tensor] = None,
+                mask_positions: Optional[tf.Tensor] = None,
+                segment_ids: Optional[tf.Tensor] = None) -> dict:
+    """Token ids `[batch, seq_length]` to the BertBackbone input dict; the padding mask is
+    every non-`[PAD]` position unless given, the segment ids 0 (one text) unless given;
+    `mask_positions` is added for the masked-LM head."""
+    token_ids = tf.cast(token_ids, tf.int32)
+    if padding_mask is None:
+        padding_mask = tf.not_equal(token_ids, features.PAD_ID)
+    inputs = {
+        "token_ids": token_ids,
+        "segment_ids": (tf.zeros_like(token_ids) if segment_ids is None
+                        else tf.cast(segment_ids, tf.int32)),
+        "padding_mask": tf.cast(padding_mask, tf.int32),
+    }
+    if mask_positions is not None:
+        inputs["mask_positions"] = tf.cast(mask_positions, tf.int32)
+    return inputs
+
+
+# -- masked-LM examples (MlmMasker output) ---------------------------------------------------
+
+def masked_lm_spec(seq_length: int, max_predictions: int) -> dict:
+    return {
+        features.TOKEN_IDS: tf.io.FixedLenFeature([seq_length], tf.int64),
+        features.PADDING_MASK: tf.io.FixedLenFeature([seq_length], tf.int64),
+        features.MASK_POSITIONS: tf.io.FixedLenFeature([max_predictions], tf.int64),
+        features.MASK_IDS: tf.io.FixedLenFeature([max_predictions], tf.int64),
+        features.MASK_WEIGHTS: tf.io.FixedLenFeature([max_predictions], tf.float32),
+    }
+
+
+def parse_masked_lm(serialized: tf.Tensor, seq_length: int, max_predictions: int):
+    """Serialized masked examples to (inputs, original ids, per-position weights)."""
+    parsed = tf.io.parse_example(serialized, masked_lm_spec(seq_length, max_predictions))
+    inputs = bert_inputs(parsed[features.TOKEN_IDS], parsed[features.PADDING_MASK],
+                         parsed[features.MASK_POSITIONS])
+    return inputs, parsed[features.MASK_IDS], parsed[features.MASK_WEIGHTS]
+
+
+def masked_lm_dataset(file_patterns: List[str], seq_length: int, max_predictions: int,
+                      batch_size: int, **kwargs) -> tf.data.Dataset:
+    return tfrecord_dataset(file_patterns, batch_size,
+                            lambda x: parse_masked_lm(x, seq_length, max_predictions), **kwargs)
+
+
+# -- dynamic masking: Transform's packed windows, masked anew each time they are read ---------
+
+def mask_batch(token_ids: tf.Tensor, seed: tf.Tensor, max_predictions: int, mask_rate: float,
+               special, vocab_size: int):
+    """BERT's masking of `[batch, seq_length]` windows in TensorFlow ops (the same rules as the
+    static masker, components/mlm_masker/masking.py): per window, min(max_predictions,
+    max(1, round(candidates x mask_rate))) non-special positions chosen uniformly; 80% of them
+    [MASK], 10% a random non-special id, 10% unchanged. `seed`: a stateless seed `[2]`, so a
+    batch's masking is reproducible and differs from batch to batch. `special`: the
+    vocabulary's SpecialIds (models/tokenizers/wordpiece.py).
+
+    Returns (BERT inputs with `mask_positions`, original ids, weights), as `parse_masked_lm`.
+    """
+    token_ids = tf.cast(token_ids, tf.int64)
+    special_ids = sorted(special.ids)
+    candidate = tf.reduce_all(
+        tf.not_equal(token_ids[:, :, None], tf.constant(special_ids, tf.int64)), axis=-1)
+    count = tf.reduce_sum(tf.cast(candidate, tf.int32), axis=1)
+    # Python's round (half to even), as the static masker.
+    wanted = tf.cast(tf.round(tf.cast(count, tf.float64) * mask_rate), tf.int32)
+    wanted = tf.minimum(tf.minimum(tf.maximum(wanted, 1), max_predictions), count)
+    seeds = tf.random.experimental.stateless_split(seed, 4)
+    scores = tf.where(candidate, tf.random.stateless_uniform(tf.shape(token_ids), seeds[0]), -1.0)
+    _, positions = tf.math.top_k(scores, k=max_predictions)
+    valid = tf.range(max_predictions)[None, :] < wanted[:, None]
+    positions = tf.sort(tf.where(valid, positions, tf.int32.max), axis=1)
+    valid = positions < tf.int32.max
+    positions = tf.where(valid, positions, 0)
+    originals = tf.where(valid, tf.gather(token_ids, positions, batch_dims=1), 0)
+    action = tf.random.stateless_uniform(tf.shape(positions), seeds[1])
+    random_ids = tf.random.stateless_uniform(tf.shape(positions), seeds[2], 0,
+                                             vocab_size - len(special_ids), dtype=tf.int64)
+    for skipped in special_ids:  # uniform over the ids that are not special
+        random_ids += tf.cast(random_ids >= skipped, tf.int64)
+    mask_id = tf.constant(special.mask, tf.int64)
+    replaced = tf.where(action < 0.8, mask_id, tf.where(action < 0.9, random_ids, originals))
+    batch_index = tf.broadcast_to(tf.range(tf.shape(positions)[0])[:, None], tf.shape(positions))
+    where = tf.boolean_mask(tf.stack([batch_index, positions], axis=-1), valid)
+    masked = tf.tensor_scatter_nd_update(token_ids, where, tf.boolean_mask(replaced, valid))
+    inputs = bert_inputs(masked, tf.not_equal(token_ids, features.PAD_ID), positions)
+    return inputs, originals, tf.cast(valid, tf.float32)
+
+
+def dynamic_masked_lm_dataset(file_patterns: List[str], seq_length: int, max_predictions: int,
+                              mask_rate: float, special, vocab_size: int, batch_size: int,
+                              shuffle: bool = True, repeat: bool = True,
+                              seed: int = 42) -> tf.data.Dataset:
+    """Transform's examples (each document's `packed_ids`, whole windows) → batches of single
+    windows masked by `mask_batch` each time they are drawn, as RoBERTa and Hugging Face's
+    collator do: every pass over the data sees new maskings."""
+    def windows(serialized):
+        parsed = tf.io.parse_example(serialized, {
+            features.PACKED_IDS: tf.io.VarLenFeature(tf.int64)})
+        # The documents' ids one after the other: each is whole windows.
+        return tf.reshape(parsed[features.PACKED_IDS].values, [-1, seq_length])
+
+    files = tf.data.Dataset.list_files(file_patterns, shuffle=shuffle, seed=seed)
+    ds = tf.data.TFRecordDataset(files, compression_type="GZIP",
+                                 num_parallel_reads=tf.data.AUTOTUNE)
+    ds = ds.batch(64).map(windows).unbatch()  # a document's windows become separate rows
+    if shuffle:
+        ds = uniform_shuffle(ds, seed)
+    if repeat:
+        ds = ds.repeat()
+    ds = ds.batch(batch_size, drop_remainder=repeat).enumerate()
+    ds = ds.map(lambda step, ids: mask_batch(ids, tf.stack([tf.cast(seed, tf.int64), step]),
+                                              max_predictions, mask_rate, special, vocab_size),
+                num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)
+
+
+# -- classifier examples (Transform output) --------------------------------------------------
+
+def parse_classifier(serialized: tf.Tensor, seq_length: int, teacher_classes: int = 0):
+    """Serialized transformed examples to (inputs, class id); with `teacher_classes`, the
+    inputs also hold the teacher's probabilities (distillation)."""
+    spec = {
+        features.TOKEN_IDS: tf.io.FixedLenFeature([seq_length], tf.int64),
+        # Absent in examples transformed before text pairs existed: one segment.
+        features.SEGMENT_IDS: tf.io.FixedLenFeature([seq_length], tf.int64,
+                                                    default_value=[0] * seq_length),
+        features.LABEL_ID: tf.io.FixedLenFeature([], tf.int64),
+    }
+    if teacher_classes:
+        spec[features.TEACHER_PROBABILITIES] = tf.io.FixedLenFeature([teacher_classes],
+                                                                     tf.float32)
+    parsed = tf.io.parse_example(serialized, spec)
+    model_inputs = bert_inputs(parsed[features.TOKEN_IDS], segment_ids=parsed[features.SEGMENT_IDS])
+    if teacher_classes:
+        model_inputs[features.TEACHER_PROBABILITIES] = parsed[features.TEACHER_PROBABILITIES]
+    return model_inputs, parsed[features.LABEL_ID]
+
+
+def parse_windows(serialized: tf.Tensor, seq_length: int, teacher_classes: int = 0):
+    """One serialized transformed example of a text read as windows (`window_ids`) to
+    (inputs `[windows, seq_length]`, class id); with `teacher_classes`, the teacher's
+    probabilities too."""
+    spec = {features.WINDOW_IDS: tf.io.VarLenFeature(tf.int64),
+            features.LABEL_ID: tf.io.FixedLenFeature([], tf.int64)}
+    if teacher_classes:
+        spec[features.TEACHER_PROBABILITIES] = tf.io.FixedLenFeature([teacher_classes],
+                                                                     tf.float32)
+    parsed = tf.io.parse_single_example(serialized, spec)
+    windows = tf.reshape(tf.sparse.to_dense(parsed[features.WINDOW_IDS]), [-1, seq_length])
+    model_inputs = bert_inputs(windows)
+    if teacher_classes:
+        model_inputs[features.TEACHER_PROBABILITIES] = parsed[features.TEACHER_PROBABILITIES]
+    return model_inputs, parsed[features.LABEL_ID]
+
+
+def classifier_dataset(file_patterns: List[str], seq_length: int, batch_size: int,
+                       teacher_classes: int = 0, bucket_multiple: int = 0,
+                       windows: bool = False, **kwargs) -> tf.data.Dataset:
+    """Batches of (inputs, class id) from Transform's examples. `bucket_multiple` > 0:
+    length-aware batching (`length_bucketed`), each batch `[batch, L]` with L its longest
+    member rounded up to a multiple of `bucket_multiple`; 0: every batch `[batch, seq_length]`.
+    `windows`: texts read as windows (`window_ids`), each batch `[batch, W, L]` with W the
+    most windows of its texts (a text with fewer has all-`[PAD]` windows, which the model
+    skips: models/text_classification/model.py WindowedClassifier)."""
+    if windows:
+        parse = lambda x: parse_windows(x, seq_length, teacher_classes)  # noqa: E731
+        return tfrecord_dataset(file_patterns, batch_size, parse, bucket_multiple=bucket_multiple,
+                                single_examples=True, **kwargs)
+    parse = lambda x: parse_classifier(x, seq_length, teacher_classes)  # noqa: E731
+    if bucket_multiple:
+        return tfrecord_dataset(file_patterns, batch_size, parse, bucket_multiple=bucket_multiple,
+                                **kwargs)
+    return tfrecord_dataset(file_patterns, batch_size, parse, **kwargs)
+
+
+# -- length-aware batching -------------------------------------------------------------------
+
+SEQUENCE_INPUTS = ("token_ids", "segment_ids", "padding_mask")
+
+
+def example_length(model_inputs: dict) -> tf.Tensor:
+    """Positions up to and including each example's last non-padding one, `[batch]` int32
+    (a `[PAD]` typed inside a text is not the end of it); for windows `[batch, windows]`."""
+    mask = tf.cast(model_inputs["padding_mask"], tf.int32)
+    positions = tf.range(1, tf.shape(mask)[-1] + 1)
+    return tf.reduce_max(mask * positions, axis=-1)
+
+
+def trim_batch(model_inputs: dict, multiple: int) -> dict:
+    """A batch's sequence inputs cut to its longest member rounded up to `multiple`
+    (at most their length): `[batch, seq_length]` → `[batch, L]`. Other inputs (a teacher's
+    probabilities) are kept as they are. Only padding is cut, so the model's outputs are the
+    same as on the whole rows (padding is masked out of attention and pooling)."""
+    longest = tf.reduce_max(example_length(model_inputs))
+    full = tf.shape(model_inputs["token_ids"])[-1]
+    length = tf.minimum(-(-longest // multiple) * multiple, full)
+    return {k: (v[..., :length] if k in SEQUENCE_INPUTS else v) for k, v in model_inputs.items()}
+
+
+def length_bucketed(examples: tf.data.Dataset, batch_size: int, multiple: int,
+                    drop_remainder: bool, per_position_labels: bool = False,
+                    windows: bool = False) -> tf.data.Dataset:
+    """Single parsed examples `(inputs, label)` → batches of examples of similar length, each
+    trimmed to its longest rounded up to `multiple` (`trim_batch`), as Hugging Face's
+    `group_by_length` with `DataCollatorWithPadding(pad_to_multiple_of=...)` does: an example
+    goes to the bucket of its length rounded up to `multiple`, and a bucket makes a batch when
+    it holds `batch_size` of them, so at most seq_length / multiple shapes are traced. The
+    stream's order decides which examples meet (shuffle before). `per_position_labels`: the
+    labels are `[seq_length]` per example (token classification) and are cut alike.
+    `windows`: each example is `[windows, seq_length]` (a text read as windows); the bucket is
+    the number of windows, and for one window its length, and a batch is padded to its most
+    windows."""
+    def bucket(model_inputs, label):
+        if windows:  # all but a text's last window are full: its window count is its length
+            count = tf.cast(tf.shape(model_inputs["token_ids"])[0], tf.int64)
+            one = tf.cast((tf.reduce_max(example_length(model_inputs)) - 1) // multiple,
+                          tf.int64)
+            return tf.where(count > 1, 1_000 + count, one)
+        return tf.cast((example_length(model_inputs) - 1) // multiple, tf.int64)
+
+    def batches(key, window):
+        if windows:
+            return window.padded_batch(batch_size, drop_remainder=drop_remainder)
+        return window.batch(batch_size, drop_remainder=drop_remainder)
+
+    def trim(model_inputs, labels):
+        trimmed = trim_batch(model_inputs, multiple)
+        if per_position_labels:
+            labels = labels[:, :tf.shape(trimmed["token_ids"])[1]]
+        return trimmed, labels
+
+    ds = examples.group_by_window(bucket, batches, window_size=batch_size)
+    return ds.map(trim, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def label_counts(file_patterns: List[str], num_classes: int) -> List[int]:
+    """Examples per class id in the given files (one pass; used for class weights)."""
+    counts = [0] * num_classes
+
+    def parse(serialized):
+        return (), tf.io.parse_example(
+            serialized, {features.LABEL_ID: tf.io.FixedLenFeature([], tf.int64)})[features.LABEL_ID]
+
+    ds = tfrecord_dataset(file_patterns, 1024, parse, shuffle=False, repeat=False)
+    for _, labels in ds:
+        for label, count in zip(*[t.numpy() for t in tf.unique_with_counts(labels)[::2]]):
+            if 0 <= label < num_classes:
+                counts[int(label)] += int(count)
+    return counts
+
+
+# -- the reader -----------------------------------------------------------------------------
+
+def _element_bytes(element) -> tf.Tensor:
+    """Bytes of one dataset element: string lengths, or tensor sizes x item size."""
+    sizes = [tf.cast(tf.reduce_sum(tf.strings.length(t)), tf.int64) if t.dtype == tf.string
+             else tf.size(t, tf.int64) * t.dtype.size for t in tf.nest.flatten(element)]
+    return tf.add_n(sizes)
+
+
+def uniform_shuffle(ds: tf.data.Dataset, seed: int,
+                    budget_bytes: int = SHUFFLE_BUFFER_BYTES) -> tf.data.Dataset:
+    """`ds` reshuffled on every pass, with a buffer that holds all of it when its elements fit
+    in `budget_bytes` (one counting pass over the data first): then every order is equally
+    likely, as Hugging Face's Trainer draws a fresh permutation each epoch. A smaller buffer
+    keeps part of the input's order: the splits Tokenize writes follow the corpus's document
+    order (one source after another; the bundled corpus is Brown, then news, then Wikipedia),
+    so a 10,000-example buffer over 16,806 causal-LM blocks drew the first steps of every
+    epoch from the first sources. Larger data: as many elements as fit in `budget_bytes`,
+    said in the log.
+
+    Raises `ValueError` if `ds` is empty (nothing to train on)."""
+    count, total = ds.map(lambda *e: (tf.constant(1, tf.int64), _element_bytes(e))).reduce(
+        (tf.constant(0, tf.int64), tf.constant(0, tf.int64)),
+        lambda acc, e: (acc[0] + e[0], acc[1] + e[1]))
+    count, total = int(count), int(total)
+    if not count:
+        raise ValueError("the training data holds no examples: nothing to shuffle or train on")
+    buffer = count if total <= budget_bytes else max(1, budget_bytes * count // total)
+    if buffer < count:
+        logging.warning("Shuffle buffer: %d of %d examples (%d MiB of %d MiB; "
+                        "SHUFFLE_BUFFER_BYTES in models/core/inputs.py): the order within a buffer's "
+                        "span of the input is kept in part.", buffer, count, budget_bytes >> 20,
+                        total >> 20)
+    else:
+        logging.info("Shuffle buffer: all %d examples (%.1f MiB).", count, total / 2 ** 20)
+    return ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+
+
+def tfrecord_dataset(file_patterns: List[str], batch_size: int, parse: Callable,
+                     shuffle: bool = True, repeat: bool = True, seed: int = 42,
+                     bucket_multiple: int = 0, single_examples: bool = False) -> tf.data.Dataset:
+    """GZIP TFRecords (what TFX components write) → shuffled, repeated batches of `parse`d
+    examples. A repeated stream drops its last short batch so every step has `batch_size`.
+    `bucket_multiple` > 0: batches of similar lengths (`length_bucketed`).
+    `single_examples`: `parse` takes one serialized example, not a batch, and gives
+    `[windows, seq_length]` inputs (texts read as windows); batches are padded to their most
+    windows."""
+    files = tf.data.Dataset.list_files(file_patterns, shuffle=shuffle, seed=seed)
+    ds = tf.data.TFRecordDataset(files, compression_type="GZIP",
+                                 num_parallel_reads=tf.data.AUTOTUNE)
+    if shuffle:
+        ds = uniform_shuffle(ds, seed)
+    if repeat:
+        ds = ds.repeat()
+    if single_examples:
+        ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+        if bucket_multiple:
+            ds = length_bucketed(ds, batch_size, bucket_multiple, drop_remainder=repeat,
+                                 windows=True)
+        else:
+            ds = ds.padded_batch(batch_size, drop_remainder=repeat)
+    elif bucket_multiple:  # parse in blocks, then regroup single examples by length
+        ds = ds.batch(256).map(parse, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+        ds = length_bucketed(ds, batch_size, bucket_multiple, drop_remainder=repeat)
+    else:
+        ds = ds.batch(batch_size, drop_remainder=repeat)
+        ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+    # Multi-worker: every worker reads the same seeded stream and keeps its share of the
+    # batches (sharding by file would need at least one file per worker).
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)

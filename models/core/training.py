@@ -1,0 +1,281 @@
+"""The one training loop both tasks use, and the TFX Trainer `run_fn` set-up around it.
+
+A task (models/masked_lm/trainer.py, models/text_classification/trainer.py) says how to build and
+compile its model and read its data; everything else is here, in the order it happens:
+
+    run_trainer(fn_args, ...)     tensorflow-text ops, settings from custom_config, Transform
+                                  output and vocabulary, chief/worker directories
+      train_and_export(job)       the task's: train(...), then its SavedModel export
+        train(settings, ...)      seed, dtype policy, tf.distribute strategy, batch plan,
+                                  optimizer (AdamW, warmup/decay, clipping), compile
+          fit_and_log(...)        epochs of `checkpoint_every` updates, resume from a backup,
+                                  TensorBoard (+ hparams, profile), checkpoints, tokens/s,
+                                  train_summary.json
+    (always)                      dtype policy back to float32; a worker's scratch removed
+"""
+
+import dataclasses
+import json
+import os
+import time
+from typing import Callable, List, Optional
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from models.core import distribute, features, optim
+from models.core.settings import TrainSettings
+
+# -- the TFX Trainer set-up -------------------------------------------------------------------
+
+@dataclasses.dataclass
+class TrainerJob:
+    """What a task's `train_and_export` gets from the TFX Trainer."""
+
+    settings: TrainSettings
+    custom_config: dict  # the Trainer's custom_config (task extras such as `labels`)
+    transform_output: object  # tft.TFTransformOutput
+    vocab_file: str  # the vocabulary beside the transform graph (vocab.txt, or BPE's vocab.json)
+    vocab: List[str]  # tokens in id order
+    train_files: List[str]
+    eval_files: List[str]
+    base_model: Optional[str]  # the Trainer's base_model (a pretrained model's SavedModel)
+    log_dir: str  # TensorBoard, checkpoints, train_summary.json
+    serving_dir: str  # where the SavedModel goes
+    backup_dir: Optional[str]  # where a killed run's last checkpoint waits (None: no resume)
+    chief: bool  # only the chief writes the real model; other workers export to scratch
+
+
+def run_trainer(fn_args, settings_class, train_and_export: Callable[[TrainerJob], None]) -> None:
+    """The body of every `run_fn`. `fn_args.custom_config`: `settings` (a `settings_class`
+    dict), `backup_dir`, and whatever the task reads itself."""
+    import tensorflow_text  # noqa: F401  (registers the ops the transform graph uses)
+    import tensorflow_transform as tft
+
+    from models.tokenizers import bpe
+    from models.tokenizers.wordpiece import read_vocab
+
+    config = fn_args.custom_config
+    settings = settings_class.from_dict(config["settings"])
+    if bpe.has_bpe_vocabulary(fn_args.transform_output):  # byte-level BPE (causal LM)
+        vocab_file = os.path.join(fn_args.transform_output, bpe.VOCAB_JSON)
+        vocab = bpe.tokens_by_id(bpe.read_bpe(fn_args.transform_output)[0])
+    else:
+        vocab_file = os.path.join(fn_args.transform_output, features.VOCAB_FILE)
+        vocab = read_vocab(vocab_file)
+    log_dir, serving_dir, chief = worker_dirs(settings, fn_args.model_run_dir,
+                                              fn_args.serving_model_dir)
+    job = TrainerJob(
+        settings=settings, custom_config=config,
+        transform_output=tft.TFTransformOutput(fn_args.transform_output),
+        vocab_file=vocab_file, vocab=vocab,
+        train_files=fn_args.train_files, eval_files=fn_args.eval_files,
+        base_model=getattr(fn_args, "base_model", None), log_dir=log_dir,
+        serving_dir=serving_dir, backup_dir=config.get("backup_dir") if settings.resume else None,
+        chief=chief)
+    try:
+        train_and_export(job)
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")  # the rest of the process: float32
+    if not chief:
+        tf.io.gfile.rmtree(os.path.dirname(serving_dir))
+
+
+def worker_dirs(settings: TrainSettings, model_run_dir: str, serving_model_dir: str):
+    """(log dir, serving dir, chief?) for this task: the chief writes the real ones; another
+    multi-worker task logs under `workers/<rank>` and exports to a scratch directory that is
+    deleted afterwards (every task must take part in the export, only one may own it)."""
+    if settings.strategy != "multi_worker":
+        return model_run_dir, serving_model_dir, True
+    cluster = distribute.read_tf_config()
+    if cluster.is_chief:
+        return model_run_dir, serving_model_dir, True
+    scratch = os.path.join(model_run_dir, "workers", str(cluster.rank))
+    return scratch, os.path.join(scratch, "export", "Format-Serving"), False
+
+
+# -- strategy, batch plan, optimizer ----------------------------------------------------------
+
+def prepare(settings: TrainSettings):
+    """Seeds, sets the mixed-precision policy, starts the configured strategy and works out
+    the batch plan; returns (strategy, plan)."""
+    keras.utils.set_random_seed(settings.seed)
+    if settings.mixed_precision:
+        keras.mixed_precision.set_dtype_policy(settings.mixed_precision)
+        if settings.mixed_precision == "mixed_float16" and not tf.config.list_physical_devices("GPU"):
+            logging.warning("mixed_float16 without a GPU is slow on CPU; use mixed_bfloat16.")
+    strategy = distribute.make_strategy(settings.strategy, settings.cpu_replicas)
+    plan = distribute.batch_plan(settings.batch_size, settings.grad_accum_steps,
+                                 strategy.num_replicas_in_sync, settings.learning_rate,
+                                 settings.base_batch_size, settings.lr_scaling)
+    logging.info("Strategy %s with %d replica(s); %s", settings.strategy,
+                 strategy.num_replicas_in_sync, plan)
+    return strategy, plan
+
+
+def epoch_plan(settings: TrainSettings):
+    """(updates per epoch, epochs, total updates): whole epochs of `checkpoint_every` optimizer
+    updates, so each epoch end is a checkpoint."""
+    steps_per_epoch = min(settings.checkpoint_every, settings.train_steps)
+    epochs = max(1, settings.train_steps // steps_per_epoch)
+    return steps_per_epoch, epochs, epochs * steps_per_epoch
+
+
+def make_optimizer(settings: TrainSettings, plan: distribute.BatchPlan) -> keras.optimizers.Optimizer:
+    return optim.make_optimizer(plan.learning_rate, epoch_plan(settings)[2], settings.warmup_ratio,
+                                settings.weight_decay, settings.clip_norm, plan.grad_accum_steps)
+
+
+def train(settings: TrainSettings, build_model: Callable[[], keras.Model],
+          compile_args: Callable[[], dict], datasets: Callable[[int], tuple], log_dir: str,
+          **fit_args) -> keras.Model:
+    """Builds `build_model()` under the strategy, compiles it with lmpipe's optimizer and
+    `compile_args()` (loss, metrics), fits it on `datasets(global_batch)` = (train, eval) with
+    `fit_and_log(**fit_args)` and returns it trained. Both builders run under the strategy's
+    scope: models and metrics own variables, and nothing may touch TensorFlow's runtime before
+    a multi-worker strategy starts."""
+    strategy, plan = prepare(settings)
+    train_ds, eval_ds = datasets(plan.global_batch)
+    with strategy.scope():
+        model = build_model()
+        model.compile(optimizer=make_optimizer(settings, plan),
+                      jit_compile=settings.keras_jit_compile, **compile_args())
+    model.summary(print_fn=logging.info)
+    fit_and_log(model, settings, plan, train_ds, eval_ds, log_dir, **fit_args)
+    return model
+
+
+# -- the fit ----------------------------------------------------------------------------------
+
+class ThroughputAndLearningRate(keras.callbacks.Callback):
+    """Logs examples/second, tokens/second and the learning rate to TensorBoard every `every`
+    steps. Tokens are sequence positions at `seq_length` (examples/s x seq_length), so runs
+    with length-aware batching, whose batches are shorter, compare with fixed-length ones."""
+
+    def __init__(self, log_dir: str, examples_per_step: int, seq_length: int, every: int = 50):
+        super().__init__()
+        self._writer = tf.summary.create_file_writer(os.path.join(log_dir, "train"))
+        self._examples_per_step = examples_per_step
+        self._seq_length = seq_length
+        self._every = every
+        self._step = 0
+        self._last = None
+        self.examples_per_second = None
+        self.tokens_per_second = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
+        if self._last is None:  # the first step includes tracing; start timing after it
+            self._last = (time.perf_counter(), self._step)
+            return
+        if self._step % self._every:
+            return
+        now, last_step = time.perf_counter(), self._last[1]
+        self.examples_per_second = (self._examples_per_step * (self._step - last_step)
+                                    / (now - self._last[0]))
+        self.tokens_per_second = self.examples_per_second * self._seq_length
+        self._last = (now, self._step)
+        with self._writer.as_default(step=self._step):
+            tf.summary.scalar("examples_per_second", self.examples_per_second)
+            tf.summary.scalar("tokens_per_second", self.tokens_per_second)
+            tf.summary.scalar("learning_rate", float(self.model.optimizer.learning_rate))
+        self._writer.flush()
+
+
+def resume_point(backup_dir: Optional[str]) -> int:
+    """Epochs already done by a killed run with the same settings (0 if none or no backup)."""
+    metadata = os.path.join(backup_dir, "training_metadata.json") if backup_dir else None
+    if not metadata or not tf.io.gfile.exists(metadata):
+        return 0
+    with tf.io.gfile.GFile(metadata) as f:
+        return int(json.load(f)["epoch"])
+
+
+class RestoreOnlyBackup(keras.callbacks.BackupAndRestore):
+    """BackupAndRestore for a non-chief worker: restores the chief's backup, never writes it."""
+
+    def _save_model(self):
+        pass
+
+    def on_train_end(self, logs=None):
+        pass
+
+
+def fit_and_log(model, settings: TrainSettings, plan, train_ds, eval_ds, log_dir: str,
+                extra_callbacks=(), class_weight=None, best_metric=None,
+                backup_dir: Optional[str] = None, chief: bool = True) -> dict:
+    """Fits with TensorBoard (hparams, optional profile), per-epoch checkpoints, throughput
+    logging and, given a `backup_dir`, a backup to resume from after a crash; writes and returns
+    `<log_dir>/train_summary.json` (last metrics, optimizer steps, tokens/s, best `best_metric`)."""
+    updates_per_epoch, epochs, total_updates = epoch_plan(settings)
+    micro_steps = updates_per_epoch * plan.grad_accum_steps  # Keras steps per epoch
+    resumed_epochs = resume_point(backup_dir)
+    if resumed_epochs:
+        logging.info("Resuming from %s: %d of %d epochs (%d optimizer steps) already done.",
+                     backup_dir, resumed_epochs, epochs, resumed_epochs * updates_per_epoch)
+        train_ds = train_ds.skip(resumed_epochs * micro_steps)  # continue, not replay, the data
+    write_hparams(settings, plan, log_dir)
+    speed = ThroughputAndLearningRate(log_dir, plan.global_batch, settings.seq_length)
+    callbacks = [
+        keras.callbacks.TensorBoard(log_dir=log_dir, update_freq=50,
+                                    profile_batch=settings.profile_range or 0),
+        keras.callbacks.ModelCheckpoint(
+            os.path.join(log_dir, "checkpoints", "epoch-{epoch:03d}.weights.h5"),
+            save_weights_only=True),
+        speed,
+        *extra_callbacks,
+    ]
+    if backup_dir:
+        backup = keras.callbacks.BackupAndRestore if chief else RestoreOnlyBackup
+        # Before EarlyStopping & co., so a restored run starts from the restored epoch.
+        callbacks.insert(0, backup(backup_dir, save_freq="epoch", double_checkpoint=True))
+    if isinstance(model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        build_before_fit(model, train_ds)
+    history = model.fit(train_ds, epochs=epochs, steps_per_epoch=micro_steps,
+                        validation_data=eval_ds, validation_steps=settings.eval_steps,
+                        class_weight=class_weight, callbacks=callbacks, verbose=2)
+    summary = {name: float(values[-1]) for name, values in history.history.items() if values}
+    summary.update(steps=int(model.optimizer.iterations.numpy()),
+                   planned_steps=total_updates,
+                   resumed_from_step=resumed_epochs * updates_per_epoch,
+                   examples_per_second=speed.examples_per_second,
+                   tokens_per_second=speed.tokens_per_second,
+                   replicas=plan.global_batch // plan.per_replica_batch,
+                   effective_batch=plan.effective_batch,
+                   peak_learning_rate=plan.learning_rate,
+                   weights_checksum=weights_checksum(model))
+    if best_metric:
+        summary[f"best_{best_metric}"] = max(history.history.get(best_metric, [float("nan")]))
+    with tf.io.gfile.GFile(os.path.join(log_dir, "train_summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    logging.info("Training done: %s", summary)
+    return summary
+
+
+def build_before_fit(model, train_ds) -> None:
+    """Keras 3.12's fit() builds metrics and loss from a batch it first reduces with
+    `strategy.reduce`, which MultiWorkerMirroredStrategy cannot do for dict inputs ("Attempt to
+    convert a value ({'token_ids': PerReplica...}) ... to a Tensor"). Build them from one local
+    batch instead, then let fit() skip that step."""
+    inputs, labels, *weights = next(iter(train_ds))
+    with model.distribute_strategy.scope():
+        model._symbolic_build(data_batch=(inputs, labels, *weights))
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+
+
+def weights_checksum(model) -> float:
+    """Sum of |w| over the model's weights: equal on workers that stepped together."""
+    return float(sum(tf.reduce_sum(tf.abs(tf.cast(w.value, tf.float64))).numpy()
+                     for w in model.weights))
+
+
+def write_hparams(settings: TrainSettings, plan, log_dir: str) -> None:
+    """The run's training settings on TensorBoard's HParams tab."""
+    from tensorboard.plugins.hparams import api as hp
+
+    values = {k: (v if isinstance(v, (int, float, str, bool)) else str(v))
+              for k, v in settings.to_dict().items() if v is not None}
+    values.update(effective_batch=plan.effective_batch, peak_learning_rate=plan.learning_rate)
+    with tf.summary.create_file_writer(os.path.join(log_dir, "train")).as_default():
+        hp.hparams(values, trial_id=os.path.basename(log_dir.rstrip("/")))

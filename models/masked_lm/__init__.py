@@ -1,0 +1,1 @@
+"""Task family: masked language modelling (BERT pretraining)."""

@@ -1,0 +1,80 @@
+"""Masked-LM pretraining, the task on top of models/core/training.py: MlmMasker's examples → BERT +
+MLM head → the fill-mask SavedModel and the encoder for fine-tuning.
+
+TFX Trainer: `run_fn="models.masked_lm.trainer.run_fn"`, `examples` = MlmMasker's (static
+masking) or Tokenize's transformed examples (dynamic masking), `custom_config={"settings":
+MaskedLMSettings(...).to_dict(), "backup_dir": ...}`; `base_model` (optional) = a pretrained
+Model artifact to continue from (its encoder and MLM head; its size replaces `model_size`).
+"""
+
+import os
+from typing import List, Optional
+
+import keras
+from absl import logging
+
+from models.checkpoints import huggingface as checkpoint
+from models.core import encoder, export, inputs, training
+from models.masked_lm.model import build_masked_lm, masked_lm_loss
+from models.core.settings import MaskedLMSettings
+from models.tokenizers.wordpiece import SpecialIds
+
+
+def train_masked_lm(settings: MaskedLMSettings, train_files: List[str], eval_files: List[str],
+                    vocab_size: int, log_dir: str, backup_dir: Optional[str] = None,
+                    chief: bool = True, start_from: Optional[str] = None,
+                    special: Optional[SpecialIds] = None) -> keras.Model:
+    """Builds, compiles and fits the model; returns it trained. `start_from`: an lmpipe model
+    directory whose weights training continues from (else random weights). The files are
+    MlmMasker's examples, or with dynamic masking Transform's windows (`special`: where the
+    vocabulary puts [MASK] and the other special tokens)."""
+
+    def build():
+        if start_from is None:
+            return build_masked_lm(vocab_size, settings.seq_length, settings.model_size,
+                                   settings.dropout)
+        start = checkpoint.inspect(start_from)
+        model = checkpoint.load_masked_lm(start, settings.dropout)
+        logging.info("Continuing pretraining from %s (%d layers, hidden %d; MLM head %s)",
+                     start_from, model.backbone.num_layers, model.backbone.hidden_dim,
+                     "pretrained" if model.pretrained_head else "new")
+        return model
+
+    def datasets(batch_size):
+        data = dict(seq_length=settings.seq_length, max_predictions=settings.max_predictions,
+                    batch_size=batch_size, seed=settings.seed)
+        if settings.masking == "dynamic":  # Transform's windows, masked as they are read
+            data.update(mask_rate=settings.mask_rate, special=special, vocab_size=vocab_size)
+            return (inputs.dynamic_masked_lm_dataset(train_files, **data),
+                    inputs.dynamic_masked_lm_dataset(eval_files, shuffle=False, **data))
+        return (inputs.masked_lm_dataset(train_files, **data),
+                inputs.masked_lm_dataset(eval_files, shuffle=False, **data))
+
+    return training.train(
+        settings, build,
+        lambda: dict(loss=masked_lm_loss(), weighted_metrics=[
+            keras.metrics.SparseCategoricalAccuracy(name="masked_accuracy")]),
+        datasets, log_dir, backup_dir=backup_dir, chief=chief)
+
+
+def train_and_export(job: training.TrainerJob) -> None:
+    settings = job.settings
+    start_from = None
+    if job.base_model:
+        start_from = os.path.dirname(encoder.encoder_dir(job.base_model))
+        encoder.check_vocabulary(encoder.encoder_dir(start_from), len(job.vocab), job.vocab_file)
+    model = train_masked_lm(settings, job.train_files, job.eval_files, len(job.vocab),
+                            job.log_dir, job.backup_dir, job.chief, start_from,
+                            SpecialIds.of(job.vocab, job.vocab_file))
+    export.export_masked_lm(model, job.transform_output, job.serving_dir, job.vocab,
+                            settings.seq_length, settings.max_predictions, settings.top_k,
+                            settings.model_name)
+    # Beside the SavedModel, the encoder (and MLM head) that fine-tuning or more pretraining
+    # start from.
+    saved = encoder.save_encoder(model.backbone, job.serving_dir, job.vocab_file)
+    checkpoint.save_mlm_head(model, saved)
+
+
+def run_fn(fn_args):
+    """TFX Trainer entry point."""
+    training.run_trainer(fn_args, MaskedLMSettings, train_and_export)

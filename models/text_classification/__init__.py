@@ -1,0 +1,1 @@
+"""Task family: text and text-pair classification (long texts, distillation, TFLite)."""

@@ -1,0 +1,1 @@
+"""Task family: token classification (named entities)."""

@@ -1,0 +1,1 @@
+"""Tokenizers in TensorFlow ops: WordPiece (tensorflow-text) and byte-level BPE."""
