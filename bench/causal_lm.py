@@ -139,11 +139,12 @@ def main() -> None:
         hf = json.load(f)
 
     from models.checkpoints import gpt2 as gpt2_checkpoint
+    from models.causal_lm.checkpoint import load_causal_lm
 
     model_dir = _latest(os.path.join(ours_dir, "pipeline", "Trainer", "model"))
-    ours_model = gpt2_checkpoint.load_causal_lm(gpt2_checkpoint.inspect_gpt2(model_dir),
+    ours_model = load_causal_lm(gpt2_checkpoint.inspect_gpt2(model_dir),
                                                 dropout=0.0)
-    hf_model = gpt2_checkpoint.load_causal_lm(gpt2_checkpoint.inspect_gpt2(hf_dir), dropout=0.0)
+    hf_model = load_causal_lm(gpt2_checkpoint.inspect_gpt2(hf_dir), dropout=0.0)
     eval_loss_ours, eval_loss_hf = score(ours_model, eval_blocks), score(hf_model, eval_blocks)
 
     latency_file = os.path.join(args.work, "latency.json")

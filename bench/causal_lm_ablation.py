@@ -49,6 +49,7 @@ def main() -> None:
     from models.tokenizers import bpe
     from models.causal_lm import model as causal_lm, trainer as causal_lm_trainer
     from models.checkpoints import gpt2 as gpt2_checkpoint
+    from models.causal_lm.checkpoint import load_causal_lm
     from models.core import inputs, training
     from models.core.settings import CausalLMSettings
 
@@ -73,7 +74,7 @@ def main() -> None:
         log_dir=os.path.join(out, "log"), serving_dir=os.path.join(out, "model", "serving"),
         backup_dir=None, chief=True))
     eval_blocks = np.load(os.path.join(args.work, "inputs", "eval_blocks.npy"))
-    model = gpt2_checkpoint.load_causal_lm(
+    model = load_causal_lm(
         gpt2_checkpoint.inspect_gpt2(os.path.join(out, "model")), dropout=0.0)
     result = {"eval_loss": score(model, eval_blocks), "eval_blocks": int(len(eval_blocks)),
               "train_steps": settings.train_steps,

@@ -19,7 +19,7 @@ Smoke test (seconds, not figures): `--tokens 40960 --seeds 1 --ft-steps 10 --roo
    masking with `--dupe-factor`, `--steps` x `--batch-size` x `--seq-length` tokens);
 2. Hugging Face pretrains the same architecture on the same train-split documents with the
    same vocabulary, token budget and optimizer settings (bench/peer_pretrain.py, .venv-peer);
-3. both encoders are scored by the same code (models/checkpoints/huggingface.py loads either; the Hugging
+3. both encoders are scored by the same code (models/masked_lm/checkpoint.py loads either; the Hugging
    Face one through keras-hub's converter, as `lmpipe import` does) on one fixed masked eval set:
    the lmpipe run's MlmMasker eval split (documents neither side trained on);
 4. both are fine-tuned by `lmpipe finetune` on Rotten Tomatoes with `--seeds` seeds; the test
@@ -144,10 +144,11 @@ def _masked_lm_tokens(model_dir, eval_files, seq_length, max_predictions):
     import numpy as np
     import tensorflow as tf
 
-    from models.checkpoints import huggingface as checkpoint
+    from models import checkpoints
+    from models.masked_lm.checkpoint import load_masked_lm
     from models.core import inputs
 
-    model = checkpoint.load_masked_lm(checkpoint.inspect(model_dir), dropout=0.0)
+    model = load_masked_lm(checkpoints.inspect(model_dir), dropout=0.0)
     hits, nlls = [], []
     dataset = tf.data.TFRecordDataset(sorted(eval_files), compression_type="GZIP").batch(256)
     for batch in dataset:

@@ -32,7 +32,7 @@ class GPT2Checkpoint(artifact.Artifact):
 
 
 class BertCheckpoint(artifact.Artifact):
-    """A BERT checkpoint directory from outside lmpipe (models/checkpoints/huggingface.py: a Hugging Face
+    """A BERT checkpoint directory from outside lmpipe (models/checkpoints/: a Hugging Face
     checkpoint, a keras-hub preset or an lmpipe model), brought in by an Importer so that
     lineage goes back to its path."""
 

@@ -131,7 +131,7 @@ class PretrainConfig(RunSettings, MaskedLMSettings):
     corpus_dir: str
     eval_buckets: int = 1  # hash buckets for eval, out of 10 (the rest is train)
 
-    # Continued pretraining: a BERT checkpoint (models/checkpoints/huggingface.py) whose vocabulary,
+    # Continued pretraining: a BERT checkpoint (models/checkpoints/) whose vocabulary,
     # tokenizer and weights the run starts from; its size replaces model_size.
     init_from: Optional[str] = None
     # Vocabulary learned from the corpus (default 8000), unless init_from gives one.

@@ -1,7 +1,7 @@
 """Finds what fine-tuning starts from (`--pretrained`): a pretraining run's latest blessed model,
 found through its ML Metadata, a pretrained model directory (models/core/encoder.py: layout), or a
 checkpoint from elsewhere (a Hugging Face BERT directory or a keras-hub preset), which the
-fine-tuning pipeline imports first (models/checkpoints/huggingface.py)."""
+fine-tuning pipeline imports first (models/checkpoints/)."""
 
 import dataclasses
 import os
@@ -67,7 +67,7 @@ def _gpt2_error(path: str) -> PretrainedError:
 def resolve(path: str) -> Pretrained:
     """A pretraining run dir (its latest blessed model), a Model artifact dir or its encoder/,
     or a Hugging Face / keras-hub checkpoint directory."""
-    from models.checkpoints import huggingface as checkpoint
+    from models import checkpoints
 
     path = os.path.abspath(path)
     if not os.path.exists(path):
@@ -76,11 +76,11 @@ def resolve(path: str) -> Pretrained:
                               "or a BERT checkpoint directory.")
     _refuse_gpt2(path)
     is_checkpoint = any(os.path.isfile(os.path.join(path, name))
-                        for name in ("config.json", checkpoint.MODULES_JSON))
+                        for name in ("config.json", checkpoints.MODULES_JSON))
     if is_checkpoint and os.path.basename(path) != encoder.ENCODER_DIR:
         try:
-            ckpt = checkpoint.inspect(path)
-        except checkpoint.CheckpointError as e:
+            ckpt = checkpoints.inspect(path)
+        except checkpoints.CheckpointError as e:
             raise PretrainedError(f"--pretrained {path}: {e}") from None
         return Pretrained(ckpt.path, ckpt.format)
     if os.path.isfile(os.path.join(path, "metadata.sqlite")):
@@ -116,9 +116,9 @@ def check_vocabulary_matches(pretrained: Pretrained) -> int:
 
 
 def checkpoint_vocab_size(pretrained: Pretrained) -> int:
-    from models.checkpoints import huggingface as checkpoint
+    from models import checkpoints
 
-    return checkpoint.inspect(pretrained.model_uri).vocab_size
+    return checkpoints.inspect(pretrained.model_uri).vocab_size
 
 
 def resolve_teacher(path: str) -> str:
@@ -182,7 +182,8 @@ def resolve_on_cluster(path: str, flag: str = "--pretrained") -> Pretrained:
     is the cluster's, not a file."""
     import tensorflow as tf
 
-    from models.checkpoints import huggingface as checkpoint, gpt2 as gpt2_checkpoint
+    from models import checkpoints
+    from models.checkpoints import gpt2 as gpt2_checkpoint
 
     path = path.rstrip("/")
     exists = tf.io.gfile.exists
@@ -200,8 +201,8 @@ def resolve_on_cluster(path: str, flag: str = "--pretrained") -> Pretrained:
         raise PretrainedError(f"{flag}: {error}") from None
     if gpt2:
         raise _gpt2_error(path)
-    if exists(f"{path}/{checkpoint.MODULES_JSON}") or exists(f"{path}/config.json"):
+    if exists(f"{path}/{checkpoints.MODULES_JSON}") or exists(f"{path}/config.json"):
         keras_hub = exists(f"{path}/metadata.json")
-        return Pretrained(path, checkpoint.KERAS_HUB if keras_hub else checkpoint.HUGGINGFACE)
+        return Pretrained(path, checkpoints.KERAS_HUB if keras_hub else checkpoints.HUGGINGFACE)
     raise PretrainedError(f"{flag} {path}: neither a model lmpipe pretrained (encoder/config.json)"
                           " nor a checkpoint (config.json) is there.")

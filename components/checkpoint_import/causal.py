@@ -33,6 +33,7 @@ class CausalExecutor(base_executor.BaseExecutor):
         from models.tokenizers import bpe
         from models.causal_lm import export as causal_lm_export
         from models.checkpoints import gpt2 as gpt2_checkpoint
+        from models.causal_lm.checkpoint import load_causal_lm, save_causal_lm
 
         source = artifact_utils.get_single_instance(input_dict[CHECKPOINT_KEY])
         model = artifact_utils.get_single_instance(output_dict[MODEL_KEY])
@@ -41,13 +42,13 @@ class CausalExecutor(base_executor.BaseExecutor):
         seq_length = int(exec_properties[SEQ_LENGTH_KEY])
         gpt2_checkpoint.check_positions(ckpt, seq_length)
         vocab, merges = gpt2_checkpoint.read_vocabulary(ckpt)
-        lm = gpt2_checkpoint.load_causal_lm(ckpt, dropout=0.0)
+        lm = load_causal_lm(ckpt, dropout=0.0)
         causal_lm_export.export_causal_lm(
             lm, vocab, merges, os.path.join(model.uri, "Format-Serving"), seq_length,
             exec_properties[MODEL_NAME_KEY],
             causal_lm_export.GenerationDefaults(
                 max_new_tokens=int(exec_properties[MAX_NEW_TOKENS_KEY])))
-        gpt2_checkpoint.save_causal_lm(lm, vocab, merges, model.uri)
+        save_causal_lm(lm, vocab, merges, model.uri)
         bpe.write_bpe(vocab, merges, vocabulary.uri)
         vocabulary.set_int_custom_property("vocab_size", len(vocab))
         model.set_string_custom_property("checkpoint_format", ckpt.format)

@@ -1,11 +1,11 @@
 """CheckpointImport: a BERT checkpoint (Importer output) → lmpipe's pretrained Model and its
 WordPieceVocab, with no training. A fine-tuned classifier (BertForSequenceClassification)
 becomes a classifier Model instead: the SavedModel lmpipe finetune would push, with the
-checkpoint's head and classes (models/checkpoints/huggingface.py: save_classifier); a fine-tuned token
+checkpoint's head and classes (models/text_classification/checkpoint.py: save_classifier); a fine-tuned token
 classifier (BertForTokenClassification) the entity-serving SavedModel of lmpipe finetune --task
 token-classification (save_token_classifier).
 
-The Model is what a pretraining run's Trainer writes (models/checkpoints/huggingface.py: save_model): the
+The Model is what a pretraining run's Trainer writes (models/masked_lm/checkpoint.py: save_masked_lm): the
 fill-mask SavedModel in `Format-Serving/`, served from raw text, and `encoder/` for
 fine-tuning or more pretraining. The vocabulary is the checkpoint's, with its tokenizer
 settings, for Tokenize and MlmMasker.
@@ -37,31 +37,34 @@ class Executor(base_executor.BaseExecutor):
            output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]) -> None:
         import tensorflow_text  # noqa: F401  (the tokenizer's ops)
 
-        from models.checkpoints import huggingface as checkpoint
+        from models import checkpoints
+        from models.masked_lm.checkpoint import load_masked_lm, save_masked_lm
+        from models.text_classification.checkpoint import load_text_classifier, save_classifier
+        from models.token_classification.checkpoint import load_token_classifier, save_token_classifier
         from models.tokenizers.wordpiece import copy_vocabulary
 
         source = artifact_utils.get_single_instance(input_dict[CHECKPOINT_KEY])
         model = artifact_utils.get_single_instance(output_dict[MODEL_KEY])
         vocabulary = artifact_utils.get_single_instance(output_dict[VOCABULARY_KEY])
-        ckpt = checkpoint.inspect(source.uri)
+        ckpt = checkpoints.inspect(source.uri)
         seq_length = int(exec_properties[SEQ_LENGTH_KEY])
-        if ckpt.task == checkpoint.TOKEN_CLASSIFICATION:  # a tagger: served as one
-            tagger = checkpoint.load_token_classifier(ckpt, dropout=0.0)
-            checkpoint.save_token_classifier(tagger, ckpt, model.uri, seq_length,
+        if ckpt.task == checkpoints.TOKEN_CLASSIFICATION:  # a tagger: served as one
+            tagger = load_token_classifier(ckpt, dropout=0.0)
+            save_token_classifier(tagger, ckpt, model.uri, seq_length,
                                              exec_properties[MODEL_NAME_KEY])
             model.set_string_custom_property("checkpoint_task", "token_classification")
             model.set_string_custom_property("classes", ",".join(ckpt.classes))
             pretrained_head = False
         elif ckpt.classes:  # a fine-tuned classifier: served as one, head and all
-            classifier = checkpoint.load_text_classifier(ckpt, dropout=0.0)
-            checkpoint.save_classifier(classifier, ckpt, model.uri, seq_length,
+            classifier = load_text_classifier(ckpt, dropout=0.0)
+            save_classifier(classifier, ckpt, model.uri, seq_length,
                                        exec_properties[MODEL_NAME_KEY])
             model.set_string_custom_property("checkpoint_task", "text_classification")
             model.set_string_custom_property("classes", ",".join(ckpt.classes))
             pretrained_head = False
         else:
-            masked_lm = checkpoint.load_masked_lm(ckpt, dropout=0.0)
-            checkpoint.save_model(masked_lm, ckpt.vocab, ckpt.tokenizer, model.uri, seq_length,
+            masked_lm = load_masked_lm(ckpt, dropout=0.0)
+            save_masked_lm(masked_lm, ckpt.vocab, ckpt.tokenizer, model.uri, seq_length,
                                   int(exec_properties[MAX_PREDICTIONS_KEY]),
                                   int(exec_properties[TOP_K_KEY]), exec_properties[MODEL_NAME_KEY],
                                   where=ckpt.vocab_file)

@@ -17,6 +17,7 @@ from absl import logging
 from models.tokenizers import bpe
 from models.causal_lm import model as causal_lm, export as causal_lm_export
 from models.checkpoints import gpt2 as gpt2_checkpoint
+from models.causal_lm.checkpoint import load_causal_lm, save_causal_lm
 from models.core import training
 from models.core.settings import CausalLMSettings
 
@@ -46,7 +47,7 @@ def train_and_export(job: training.TrainerJob) -> None:
                 f"vocabulary Tokenize used has {len(vocab)} tokens")
         logging.info("Continuing pretraining from %s (%d layers, hidden %d, %d positions)",
                      ckpt.path, ckpt.num_layers, ckpt.hidden_dim, ckpt.positions)
-        return gpt2_checkpoint.load_causal_lm(ckpt, dropout=settings.dropout)
+        return load_causal_lm(ckpt, dropout=settings.dropout)
 
     def datasets(batch_size):
         data = dict(seq_length=settings.seq_length, batch_size=batch_size, seed=settings.seed)
@@ -63,7 +64,7 @@ def train_and_export(job: training.TrainerJob) -> None:
         model, vocab, merges, job.serving_dir, settings.seq_length, settings.model_name,
         causal_lm_export.GenerationDefaults(max_new_tokens=settings.max_new_tokens))
     # Beside the SavedModel: the model more pretraining (or `lmpipe import`) starts from.
-    gpt2_checkpoint.save_causal_lm(model, vocab, merges, os.path.dirname(job.serving_dir))
+    save_causal_lm(model, vocab, merges, os.path.dirname(job.serving_dir))
 
 
 def run_fn(fn_args):

@@ -1,7 +1,7 @@
 """GPT-2 checkpoints: a Hugging Face directory (`config.json` with `"model_type": "gpt2"`,
 `model.safetensors`, `vocab.json` + `merges.txt` or `tokenizer.json`) or an lmpipe causal LM
 (`causal_lm/`: a keras-hub `GPT2Backbone` preset plus its vocabulary), checked before any work
-and loaded as keras-hub's `GPT2CausalLM`.
+and loaded as keras-hub's `GPT2CausalLM` by models/causal_lm/checkpoint.py.
 
 The weights go through keras-hub's own converter (keras_hub/src/utils/transformers/
 convert_gpt2.py, by `GPT2Backbone.from_preset` on the local directory; nothing is downloaded).
@@ -19,7 +19,7 @@ else.
 import dataclasses
 import json
 import os
-from typing import Optional, Tuple
+from typing import Tuple
 
 from models.tokenizers import bpe
 
@@ -167,27 +167,5 @@ def check_positions(ckpt: GPT2Checkpoint, seq_length: int, flag: str = "--seq-le
             f"(its position embedding): use {flag} {ckpt.positions} or less")
 
 
-def load_causal_lm(ckpt: GPT2Checkpoint, dropout: Optional[float] = None, dtype=None):
-    """The checkpoint as keras-hub's `GPT2CausalLM` (no preprocessor)."""
-    import keras_hub
-
-    kwargs = {}
-    if dropout is not None:
-        kwargs["dropout"] = dropout
-    if dtype:
-        kwargs["dtype"] = dtype
-    backbone = keras_hub.models.GPT2Backbone.from_preset(ckpt.preset, **kwargs)
-    return keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
-
-
 def read_vocabulary(ckpt: GPT2Checkpoint) -> Tuple[dict, list]:
     return bpe.read_bpe(ckpt.vocab_dir)
-
-
-def save_causal_lm(model, vocab: dict, merges, directory: str) -> str:
-    """`directory/causal_lm/`: the backbone as a keras-hub preset and the vocabulary, what
-    `--init-from` (more pretraining) and `lmpipe import` read back."""
-    preset = os.path.join(directory, CAUSAL_LM_DIR)
-    model.backbone.save_to_preset(preset)
-    bpe.write_bpe(vocab, merges, preset)
-    return preset

@@ -30,7 +30,7 @@ def masked_lm_on(backbone: keras_hub.models.BertBackbone,
                  layer_norm_epsilon: float = 1e-12) -> keras.Model:
     """The MLM model on a given encoder, with a new head (BERT's: dense, exact GELU, layer norm,
     output tied to the token embedding plus a bias). BERT's layer-norm epsilon is 1e-12;
-    keras-hub's BertMaskedLM uses 1e-5 (models/checkpoints/huggingface.py keeps a checkpoint's own)."""
+    keras-hub's BertMaskedLM uses 1e-5 (models/masked_lm/checkpoint.py keeps a checkpoint's own)."""
     head = keras_hub.layers.MaskedLMHead(
         vocabulary_size=backbone.vocabulary_size, token_embedding=backbone.token_embedding,
         intermediate_activation="gelu", layer_norm_epsilon=layer_norm_epsilon,
@@ -41,7 +41,7 @@ def masked_lm_on(backbone: keras_hub.models.BertBackbone,
     logits = head(sequence_output(backbone, inputs), inputs["mask_positions"])
     model = keras.Model(inputs, logits, name="bert_masked_lm")
     model.backbone = backbone
-    model.pretrained_head = False  # models/checkpoints/huggingface.py sets it when it loads a head
+    model.pretrained_head = False  # models/masked_lm/checkpoint.py sets it when it loads a head
     return model
 
 

@@ -13,7 +13,8 @@ from typing import List, Optional
 import keras
 from absl import logging
 
-from models.checkpoints import huggingface as checkpoint
+from models import checkpoints
+from models.masked_lm.checkpoint import load_masked_lm, save_mlm_head
 from models.core import encoder, export, inputs, training
 from models.masked_lm.model import build_masked_lm, masked_lm_loss
 from models.core.settings import MaskedLMSettings
@@ -33,8 +34,8 @@ def train_masked_lm(settings: MaskedLMSettings, train_files: List[str], eval_fil
         if start_from is None:
             return build_masked_lm(vocab_size, settings.seq_length, settings.model_size,
                                    settings.dropout)
-        start = checkpoint.inspect(start_from)
-        model = checkpoint.load_masked_lm(start, settings.dropout)
+        start = checkpoints.inspect(start_from)
+        model = load_masked_lm(start, settings.dropout)
         logging.info("Continuing pretraining from %s (%d layers, hidden %d; MLM head %s)",
                      start_from, model.backbone.num_layers, model.backbone.hidden_dim,
                      "pretrained" if model.pretrained_head else "new")
@@ -72,7 +73,7 @@ def train_and_export(job: training.TrainerJob) -> None:
     # Beside the SavedModel, the encoder (and MLM head) that fine-tuning or more pretraining
     # start from.
     saved = encoder.save_encoder(model.backbone, job.serving_dir, job.vocab_file)
-    checkpoint.save_mlm_head(model, saved)
+    save_mlm_head(model, saved)
 
 
 def run_fn(fn_args):

@@ -108,12 +108,12 @@ def long_text_info(settings: ClassifierSettings) -> dict:
 
 
 def keeps_classifier_head(encoder_dir: str, labels: Sequence[str], settings: ClassifierSettings):
-    """The weights of an imported classifier's head (models/checkpoints/huggingface.py: save_classifier)
-    when fine-tuning goes on from it: its classes are the data's, in the same order, the
+    """The weights of an imported classifier's head (models/text_classification/checkpoint.py:
+    save_classifier) when fine-tuning goes on from it: its classes are the data's, in the same order, the
     pooling is `cls` (its pooler's) and the weights are kept (not --from-scratch); else None."""
-    from models.checkpoints import huggingface as checkpoint
+    from models import checkpoints
 
-    head = checkpoint.classifier_head(encoder_dir)
+    head = checkpoints.classifier_head(encoder_dir)
     if head and head[0] == list(labels) and settings.pooling == "cls" and not settings.from_scratch:
         return head[1]
     return None

@@ -105,8 +105,8 @@ def keeps_tagger_head(encoder_dir: str, labels: Sequence[str],
     columns put in the order of `labels`, when its classes are the data's (in any order: a
     Hugging Face tagger's id2label order is its own) and the weights are kept (not
     --from-scratch); else None (a new head)."""
-    from models.checkpoints import huggingface as checkpoint
-    head = checkpoint.classifier_head(encoder_dir, checkpoint.TOKEN_CLASSIFICATION)
+    from models import checkpoints
+    head = checkpoints.classifier_head(encoder_dir, checkpoints.TOKEN_CLASSIFICATION)
     if not head or sorted(head[0]) != sorted(labels) or settings.from_scratch:
         return None
     order = [head[0].index(label) for label in labels]

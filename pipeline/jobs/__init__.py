@@ -122,10 +122,10 @@ def report_blessing(summary: dict) -> int:
 
 def check_checkpoint(path: str, flag: str, seq_length: int):
     """The checkpoint's format and files, before any pipeline work (an lmpipe run directory:
-    its latest blessed model); raises ConfigError (what models/checkpoints/huggingface.py refuses, or a
+    its latest blessed model); raises ConfigError (what models/checkpoints/ refuses, or a
     --seq-length longer than its positions). Prints its warnings (what was assumed or looks
     wrong) to stderr."""
-    from models.checkpoints import huggingface as checkpoint
+    from models import checkpoints
     from pipeline import resolve_pretrained
 
     from models.checkpoints import gpt2 as gpt2_checkpoint
@@ -134,12 +134,12 @@ def check_checkpoint(path: str, flag: str, seq_length: int):
         if os.path.isfile(os.path.join(path, "metadata.sqlite")):
             path = resolve_pretrained.resolve(path).model_uri
         if gpt2_checkpoint.is_gpt2(path):
-            raise checkpoint.CheckpointError(
+            raise checkpoints.CheckpointError(
                 "a GPT-2 (causal LM) checkpoint, but this job needs a BERT-style encoder: "
                 "continue pretraining it with `lmpipe pretrain --objective causal --init-from "
                 f"{path}`, or serve it for generation with `lmpipe import --checkpoint {path}`")
-        ckpt = checkpoint.inspect(path)
-    except (checkpoint.CheckpointError, resolve_pretrained.PretrainedError) as e:
+        ckpt = checkpoints.inspect(path)
+    except (checkpoints.CheckpointError, resolve_pretrained.PretrainedError) as e:
         raise ConfigError(f"{flag} {path}: {e}") from None
     if seq_length > ckpt.max_sequence_length:
         raise ConfigError(f"--seq-length {seq_length} is longer than {flag} {path} can read "

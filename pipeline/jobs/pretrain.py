@@ -150,7 +150,7 @@ def cluster_plan(cfg: PretrainConfig, given=frozenset()) -> Plan:
     checked by reading it here)."""
     if cfg.init_from:
         raise ConfigError("--init-from reads a checkpoint on this machine's file system "
-                          "(models/checkpoints/huggingface.py), which a Kubeflow / Vertex pipeline cannot; "
+                          "(models/checkpoints/), which a Kubeflow / Vertex pipeline cannot; "
                           "continue pretraining with lmpipe pretrain here.")
     return Plan(cfg, {})
 

@@ -14,7 +14,8 @@ from keras_hub.src.tokenizers.byte_pair_tokenizer import bytes_to_unicode
 
 from models.tokenizers import bpe
 from models.causal_lm import export as causal_lm_export
-from models.checkpoints.gpt2 import inspect_gpt2, load_causal_lm, read_vocabulary
+from models.causal_lm.checkpoint import load_causal_lm
+from models.checkpoints.gpt2 import inspect_gpt2, read_vocabulary
 from tests.models.core.test_export import load_tf1, run
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "..", "..", "data", "gpt2_parity")

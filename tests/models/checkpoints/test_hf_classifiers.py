@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.checkpoints import huggingface as checkpoint
+from models import checkpoints
+from models.masked_lm.checkpoint import load_masked_lm, save_masked_lm
+from models.text_classification.checkpoint import load_text_classifier, save_classifier
 from models.core import encoder
 from models.core.backbone import sequence_output
 from models.tokenizers.wordpiece import Tokenizer
@@ -52,7 +54,7 @@ def _hidden(backbone, expected):
 def test_a_sentence_transformers_directory_as_the_package_ships_it():
     """all-MiniLM-L6-v2's layout: tokenizer.json and no vocab.txt, modules.json, mean pooling."""
     path = os.path.join(DATA, "st_minilm")
-    ckpt = checkpoint.inspect(path)
+    ckpt = checkpoints.inspect(path)
     assert not os.path.exists(os.path.join(path, "vocab.txt"))
     assert ckpt.vocab_file == os.path.join(path, "tokenizer.json")
     assert (ckpt.vocab_size, ckpt.vocab[:2], ckpt.vocab[100:104]) == (
@@ -67,7 +69,7 @@ def test_a_sentence_transformers_directory_as_the_package_ships_it():
     theirs = _hf_token_ids(expected)
     different = [i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b.tolist()]
     assert len(ours) == 2000 and not different, [sentences[i] for i in different[:3]]
-    model = checkpoint.load_masked_lm(ckpt, dropout=0.0)
+    model = load_masked_lm(ckpt, dropout=0.0)
     hidden = _hidden(model.backbone, expected)
     mask = expected["hidden_attention_mask"].astype(bool)
     np.testing.assert_allclose(hidden[mask], expected["hidden"][mask], atol=1e-4)
@@ -77,11 +79,11 @@ def test_a_sentence_transformers_directory_as_the_package_ships_it():
 
 def test_a_sentence_transformers_transformer_in_a_subfolder_with_cls_pooling():
     path = os.path.join(DATA, "st_subfolder")
-    ckpt = checkpoint.inspect(path)
+    ckpt = checkpoints.inspect(path)
     assert ckpt.path == path and ckpt.model_dir == os.path.join(path, "0_Transformer")
     assert ckpt.pooling == "cls"
     expected = np.load(os.path.join(path, "expected.npz"))
-    hidden = _hidden(checkpoint.load_masked_lm(ckpt, dropout=0.0).backbone, expected)
+    hidden = _hidden(load_masked_lm(ckpt, dropout=0.0).backbone, expected)
     np.testing.assert_allclose(hidden[:, 0], expected["cls_pooled"], atol=1e-4)
 
 
@@ -92,12 +94,12 @@ def test_distilbert_as_transformers_saves_it_hidden_states_and_mlm_logits():
     nothing."""
     import keras_hub
 
-    ckpt = checkpoint.inspect(os.path.join(DATA, "distilbert_mlm"))
+    ckpt = checkpoints.inspect(os.path.join(DATA, "distilbert_mlm"))
     assert ckpt.vocab_file.endswith("tokenizer.json") and ckpt.tokenizer.lowercase
     expected = _expected("distilbert_mlm")
     ours = _our_token_ids(ckpt, _sentences())
     assert ours == [t.tolist() for t in _hf_token_ids(expected)]
-    model = checkpoint.load_masked_lm(ckpt, dropout=0.0)
+    model = load_masked_lm(ckpt, dropout=0.0)
     assert isinstance(model.backbone, keras_hub.models.DistilBertBackbone) and model.pretrained_head
     hidden = _hidden(model.backbone, expected)
     mask = expected["hidden_attention_mask"].astype(bool)
@@ -117,11 +119,11 @@ def test_an_imported_distilbert_is_an_lmpipe_model_to_go_on_from(tmp_path):
 
     from models.text_classification.model import build_classifier
 
-    ckpt = checkpoint.inspect(os.path.join(DATA, "distilbert_mlm"))
-    model = checkpoint.load_masked_lm(ckpt, dropout=0.0)
-    model_dir = checkpoint.save_model(model, ckpt.vocab, ckpt.tokenizer, str(tmp_path / "m"),
+    ckpt = checkpoints.inspect(os.path.join(DATA, "distilbert_mlm"))
+    model = load_masked_lm(ckpt, dropout=0.0)
+    model_dir = save_masked_lm(model, ckpt.vocab, ckpt.tokenizer, str(tmp_path / "m"),
                                       32, 4, 5, "mlm")
-    again = checkpoint.load_masked_lm(checkpoint.inspect(model_dir), dropout=0.0)
+    again = load_masked_lm(checkpoints.inspect(model_dir), dropout=0.0)
     expected = _expected("distilbert_mlm")
     x = {**_hidden_inputs(expected), "mask_positions": expected["mlm_positions"][:, None]}
     np.testing.assert_allclose(again(x).numpy(), model(x).numpy(), atol=1e-5)
@@ -139,14 +141,14 @@ def test_an_imported_distilbert_is_an_lmpipe_model_to_go_on_from(tmp_path):
     ("distilbert_classifier", ("spam", "ham"), False)])
 def test_a_fine_tuned_classifier_gives_the_pipelines_probabilities(name, classes, lowercase):
     path = os.path.join(DATA, name)
-    ckpt = checkpoint.inspect(path)
+    ckpt = checkpoints.inspect(path)
     assert ckpt.classes == classes and ckpt.tokenizer.lowercase == lowercase
     expected = _expected(name)
     assert [str(n) for n in expected["label_names"]] == list(ckpt.classes)
     sentences = _sentences()
     ids = _our_token_ids(ckpt, [sentences[i] for i in expected["clf_index"]])
     assert ids == [t.tolist() for t in _hf_token_ids(expected)[:200]]
-    model = checkpoint.load_text_classifier(ckpt, dropout=0.0)
+    model = load_text_classifier(ckpt, dropout=0.0)
     longest = max(map(len, ids))
     token_ids = np.array([row + [0] * (longest - len(row)) for row in ids])
     padding_mask = np.arange(longest)[None, :] < np.array([len(row) for row in ids])[:, None]
@@ -161,10 +163,10 @@ def test_the_imported_classifier_serves_the_same_probabilities_in_a_tf1_session(
     """save_classifier's SavedModel, loaded as TF Serving loads it, on raw text."""
     import tensorflow_text  # noqa: F401  (the tokenizer's ops)
 
-    ckpt = checkpoint.inspect(os.path.join(DATA, name))
-    model = checkpoint.load_text_classifier(ckpt, dropout=0.0)
-    model_dir = checkpoint.save_classifier(model, ckpt, str(tmp_path / "model"), 128, "clf")
-    head = checkpoint.classifier_head(os.path.join(model_dir, "encoder"))
+    ckpt = checkpoints.inspect(os.path.join(DATA, name))
+    model = load_text_classifier(ckpt, dropout=0.0)
+    model_dir = save_classifier(model, ckpt, str(tmp_path / "model"), 128, "clf")
+    head = checkpoints.classifier_head(os.path.join(model_dir, "encoder"))
     assert head[0] == list(ckpt.classes)
     expected = _expected(name)
     # A "[PAD]" typed in the text is id 0, which lmpipe's serving graph treats as padding
@@ -194,8 +196,8 @@ def test_the_imported_classifier_serves_the_same_probabilities_in_a_tf1_session(
                                 r"model\.safetensors's classifier\.weight scores 3"),
 ])
 def test_checkpoints_lmpipe_cannot_read_are_refused_by_name(name, message):
-    with pytest.raises(checkpoint.CheckpointError, match=message):
-        checkpoint.inspect(os.path.join(DATA, name))
+    with pytest.raises(checkpoints.CheckpointError, match=message):
+        checkpoints.inspect(os.path.join(DATA, name))
 
 
 def test_distilbert_settings_lmpipe_cannot_honour_are_refused_by_name(tmp_path):
@@ -203,24 +205,24 @@ def test_distilbert_settings_lmpipe_cannot_honour_are_refused_by_name(tmp_path):
     shutil.copytree(os.path.join(DATA, "distilbert_mlm"), path)
     config = json.loads((path / "config.json").read_text())
     (path / "config.json").write_text(json.dumps({**config, "activation": "relu"}))
-    with pytest.raises(checkpoint.CheckpointError, match=r"config\.json: activation \"relu\" is "
+    with pytest.raises(checkpoints.CheckpointError, match=r"config\.json: activation \"relu\" is "
                        r"not supported: lmpipe supports only \"gelu\""):
-        checkpoint.inspect(str(path))
+        checkpoints.inspect(str(path))
     (path / "config.json").write_text(json.dumps({**config, "n_layers": 3}))
-    with pytest.raises(checkpoint.CheckpointError, match=r"lacks 16 tensors of a DistilBERT with "
+    with pytest.raises(checkpoints.CheckpointError, match=r"lacks 16 tensors of a DistilBERT with "
                        r"config\.json's 3 layers: transformer\.layer\.2\."):
-        checkpoint.inspect(str(path))
+        checkpoints.inspect(str(path))
 
 
 def test_vocab_txt_and_tokenizer_json_must_agree(tmp_path):
     path = tmp_path / "ckpt"
     shutil.copytree(os.path.join(DATA, "st_minilm"), path)
-    vocab = list(checkpoint.inspect(str(path)).vocab)
+    vocab = list(checkpoints.inspect(str(path)).vocab)
     vocab[2000], vocab[2001] = vocab[2001], vocab[2000]
     (path / "vocab.txt").write_text("".join(t + "\n" for t in vocab), encoding="utf-8")
-    with pytest.raises(checkpoint.CheckpointError, match="a vocabulary other than vocab.txt's.*"
+    with pytest.raises(checkpoints.CheckpointError, match="a vocabulary other than vocab.txt's.*"
                                                          "first difference is id 2000"):
-        checkpoint.inspect(str(path))
+        checkpoints.inspect(str(path))
     vocab[2000], vocab[2001] = vocab[2001], vocab[2000]
     (path / "vocab.txt").write_text("".join(t + "\n" for t in vocab), encoding="utf-8")
-    assert checkpoint.inspect(str(path)).vocab_file == str(path / "vocab.txt")
+    assert checkpoints.inspect(str(path)).vocab_file == str(path / "vocab.txt")

@@ -9,7 +9,8 @@ import os
 import pytest
 import tensorflow as tf
 
-from models.checkpoints import huggingface as checkpoint
+from models import checkpoints
+from models.token_classification.checkpoint import load_token_classifier, save_token_classifier
 from models.token_classification import export as tce
 from models.tokenizers.wordpiece import Tokenizer
 from tests.conftest import REPO
@@ -23,9 +24,9 @@ def expected(name):
 
 
 def served(name, texts, seq_length=128):
-    ckpt = checkpoint.inspect(os.path.join(DATA, name))
-    assert ckpt.task == checkpoint.TOKEN_CLASSIFICATION
-    model = checkpoint.load_token_classifier(ckpt, dropout=0.0)
+    ckpt = checkpoints.inspect(os.path.join(DATA, name))
+    assert ckpt.task == checkpoints.TOKEN_CLASSIFICATION
+    model = load_token_classifier(ckpt, dropout=0.0)
     entities = tce.entities_fn(model, Tokenizer(list(ckpt.vocab), ckpt.tokenizer),
                                list(ckpt.classes), seq_length, (seq_length - 2) // 4)
     rows = []
@@ -83,11 +84,11 @@ def test_the_imported_head_is_kept_in_lmpipes_class_order(tmp_path):
     from models.token_classification.model import build_token_classifier
     from models.token_classification.trainer import keeps_tagger_head
 
-    ckpt = checkpoint.inspect(os.path.join(DATA, "bert_tagger"))
-    model = checkpoint.load_token_classifier(ckpt, dropout=0.0)
-    checkpoint.save_token_classifier(model, ckpt, str(tmp_path), 32, "ner")
+    ckpt = checkpoints.inspect(os.path.join(DATA, "bert_tagger"))
+    model = load_token_classifier(ckpt, dropout=0.0)
+    save_token_classifier(model, ckpt, str(tmp_path), 32, "ner")
     encoder_dir = encoder.encoder_dir(str(tmp_path))
-    assert checkpoint.classifier_head(encoder_dir) is None  # not a text classifier's head
+    assert checkpoints.classifier_head(encoder_dir) is None  # not a text classifier's head
     ours = ["O", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
     settings = TokenClassifierSettings(seq_length=32)
     head = keeps_tagger_head(encoder_dir, ours, settings)

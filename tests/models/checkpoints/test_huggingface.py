@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.checkpoints import huggingface as checkpoint
+from models import checkpoints
+from models.masked_lm.checkpoint import load_masked_lm, save_masked_lm
 from models.core import features, inputs
 from models.tokenizers.wordpiece import Tokenizer, TokenizerSettings, read_vocab
 
@@ -27,20 +28,20 @@ def expected():
 
 @pytest.fixture(scope="module")
 def hf_model():
-    return checkpoint.load_masked_lm(checkpoint.inspect(HF_CHECKPOINT), dropout=0.0)
+    return load_masked_lm(checkpoints.inspect(HF_CHECKPOINT), dropout=0.0)
 
 
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory, hf_model):
-    ckpt = checkpoint.inspect(HF_CHECKPOINT)
+    ckpt = checkpoints.inspect(HF_CHECKPOINT)
     model_dir = str(tmp_path_factory.mktemp("imported") / "model")
-    checkpoint.save_model(hf_model, ckpt.vocab, ckpt.tokenizer, model_dir, seq_length=128,
+    save_masked_lm(hf_model, ckpt.vocab, ckpt.tokenizer, model_dir, seq_length=128,
                           max_predictions=20, top_k=5, model_name="bert")
     return model_dir
 
 
 def test_a_hugging_face_directory_is_recognised_with_its_tokenizer_settings():
-    ckpt = checkpoint.inspect(HF_CHECKPOINT)
+    ckpt = checkpoints.inspect(HF_CHECKPOINT)
     assert (ckpt.format, ckpt.vocab_size, ckpt.max_sequence_length) == ("huggingface", 2925, 128)
     assert ckpt.tokenizer == TokenizerSettings(lowercase=False, strip_accents=None)
     assert ckpt.warnings == ()
@@ -89,9 +90,9 @@ def test_served_fill_mask_gives_hugging_face_pipelines_top_5(expected, imported)
 
 
 def test_an_imported_model_reads_back_as_an_lmpipe_checkpoint(expected, hf_model, imported):
-    again = checkpoint.inspect(imported)
+    again = checkpoints.inspect(imported)
     assert again.format == "lmpipe" and again.tokenizer.lowercase is False
-    model = checkpoint.load_masked_lm(again, dropout=0.0)
+    model = load_masked_lm(again, dropout=0.0)
     assert model.pretrained_head and model.backbone.exact_gelu
     x = inputs.bert_inputs(tf.constant(expected["input_ids"][:4], tf.int32),
                            mask_positions=tf.constant(expected["logit_positions"][:4], tf.int32))
@@ -109,9 +110,9 @@ def test_a_keras_hub_preset_made_with_save_to_preset_imports_and_serves(tmp_path
     preset = str(tmp_path / "preset")
     task.save_to_preset(preset)
 
-    ckpt = checkpoint.inspect(preset)
+    ckpt = checkpoints.inspect(preset)
     assert (ckpt.format, ckpt.vocab_size, ckpt.tokenizer.lowercase) == ("keras_hub", 13, True)
-    model = checkpoint.load_masked_lm(ckpt, dropout=0.0)
+    model = load_masked_lm(ckpt, dropout=0.0)
     assert model.pretrained_head and not getattr(model.backbone, "exact_gelu", False)
     x = inputs.bert_inputs(tf.constant([[2, 5, 4, 7, 3, 0]], tf.int32),
                            mask_positions=tf.constant([[2]], tf.int32))
@@ -119,7 +120,7 @@ def test_a_keras_hub_preset_made_with_save_to_preset_imports_and_serves(tmp_path
     np.testing.assert_allclose(model(x).numpy(), task(x, training=False).numpy(), atol=1e-4)
 
     model_dir = str(tmp_path / "model")
-    checkpoint.save_model(model, ckpt.vocab, ckpt.tokenizer, model_dir, 16, 4, 3, "kh")
+    save_masked_lm(model, ckpt.vocab, ckpt.tokenizer, model_dir, 16, 4, 3, "kh")
     session, signatures = _load_tf1(os.path.join(model_dir, "Format-Serving"))
     sig = signatures["serving_default"]
     out = session.run({k: v.name for k, v in sig.outputs.items()},
@@ -136,8 +137,8 @@ def _copy_checkpoint(tmp_path):
 
 def test_a_directory_in_no_known_format_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(checkpoint.CheckpointError, match="not a checkpoint lmpipe knows.*notes.txt"):
-        checkpoint.inspect(str(tmp_path))
+    with pytest.raises(checkpoints.CheckpointError, match="not a checkpoint lmpipe knows.*notes.txt"):
+        checkpoints.inspect(str(tmp_path))
 
 
 def test_another_architecture_is_refused_by_name(tmp_path):
@@ -145,9 +146,9 @@ def test_another_architecture_is_refused_by_name(tmp_path):
     config = json.load(open(os.path.join(path, "config.json")))
     config["model_type"] = "gpt2"
     json.dump(config, open(os.path.join(path, "config.json"), "w"))
-    with pytest.raises(checkpoint.CheckpointError, match="model_type 'gpt2' .* is not an "
+    with pytest.raises(checkpoints.CheckpointError, match="model_type 'gpt2' .* is not an "
                                                          "architecture lmpipe imports; it imports bert"):
-        checkpoint.inspect(path)
+        checkpoints.inspect(path)
 
 
 def test_a_vocabulary_of_another_size_than_the_embeddings_is_refused(tmp_path):
@@ -155,21 +156,21 @@ def test_a_vocabulary_of_another_size_than_the_embeddings_is_refused(tmp_path):
     vocab = read_vocab(os.path.join(path, "vocab.txt"))
     with open(os.path.join(path, "vocab.txt"), "w") as f:
         f.write("\n".join(vocab[:-10]) + "\n")
-    with pytest.raises(checkpoint.CheckpointError, match="has 2915 tokens but the model has 2925"):
-        checkpoint.inspect(path)
+    with pytest.raises(checkpoints.CheckpointError, match="has 2915 tokens but the model has 2925"):
+        checkpoints.inspect(path)
 
 
 def test_a_missing_vocabulary_or_weights_is_named(tmp_path):
     path = _copy_checkpoint(tmp_path)
     os.remove(os.path.join(path, "vocab.txt"))  # tokenizer.json alone is enough
-    assert checkpoint.inspect(path).vocab_file == os.path.join(path, "tokenizer.json")
+    assert checkpoints.inspect(path).vocab_file == os.path.join(path, "tokenizer.json")
     os.remove(os.path.join(path, "tokenizer.json"))
-    with pytest.raises(checkpoint.CheckpointError, match=r"ckpt/tokenizer.json is missing: a BERT "
+    with pytest.raises(checkpoints.CheckpointError, match=r"ckpt/tokenizer.json is missing: a BERT "
                                                          r"checkpoint's WordPiece vocabulary"):
-        checkpoint.inspect(path)
+        checkpoints.inspect(path)
     shutil.move(os.path.join(path, "model.safetensors"), os.path.join(path, "pytorch_model.bin"))
-    with pytest.raises(checkpoint.CheckpointError, match="only pytorch_model.bin.*save_pretrained"):
-        checkpoint.inspect(path)
+    with pytest.raises(checkpoints.CheckpointError, match="only pytorch_model.bin.*save_pretrained"):
+        checkpoints.inspect(path)
 
 
 def test_the_tokenizer_of_an_imported_model_is_the_checkpoints(imported):
@@ -189,7 +190,7 @@ def test_a_bare_bert_model_without_prefix_or_head_imports(tmp_path, expected):
     tensors = load_file(os.path.join(path, "model.safetensors"))
     save_file({k.removeprefix("bert."): v for k, v in tensors.items() if not k.startswith("cls.")},
               os.path.join(path, "model.safetensors"))
-    model = checkpoint.load_masked_lm(checkpoint.inspect(path), dropout=0.0)
+    model = load_masked_lm(checkpoints.inspect(path), dropout=0.0)
     assert not model.pretrained_head
     x = inputs.bert_inputs(tf.constant(expected["input_ids"][:8], tf.int32))
     x["padding_mask"] = tf.constant(expected["attention_mask"][:8], tf.int32)

@@ -1,4 +1,4 @@
-"""Checkpoints are honoured exactly or refused before any work (models/checkpoints/huggingface.py:inspect):
+"""Checkpoints are honoured exactly or refused before any work (models/checkpoints: inspect):
 config.json fields, tensors, tokenizer settings and vocabularies. Each bad checkpoint is the
 committed test checkpoint (tests/data/bert_parity/checkpoint) with one thing changed."""
 
@@ -10,7 +10,9 @@ import shutil
 import numpy as np
 import pytest
 
-from models.checkpoints import huggingface as checkpoint
+from models import checkpoints
+from models.checkpoints import huggingface
+from models.masked_lm.checkpoint import load_masked_lm, save_mlm_head
 from models.core import encoder
 from models.tokenizers.wordpiece import TokenizerSettings, read_vocab
 
@@ -43,8 +45,8 @@ def _edit_tensors(path, drop=(), **add):
 
 
 def _refused(path, *texts):
-    with pytest.raises(checkpoint.CheckpointError) as e:
-        checkpoint.inspect(str(path))
+    with pytest.raises(checkpoints.CheckpointError) as e:
+        checkpoints.inspect(str(path))
     for text in texts:
         assert text in str(e.value)
     return str(e.value)
@@ -79,7 +81,7 @@ def test_fields_that_do_not_change_outputs_are_accepted_and_unknown_ones_warned(
     _edit_json(ckpt / "config.json", gradient_checkpointing=True, torch_dtype="float16",
                id2label={"0": "a"}, chunk_size_feed_forward=0, pooler_type="first_token_transform",
                rope_scaling={"factor": 2.0}, is_decoder=False, position_embedding_type="absolute")
-    inspected = checkpoint.inspect(str(ckpt))
+    inspected = checkpoints.inspect(str(ckpt))
     assert inspected.warnings == (
         f"{ckpt}/config.json: lmpipe does not know the field rope_scaling (ignored); if it "
         "changes what the model computes, the imported model differs from the checkpoint.",)
@@ -87,13 +89,13 @@ def test_fields_that_do_not_change_outputs_are_accepted_and_unknown_ones_warned(
 
 def test_absent_fields_take_transformers_defaults(ckpt):
     _edit_json(ckpt / "config.json", type_vocab_size=None, layer_norm_eps=None, hidden_act=None)
-    assert checkpoint.inspect(str(ckpt)).warnings == ()
+    assert checkpoints.inspect(str(ckpt)).warnings == ()
 
 
 def test_every_field_is_in_one_table_only():
-    tables = [set(checkpoint._HONOURED), set(checkpoint._MUST_EQUAL), set(checkpoint._IGNORED)]
+    tables = [set(huggingface._HONOURED), set(huggingface._MUST_EQUAL), set(huggingface._IGNORED)]
     assert not (tables[0] & tables[1] or tables[0] & tables[2] or tables[1] & tables[2])
-    assert set(checkpoint._BERT_DEFAULTS) <= tables[0] | tables[1]
+    assert set(huggingface._BERT_DEFAULTS) <= tables[0] | tables[1]
 
 
 # model.safetensors
@@ -118,7 +120,7 @@ def test_known_unused_tensors_are_logged_not_refused(ckpt, caplog, monkeypatch):
                            "classifier.bias": np.zeros(3, np.float32),
                            "cls.predictions.decoder.bias": np.zeros(2925, np.float32)})
     with caplog.at_level(logging.INFO, logger="absl"):
-        assert checkpoint.inspect(str(ckpt)).warnings == ()
+        assert checkpoints.inspect(str(ckpt)).warnings == ()
     logged = caplog.text
     assert f"{ckpt}/{WEIGHTS}: not used: classifier.bias (a classification head" in logged
     assert "bert.embeddings.position_ids (a buffer of ids, not weights)" in logged
@@ -130,13 +132,13 @@ def test_an_untied_decoder_that_differs_from_the_embeddings_is_refused(ckpt):
     tensors = _edit_tensors(ckpt)
     embeddings = tensors["bert.embeddings.word_embeddings.weight"]
     _edit_tensors(ckpt, **{"cls.predictions.decoder.weight": embeddings + 1})
-    assert checkpoint.inspect(str(ckpt)).warnings == ()  # tied: Hugging Face ignores it too
+    assert checkpoints.inspect(str(ckpt)).warnings == ()  # tied: Hugging Face ignores it too
     _edit_json(ckpt / "config.json", tie_word_embeddings=False)
     _refused(ckpt, f"{ckpt}/config.json: tie_word_embeddings false, and {ckpt}/{WEIGHTS} has its "
              "own cls.predictions.decoder.weight, which differs from the token embeddings",
              "remove the cls.predictions.* tensors")
     _edit_tensors(ckpt, **{"cls.predictions.decoder.weight": embeddings})
-    assert checkpoint.inspect(str(ckpt)).warnings == ()  # the same weights: nothing differs
+    assert checkpoints.inspect(str(ckpt)).warnings == ()  # the same weights: nothing differs
 
 
 def test_missing_or_misshapen_tensors_are_refused(ckpt):
@@ -154,7 +156,7 @@ def test_missing_or_misshapen_tensors_are_refused(ckpt):
 def test_no_tokenizer_settings_warns_what_was_assumed_and_the_cased_vocabulary(ckpt):
     os.remove(ckpt / "tokenizer_config.json")
     os.remove(ckpt / "tokenizer.json")
-    inspected = checkpoint.inspect(str(ckpt))
+    inspected = checkpoints.inspect(str(ckpt))
     assert inspected.tokenizer == TokenizerSettings(lowercase=True)
     assert inspected.warnings == (
         f"{ckpt} has no tokenizer settings (no tokenizer_config.json, no tokenizer.json "
@@ -169,7 +171,7 @@ def test_no_tokenizer_settings_warns_what_was_assumed_and_the_cased_vocabulary(c
 
 def test_tokenizer_json_normalizer_is_read_without_tokenizer_config(ckpt):
     os.remove(ckpt / "tokenizer_config.json")
-    inspected = checkpoint.inspect(str(ckpt))
+    inspected = checkpoints.inspect(str(ckpt))
     assert inspected.tokenizer == TokenizerSettings(lowercase=False) and inspected.warnings == ()
 
 
@@ -182,7 +184,7 @@ def test_tokenizer_config_and_tokenizer_json_that_disagree_are_refused(ckpt):
 def test_uncased_settings_on_a_cased_vocabulary_warn_with_counts(ckpt):
     os.remove(ckpt / "tokenizer.json")
     _edit_json(ckpt / "tokenizer_config.json", do_lower_case=True)
-    inspected = checkpoint.inspect(str(ckpt))
+    inspected = checkpoints.inspect(str(ckpt))
     assert inspected.tokenizer.lowercase
     assert inspected.warnings == (
         f"{ckpt}/vocab.txt has 363 capitalised word pieces of 2,925 (e.g. A, B, C, D, E), but "
@@ -200,7 +202,7 @@ def test_cased_settings_on_an_uncased_vocabulary_warn(ckpt):
         lowered.append(f"[unused{i}]" if token in seen else token)
         seen.add(token)
     (ckpt / "vocab.txt").write_text("\n".join(lowered) + "\n", encoding="utf-8")
-    warning, = checkpoint.inspect(str(ckpt)).warnings
+    warning, = checkpoints.inspect(str(ckpt)).warnings
     assert warning.startswith(f"{ckpt}/vocab.txt has no capitalised word piece among ")
     assert "but the tokenizer is cased (tokenizer_config.json do_lower_case false)" in warning
     assert "{\"do_lower_case\": true}" in warning
@@ -272,7 +274,7 @@ def test_an_lmpipe_vocabulary_with_its_settings_does_not_warn(tmp_path):
     (enc / "config.json").write_text(json.dumps({"config": {"vocabulary_size": len(vocab)}}))
     (enc / "vocab.txt").write_text("\n".join(vocab) + "\n")
     TokenizerSettings().write(str(enc))
-    assert checkpoint.inspect(str(tmp_path / "model")).warnings == ()
+    assert checkpoints.inspect(str(tmp_path / "model")).warnings == ()
 
 
 # the MLM head's GELU
@@ -282,10 +284,10 @@ def test_a_tanh_gelu_checkpoint_gets_a_tanh_gelu_mlm_head_also_when_saved(ckpt, 
     from keras_hub.src.utils.keras_utils import gelu_approximate
 
     _edit_json(ckpt / "config.json", hidden_act="gelu_new")
-    model = checkpoint.load_masked_lm(checkpoint.inspect(str(ckpt)), dropout=0.0)
+    model = load_masked_lm(checkpoints.inspect(str(ckpt)), dropout=0.0)
     assert not model.backbone.exact_gelu
     assert model.get_layer("mlm_head")._intermediate_dense.activation is gelu_approximate
     saved = encoder.save_encoder(model.backbone, str(tmp_path / "saved"), str(ckpt / "vocab.txt"))
-    checkpoint.save_mlm_head(model, saved)
-    again = checkpoint.load_masked_lm(checkpoint.inspect(str(tmp_path / "saved")), dropout=0.0)
+    save_mlm_head(model, saved)
+    again = load_masked_lm(checkpoints.inspect(str(tmp_path / "saved")), dropout=0.0)
     assert again.get_layer("mlm_head")._intermediate_dense.activation is gelu_approximate
