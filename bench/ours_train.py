@@ -72,14 +72,15 @@ def main():
 
     import keras
 
-    from models.core import inputs, optim
+    from models.core import optim
+    from models.masked_lm.inputs import masked_lm_dataset
     from models.masked_lm import model as masked_lm
 
     max_predictions = int(round(args.seq_length * args.mask_rate))
     data = os.path.join(tempfile.mkdtemp(), "masked.gz")
     write_masked_examples(data, 4 * args.batch_size, args.seq_length, max_predictions,
                           args.vocab_size, args.mask_rate)
-    ds = inputs.masked_lm_dataset([data], args.seq_length, max_predictions, args.batch_size)
+    ds = masked_lm_dataset([data], args.seq_length, max_predictions, args.batch_size)
     model = masked_lm.build_masked_lm(args.vocab_size, args.seq_length, args.size,
                                       dtype=args.mixed_precision)
     model.compile(optimizer=optim.make_optimizer(1e-4, 10_000), loss=masked_lm.masked_lm_loss(),

@@ -146,13 +146,13 @@ def _masked_lm_tokens(model_dir, eval_files, seq_length, max_predictions):
 
     from models import checkpoints
     from models.masked_lm.checkpoint import load_masked_lm
-    from models.core import inputs
+    from models.masked_lm.inputs import parse_masked_lm
 
     model = load_masked_lm(checkpoints.inspect(model_dir), dropout=0.0)
     hits, nlls = [], []
     dataset = tf.data.TFRecordDataset(sorted(eval_files), compression_type="GZIP").batch(256)
     for batch in dataset:
-        x, labels, weights = inputs.parse_masked_lm(batch, seq_length, max_predictions)
+        x, labels, weights = parse_masked_lm(batch, seq_length, max_predictions)
         logits = tf.cast(model(x, training=False), tf.float32)
         losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
         real = weights.numpy() > 0

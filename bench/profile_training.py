@@ -28,13 +28,14 @@ def main():
     import keras
     import tensorflow as tf
 
-    from models.core import inputs as model_inputs, optim
+    from models.core import optim
+    from models.masked_lm.inputs import masked_lm_dataset
     from models.masked_lm import model as masked_lm
 
     seq_length, batch, vocab, max_predictions = 128, 32, 8000, 19
     data = os.path.join(tempfile.mkdtemp(), "masked.gz")
     write_masked_examples(data, batch, seq_length, max_predictions, vocab, 0.15)
-    inputs, labels, weights = next(iter(model_inputs.masked_lm_dataset(
+    inputs, labels, weights = next(iter(masked_lm_dataset(
         [data], seq_length, max_predictions, batch)))
     loss_fn = masked_lm.masked_lm_loss()
 

@@ -39,7 +39,7 @@ class Tokenize(base_beam_component.BaseBeamComponent):
         tokenize = Tokenize(examples=example_gen.outputs["examples"],
                             schema=schema_importer.outputs["result"],
                             vocabulary=vocab_gen.outputs["vocabulary"],
-                            preprocessing_fn="models.core.preprocessing.preprocessing_fn",
+                            preprocessing_fn="models.masked_lm.preprocessing.preprocessing_fn",
                             custom_config={"seq_length": 128})
     """
 

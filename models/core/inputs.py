@@ -1,8 +1,7 @@
-"""Model inputs: the one BERT-inputs builder and the one `tf.data` reader of TFRecords, for
-both tasks and the export.
-
-- masked-LM: MlmMasker's examples to (BERT inputs + `mask_positions`, original ids, weights);
-- classifier: Transform's examples to (BERT inputs, class id).
+"""Model inputs every family shares: the one BERT-inputs builder, the one `tf.data` reader of
+TFRecords (a shuffle that spans the whole training split), and length-aware batching.
+Each family's parsing of its examples is in its folder (models/<family>/inputs.py, or its
+model module).
 
 Example:
 
@@ -43,166 +42,6 @@ def bert_inputs(token_ids: tf.Tensor, padding_mask: Optional[tf.Tensor] = None,
         inputs["mask_positions"] = tf.cast(mask_positions, tf.int32)
     return inputs
 
-
-# -- masked-LM examples (MlmMasker output) ---------------------------------------------------
-
-def masked_lm_spec(seq_length: int, max_predictions: int) -> dict:
-    return {
-        features.TOKEN_IDS: tf.io.FixedLenFeature([seq_length], tf.int64),
-        features.PADDING_MASK: tf.io.FixedLenFeature([seq_length], tf.int64),
-        features.MASK_POSITIONS: tf.io.FixedLenFeature([max_predictions], tf.int64),
-        features.MASK_IDS: tf.io.FixedLenFeature([max_predictions], tf.int64),
-        features.MASK_WEIGHTS: tf.io.FixedLenFeature([max_predictions], tf.float32),
-    }
-
-
-def parse_masked_lm(serialized: tf.Tensor, seq_length: int, max_predictions: int):
-    """Serialized masked examples to (inputs, original ids, per-position weights)."""
-    parsed = tf.io.parse_example(serialized, masked_lm_spec(seq_length, max_predictions))
-    inputs = bert_inputs(parsed[features.TOKEN_IDS], parsed[features.PADDING_MASK],
-                         parsed[features.MASK_POSITIONS])
-    return inputs, parsed[features.MASK_IDS], parsed[features.MASK_WEIGHTS]
-
-
-def masked_lm_dataset(file_patterns: List[str], seq_length: int, max_predictions: int,
-                      batch_size: int, **kwargs) -> tf.data.Dataset:
-    return tfrecord_dataset(file_patterns, batch_size,
-                            lambda x: parse_masked_lm(x, seq_length, max_predictions), **kwargs)
-
-
-# -- dynamic masking: Transform's packed windows, masked anew each time they are read ---------
-
-def mask_batch(token_ids: tf.Tensor, seed: tf.Tensor, max_predictions: int, mask_rate: float,
-               special, vocab_size: int):
-    """BERT's masking of `[batch, seq_length]` windows in TensorFlow ops (the same rules as the
-    static masker, components/mlm_masker/masking.py): per window, min(max_predictions,
-    max(1, round(candidates x mask_rate))) non-special positions chosen uniformly; 80% of them
-    [MASK], 10% a random non-special id, 10% unchanged. `seed`: a stateless seed `[2]`, so a
-    batch's masking is reproducible and differs from batch to batch. `special`: the
-    vocabulary's SpecialIds (models/tokenizers/wordpiece.py).
-
-    Returns (BERT inputs with `mask_positions`, original ids, weights), as `parse_masked_lm`.
-    """
-    token_ids = tf.cast(token_ids, tf.int64)
-    special_ids = sorted(special.ids)
-    candidate = tf.reduce_all(
-        tf.not_equal(token_ids[:, :, None], tf.constant(special_ids, tf.int64)), axis=-1)
-    count = tf.reduce_sum(tf.cast(candidate, tf.int32), axis=1)
-    # Python's round (half to even), as the static masker.
-    wanted = tf.cast(tf.round(tf.cast(count, tf.float64) * mask_rate), tf.int32)
-    wanted = tf.minimum(tf.minimum(tf.maximum(wanted, 1), max_predictions), count)
-    seeds = tf.random.experimental.stateless_split(seed, 4)
-    scores = tf.where(candidate, tf.random.stateless_uniform(tf.shape(token_ids), seeds[0]), -1.0)
-    _, positions = tf.math.top_k(scores, k=max_predictions)
-    valid = tf.range(max_predictions)[None, :] < wanted[:, None]
-    positions = tf.sort(tf.where(valid, positions, tf.int32.max), axis=1)
-    valid = positions < tf.int32.max
-    positions = tf.where(valid, positions, 0)
-    originals = tf.where(valid, tf.gather(token_ids, positions, batch_dims=1), 0)
-    action = tf.random.stateless_uniform(tf.shape(positions), seeds[1])
-    random_ids = tf.random.stateless_uniform(tf.shape(positions), seeds[2], 0,
-                                             vocab_size - len(special_ids), dtype=tf.int64)
-    for skipped in special_ids:  # uniform over the ids that are not special
-        random_ids += tf.cast(random_ids >= skipped, tf.int64)
-    mask_id = tf.constant(special.mask, tf.int64)
-    replaced = tf.where(action < 0.8, mask_id, tf.where(action < 0.9, random_ids, originals))
-    batch_index = tf.broadcast_to(tf.range(tf.shape(positions)[0])[:, None], tf.shape(positions))
-    where = tf.boolean_mask(tf.stack([batch_index, positions], axis=-1), valid)
-    masked = tf.tensor_scatter_nd_update(token_ids, where, tf.boolean_mask(replaced, valid))
-    inputs = bert_inputs(masked, tf.not_equal(token_ids, features.PAD_ID), positions)
-    return inputs, originals, tf.cast(valid, tf.float32)
-
-
-def dynamic_masked_lm_dataset(file_patterns: List[str], seq_length: int, max_predictions: int,
-                              mask_rate: float, special, vocab_size: int, batch_size: int,
-                              shuffle: bool = True, repeat: bool = True,
-                              seed: int = 42) -> tf.data.Dataset:
-    """Transform's examples (each document's `packed_ids`, whole windows) → batches of single
-    windows masked by `mask_batch` each time they are drawn, as RoBERTa and Hugging Face's
-    collator do: every pass over the data sees new maskings."""
-    def windows(serialized):
-        parsed = tf.io.parse_example(serialized, {
-            features.PACKED_IDS: tf.io.VarLenFeature(tf.int64)})
-        # The documents' ids one after the other: each is whole windows.
-        return tf.reshape(parsed[features.PACKED_IDS].values, [-1, seq_length])
-
-    files = tf.data.Dataset.list_files(file_patterns, shuffle=shuffle, seed=seed)
-    ds = tf.data.TFRecordDataset(files, compression_type="GZIP",
-                                 num_parallel_reads=tf.data.AUTOTUNE)
-    ds = ds.batch(64).map(windows).unbatch()  # a document's windows become separate rows
-    if shuffle:
-        ds = uniform_shuffle(ds, seed)
-    if repeat:
-        ds = ds.repeat()
-    ds = ds.batch(batch_size, drop_remainder=repeat).enumerate()
-    ds = ds.map(lambda step, ids: mask_batch(ids, tf.stack([tf.cast(seed, tf.int64), step]),
-                                              max_predictions, mask_rate, special, vocab_size),
-                num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return ds.with_options(options)
-
-
-# -- classifier examples (Transform output) --------------------------------------------------
-
-def parse_classifier(serialized: tf.Tensor, seq_length: int, teacher_classes: int = 0):
-    """Serialized transformed examples to (inputs, class id); with `teacher_classes`, the
-    inputs also hold the teacher's probabilities (distillation)."""
-    spec = {
-        features.TOKEN_IDS: tf.io.FixedLenFeature([seq_length], tf.int64),
-        # Absent in examples transformed before text pairs existed: one segment.
-        features.SEGMENT_IDS: tf.io.FixedLenFeature([seq_length], tf.int64,
-                                                    default_value=[0] * seq_length),
-        features.LABEL_ID: tf.io.FixedLenFeature([], tf.int64),
-    }
-    if teacher_classes:
-        spec[features.TEACHER_PROBABILITIES] = tf.io.FixedLenFeature([teacher_classes],
-                                                                     tf.float32)
-    parsed = tf.io.parse_example(serialized, spec)
-    model_inputs = bert_inputs(parsed[features.TOKEN_IDS], segment_ids=parsed[features.SEGMENT_IDS])
-    if teacher_classes:
-        model_inputs[features.TEACHER_PROBABILITIES] = parsed[features.TEACHER_PROBABILITIES]
-    return model_inputs, parsed[features.LABEL_ID]
-
-
-def parse_windows(serialized: tf.Tensor, seq_length: int, teacher_classes: int = 0):
-    """One serialized transformed example of a text read as windows (`window_ids`) to
-    (inputs `[windows, seq_length]`, class id); with `teacher_classes`, the teacher's
-    probabilities too."""
-    spec = {features.WINDOW_IDS: tf.io.VarLenFeature(tf.int64),
-            features.LABEL_ID: tf.io.FixedLenFeature([], tf.int64)}
-    if teacher_classes:
-        spec[features.TEACHER_PROBABILITIES] = tf.io.FixedLenFeature([teacher_classes],
-                                                                     tf.float32)
-    parsed = tf.io.parse_single_example(serialized, spec)
-    windows = tf.reshape(tf.sparse.to_dense(parsed[features.WINDOW_IDS]), [-1, seq_length])
-    model_inputs = bert_inputs(windows)
-    if teacher_classes:
-        model_inputs[features.TEACHER_PROBABILITIES] = parsed[features.TEACHER_PROBABILITIES]
-    return model_inputs, parsed[features.LABEL_ID]
-
-
-def classifier_dataset(file_patterns: List[str], seq_length: int, batch_size: int,
-                       teacher_classes: int = 0, bucket_multiple: int = 0,
-                       windows: bool = False, **kwargs) -> tf.data.Dataset:
-    """Batches of (inputs, class id) from Transform's examples. `bucket_multiple` > 0:
-    length-aware batching (`length_bucketed`), each batch `[batch, L]` with L its longest
-    member rounded up to a multiple of `bucket_multiple`; 0: every batch `[batch, seq_length]`.
-    `windows`: texts read as windows (`window_ids`), each batch `[batch, W, L]` with W the
-    most windows of its texts (a text with fewer has all-`[PAD]` windows, which the model
-    skips: models/text_classification/model.py WindowedClassifier)."""
-    if windows:
-        parse = lambda x: parse_windows(x, seq_length, teacher_classes)  # noqa: E731
-        return tfrecord_dataset(file_patterns, batch_size, parse, bucket_multiple=bucket_multiple,
-                                single_examples=True, **kwargs)
-    parse = lambda x: parse_classifier(x, seq_length, teacher_classes)  # noqa: E731
-    if bucket_multiple:
-        return tfrecord_dataset(file_patterns, batch_size, parse, bucket_multiple=bucket_multiple,
-                                **kwargs)
-    return tfrecord_dataset(file_patterns, batch_size, parse, **kwargs)
-
-
-# -- length-aware batching -------------------------------------------------------------------
 
 SEQUENCE_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 
@@ -261,24 +100,6 @@ def length_bucketed(examples: tf.data.Dataset, batch_size: int, multiple: int,
     ds = examples.group_by_window(bucket, batches, window_size=batch_size)
     return ds.map(trim, num_parallel_calls=tf.data.AUTOTUNE)
 
-
-def label_counts(file_patterns: List[str], num_classes: int) -> List[int]:
-    """Examples per class id in the given files (one pass; used for class weights)."""
-    counts = [0] * num_classes
-
-    def parse(serialized):
-        return (), tf.io.parse_example(
-            serialized, {features.LABEL_ID: tf.io.FixedLenFeature([], tf.int64)})[features.LABEL_ID]
-
-    ds = tfrecord_dataset(file_patterns, 1024, parse, shuffle=False, repeat=False)
-    for _, labels in ds:
-        for label, count in zip(*[t.numpy() for t in tf.unique_with_counts(labels)[::2]]):
-            if 0 <= label < num_classes:
-                counts[int(label)] += int(count)
-    return counts
-
-
-# -- the reader -----------------------------------------------------------------------------
 
 def _element_bytes(element) -> tf.Tensor:
     """Bytes of one dataset element: string lengths, or tensor sizes x item size."""

@@ -145,13 +145,13 @@ def save_masked_lm(model, vocab: Sequence[str], tokenizer: TokenizerSettings, mo
     """Writes a masked-LM model as lmpipe's model directory: `Format-Serving/` (the fill-mask
     SavedModel, models/core/export.py) and `encoder/` (encoder, MLM head, `vocab.txt` of `vocab`,
     tokenizer settings), as a pretraining run's Trainer does."""
-    from models.core import export
-    from models.core.preprocessing import TokenizeOnly
+    from models.masked_lm.export import export_masked_lm
+    from models.masked_lm.preprocessing import TokenizeOnly
     from models.tokenizers.wordpiece import Tokenizer
 
     vocab = list(vocab)
     preprocessing = TokenizeOnly(Tokenizer(vocab, tokenizer, where=where), seq_length)
-    export.export_masked_lm(model, preprocessing, os.path.join(model_dir, encoder.SERVING_DIR),
+    export_masked_lm(model, preprocessing, os.path.join(model_dir, encoder.SERVING_DIR),
                             vocab, seq_length, max_predictions, top_k, model_name)
     saved = encoder.save_encoder(model.backbone, model_dir, vocab, tokenizer)
     if model.pretrained_head:

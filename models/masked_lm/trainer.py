@@ -15,7 +15,9 @@ from absl import logging
 
 from models import checkpoints
 from models.masked_lm.checkpoint import load_masked_lm, save_mlm_head
-from models.core import encoder, export, inputs, training
+from models.core import encoder, training
+from models.masked_lm.inputs import dynamic_masked_lm_dataset, masked_lm_dataset
+from models.masked_lm.export import export_masked_lm
 from models.masked_lm.model import build_masked_lm, masked_lm_loss
 from models.core.settings import MaskedLMSettings
 from models.tokenizers.wordpiece import SpecialIds
@@ -46,10 +48,10 @@ def train_masked_lm(settings: MaskedLMSettings, train_files: List[str], eval_fil
                     batch_size=batch_size, seed=settings.seed)
         if settings.masking == "dynamic":  # Transform's windows, masked as they are read
             data.update(mask_rate=settings.mask_rate, special=special, vocab_size=vocab_size)
-            return (inputs.dynamic_masked_lm_dataset(train_files, **data),
-                    inputs.dynamic_masked_lm_dataset(eval_files, shuffle=False, **data))
-        return (inputs.masked_lm_dataset(train_files, **data),
-                inputs.masked_lm_dataset(eval_files, shuffle=False, **data))
+            return (dynamic_masked_lm_dataset(train_files, **data),
+                    dynamic_masked_lm_dataset(eval_files, shuffle=False, **data))
+        return (masked_lm_dataset(train_files, **data),
+                masked_lm_dataset(eval_files, shuffle=False, **data))
 
     return training.train(
         settings, build,
@@ -67,7 +69,7 @@ def train_and_export(job: training.TrainerJob) -> None:
     model = train_masked_lm(settings, job.train_files, job.eval_files, len(job.vocab),
                             job.log_dir, job.backup_dir, job.chief, start_from,
                             SpecialIds.of(job.vocab, job.vocab_file))
-    export.export_masked_lm(model, job.transform_output, job.serving_dir, job.vocab,
+    export_masked_lm(model, job.transform_output, job.serving_dir, job.vocab,
                             settings.seq_length, settings.max_predictions, settings.top_k,
                             settings.model_name)
     # Beside the SavedModel, the encoder (and MLM head) that fine-tuning or more pretraining

@@ -46,8 +46,8 @@ def save_classifier(model, ckpt: Checkpoint, model_dir: str, seq_length: int,
     pooler, vocabulary, tokenizer settings, and `classifier_head.npz`: the class names and the
     head's weights after the encoder, which `lmpipe finetune --pretrained` keeps when the
     data's classes are the same)."""
-    from models.core import export
-    from models.core.preprocessing import ClassifierPreprocessing
+    from models.text_classification.export import export_classifier
+    from models.text_classification.preprocessing import ClassifierPreprocessing
     from models.text_classification.model import head_layers
     from models.tokenizers.wordpiece import Tokenizer
 
@@ -56,7 +56,7 @@ def save_classifier(model, ckpt: Checkpoint, model_dir: str, seq_length: int,
     write_classifier_head(saved, ckpt.classes, TEXT_CLASSIFICATION, weights)
     preprocessing = ClassifierPreprocessing(
         Tokenizer(list(ckpt.vocab), ckpt.tokenizer, where=ckpt.vocab_file), seq_length)
-    export.export_classifier(model, preprocessing, os.path.join(model_dir, encoder.SERVING_DIR),
+    export_classifier(model, preprocessing, os.path.join(model_dir, encoder.SERVING_DIR),
                              list(ckpt.classes), seq_length, model_name,
                              encoder.vocab_file(saved))
     return model_dir

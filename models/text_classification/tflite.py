@@ -32,7 +32,8 @@ import numpy as np
 import tensorflow as tf
 
 from models.core import features
-from models.core.export import CLASSIFY_IDS_SIGNATURE, ModelInfo, ModelInfoError
+from models.core.export import ModelInfo, ModelInfoError
+from models.text_classification.export import CLASSIFY_IDS_SIGNATURE
 from models.tokenizers.wordpiece import (MAX_CHARS_PER_WORD, SpecialIds, TokenizerSettings,
                                  read_vocab)
 

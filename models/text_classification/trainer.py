@@ -13,7 +13,9 @@ from typing import Callable, List, Optional, Sequence
 import keras
 from absl import logging
 
-from models.core import encoder, export, inputs, training
+from models.core import encoder, training
+from models.text_classification.inputs import classifier_dataset, label_counts
+from models.text_classification.export import export_classifier
 from models.text_classification.distillation import Distiller
 from models.core.settings import ClassifierSettings
 from models.text_classification.model import (WindowedClassifier, balanced_class_weights, build_classifier,
@@ -34,7 +36,7 @@ def train_classifier(settings: ClassifierSettings, backbone: Callable, labels: S
     teacher_classes = len(labels) if distill else 0
     class_weight = None
     if settings.class_weights == "balanced":
-        counts = inputs.label_counts(train_files, len(labels))
+        counts = label_counts(train_files, len(labels))
         class_weight = balanced_class_weights(counts)
         logging.info("Class weights for %s (counts %s): %s", labels, counts, class_weight)
 
@@ -42,9 +44,9 @@ def train_classifier(settings: ClassifierSettings, backbone: Callable, labels: S
     windows = settings.long_text == "windows"
 
     def datasets(batch_size):
-        return (inputs.classifier_dataset(train_files, settings.seq_length, batch_size,
+        return (classifier_dataset(train_files, settings.seq_length, batch_size,
                                           teacher_classes, multiple, windows, seed=settings.seed),
-                inputs.classifier_dataset(eval_files, settings.seq_length, batch_size,
+                classifier_dataset(eval_files, settings.seq_length, batch_size,
                                           teacher_classes, multiple, windows, shuffle=False))
 
     def build():
@@ -93,7 +95,7 @@ def train_and_export(job: training.TrainerJob) -> None:
     model = train_classifier(settings, backbone, labels, job.train_files, job.eval_files,
                              job.log_dir, job.backup_dir, job.chief,
                              distill=job.custom_config.get("distill"), head_weights=head)
-    export.export_classifier(model, job.transform_output, job.serving_dir, labels,
+    export_classifier(model, job.transform_output, job.serving_dir, labels,
                              settings.seq_length, settings.model_name, job.vocab_file,
                              long_text=long_text_info(settings))
 

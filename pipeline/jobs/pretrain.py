@@ -80,7 +80,7 @@ def create_pipeline(cfg: PretrainConfig, local: bool = True) -> tfx.dsl.Pipeline
         vocabulary=vocabulary,
         # WordPieceVocabGen refuses anomalous data; without it, Tokenize does.
         anomalies=example_validator.outputs["anomalies"] if cfg.init_from else None,
-        preprocessing_fn="models.core.preprocessing.preprocessing_fn",
+        preprocessing_fn="models.masked_lm.preprocessing.preprocessing_fn",
         custom_config={"seq_length": cfg.seq_length})
     masker = MlmMasker(
         examples=tokenize.outputs["transformed_examples"], vocabulary=vocabulary,

@@ -1,8 +1,8 @@
 """The text-classification job (`lmpipe finetune`, `--task text-classification`): its
-classes and schema, pre-flight checks, pipeline and summary (pipeline/jobs/__init__.py runs it). The
-task's other files: components/labelled_example_gen (reader, ExampleGen),
-models/core/preprocessing.py (`classifier_preprocessing_fn`), models/text_classification/model.py (head),
-models/text_classification/trainer.py, models/core/export.py (signatures).
+classes and schema, pre-flight checks, pipeline and summary (pipeline/jobs/__init__.py runs
+it). The task's other files: components/labelled_example_gen (reader, ExampleGen) and
+models/text_classification/ (`preprocessing.py`: classifier_preprocessing_fn, `model.py`: head,
+`trainer.py`, `export.py`: signatures).
 
 labelled file(s) → LabelledExampleGen → StatisticsGen → ExampleValidator (schemas/labelled.pbtxt)
     → Tokenize (Transform with the pretraining run's vocabulary; refuses anomalous data)
@@ -216,7 +216,7 @@ def create_pipeline(cfg: FinetuneConfig, labels: Sequence[str], pretrained: Pret
         adapt_tokenize = Tokenize(
             examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
             vocabulary=vocabulary, anomalies=example_validator.outputs["anomalies"],
-            preprocessing_fn="models.core.preprocessing.preprocessing_fn",
+            preprocessing_fn="models.masked_lm.preprocessing.preprocessing_fn",
             custom_config={"seq_length": cfg.seq_length}).with_id("AdaptTokenize")
         adapt_trainer = tfx.components.Trainer(
             run_fn="models.masked_lm.trainer.run_fn",
@@ -244,7 +244,7 @@ def create_pipeline(cfg: FinetuneConfig, labels: Sequence[str], pretrained: Pret
     tokenize = Tokenize(
         examples=examples, schema=schema,
         vocabulary=vocabulary, anomalies=example_validator.outputs["anomalies"],
-        preprocessing_fn="models.core.preprocessing.classifier_preprocessing_fn",
+        preprocessing_fn="models.text_classification.preprocessing.classifier_preprocessing_fn",
         custom_config={"seq_length": cfg.seq_length, "labels": list(labels),
                        **long_text_config(cfg)})
     trainer = tfx.components.Trainer(

@@ -8,7 +8,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.core import export, features, inputs, preprocessing
+from models.core import export, features, inputs
+from models.masked_lm import preprocessing
+from models.text_classification.preprocessing import classifier_preprocessing_fn
+from models.masked_lm.export import export_masked_lm
+from models.text_classification.export import CLASSIFY_IDS_SIGNATURE, export_classifier
 from models.text_classification import model as classifier
 from models.core.backbone import build_backbone
 from models.masked_lm.model import build_masked_lm
@@ -62,7 +66,7 @@ def test_fill_mask_model_signatures(tmp_path, vocab_file):
                                   {"vocab_file": vocab_file, "seq_length": SEQ},
                                   [features.TEXT, features.SOURCE])
     model = build_masked_lm(len(VOCAB), SEQ, "tiny")
-    path = export.export_masked_lm(model, tft_output, str(tmp_path / "mlm"), VOCAB, SEQ,
+    path = export_masked_lm(model, tft_output, str(tmp_path / "mlm"), VOCAB, SEQ,
                                    max_predictions=4, top_k=2, model_name="mlm")
     session, signatures = load_tf1(path)
     assert set(signatures) >= {features.SERVING_SIGNATURE, features.TRANSFORM_SIGNATURE,
@@ -95,11 +99,11 @@ def test_fill_mask_model_signatures(tmp_path, vocab_file):
 
 def test_classifier_signatures(tmp_path, vocab_file):
     labels = ["negative", "positive"]
-    tft_output = transform_output(tmp_path, preprocessing.classifier_preprocessing_fn,
+    tft_output = transform_output(tmp_path, classifier_preprocessing_fn,
                                   {"vocab_file": vocab_file, "seq_length": SEQ, "labels": labels},
                                   [features.TEXT, features.LABEL])
     model = classifier.build_classifier(build_backbone(len(VOCAB), SEQ), len(labels))
-    path = export.export_classifier(model, tft_output, str(tmp_path / "classifier"), labels, SEQ,
+    path = export_classifier(model, tft_output, str(tmp_path / "classifier"), labels, SEQ,
                                     "classifier", vocab_file)
     session, signatures = load_tf1(path)
     assert set(signatures) >= {features.SERVING_SIGNATURE, features.PREDICT_EXAMPLES_SIGNATURE,
@@ -124,7 +128,7 @@ def test_classifier_signatures(tmp_path, vocab_file):
     assert transformed[features.LABEL_ID].tolist() == [1]
     assert transformed[features.TOKEN_IDS][0][:4].tolist() == [2, 5, 7, 3]
     # The model without its tokenizer (what the TFLite export wraps) answers the same.
-    by_ids = run(session, signatures[export.CLASSIFY_IDS_SIGNATURE],
+    by_ids = run(session, signatures[CLASSIFY_IDS_SIGNATURE],
                  token_ids=[[2, 5, 7, 3]], segment_ids=[[0, 0, 0, 0]])
     np.testing.assert_allclose(by_ids["probabilities"][0], out["probabilities"][0], rtol=1e-5)
     info = os.path.join(path, "assets.extra", export.MODEL_INFO_DIR)
@@ -150,11 +154,11 @@ def test_trimming_padding_at_serving_leaves_the_answers_unchanged(pooling):
 
 def test_a_classifier_of_text_pairs_takes_two_strings(tmp_path, vocab_file):
     labels = ["same", "different"]
-    tft_output = transform_output(tmp_path, preprocessing.classifier_preprocessing_fn,
+    tft_output = transform_output(tmp_path, classifier_preprocessing_fn,
                                   {"vocab_file": vocab_file, "seq_length": SEQ, "labels": labels},
                                   [features.TEXT, features.TEXT_PAIR, features.LABEL])
     model = classifier.build_classifier(build_backbone(len(VOCAB), SEQ), len(labels))
-    path = export.export_classifier(model, tft_output, str(tmp_path / "pairs"), labels, SEQ, "nli",
+    path = export_classifier(model, tft_output, str(tmp_path / "pairs"), labels, SEQ, "nli",
                                     vocab_file)
     session, signatures = load_tf1(path)
     serving = signatures[features.SERVING_SIGNATURE]

@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from models.core import features, inputs
+from models.masked_lm.inputs import dynamic_masked_lm_dataset, mask_batch
 from models.tokenizers.wordpiece import SpecialIds
 
 LMPIPE = SpecialIds(*range(5))
@@ -25,7 +26,7 @@ def _windows(special, rows=256, seq_length=32, vocab_size=200, seed=0):
 
 def test_dynamic_masking_follows_berts_rules():
     ids = _windows(GOOGLE)
-    x, originals, weights = inputs.mask_batch(tf.constant(ids), tf.constant([7, 0], tf.int64),
+    x, originals, weights = mask_batch(tf.constant(ids), tf.constant([7, 0], tf.int64),
                                               max_predictions=5, mask_rate=0.15, special=GOOGLE,
                                               vocab_size=200)
     masked, positions = x["token_ids"].numpy(), x["mask_positions"].numpy()
@@ -58,7 +59,7 @@ def test_the_same_seed_masks_the_same_and_another_seed_differently():
     ids = tf.constant(_windows(LMPIPE))
 
     def mask(step):
-        return inputs.mask_batch(ids, tf.constant([1, step], tf.int64), 8, 0.15, LMPIPE,
+        return mask_batch(ids, tf.constant([1, step], tf.int64), 8, 0.15, LMPIPE,
                                  200)[0]["mask_positions"].numpy()
 
     np.testing.assert_array_equal(mask(0), mask(0))
@@ -75,7 +76,7 @@ def test_the_dataset_reads_transform_windows_and_masks_them_anew_each_epoch(tmp_
             writer.write(tf.train.Example(features=tf.train.Features(feature={
                 features.PACKED_IDS: tf.train.Feature(int64_list=tf.train.Int64List(
                     value=packed))})).SerializeToString())
-    ds = inputs.dynamic_masked_lm_dataset([path], seq_length, 4, 0.15, LMPIPE, 200,
+    ds = dynamic_masked_lm_dataset([path], seq_length, 4, 0.15, LMPIPE, 200,
                                           batch_size=6, shuffle=False)
     (first, _, w1), (second, _, w2) = list(ds.take(2))
     np.testing.assert_array_equal(np.sort(first["padding_mask"].numpy().sum(1)),

@@ -9,7 +9,8 @@ import numpy as np
 import tensorflow as tf
 
 from components.mlm_masker import masking
-from models.core import features, inputs
+from models.core import features
+from models.masked_lm.inputs import masked_lm_dataset
 from models.masked_lm.model import build_masked_lm
 from models.masked_lm.trainer import train_masked_lm
 from models.core.settings import MaskedLMSettings
@@ -61,6 +62,6 @@ def test_trainer_learns_and_logs(tmp_path):
             tags.update(v.tag for v in event.summary.value)
     assert {"tokens_per_second", "learning_rate", "epoch_loss", "epoch_masked_accuracy"} <= tags
     # The dataset the model trained on is what models/core/inputs.py promises.
-    x, y, w = next(iter(inputs.masked_lm_dataset([str(tmp_path / "eval.gz")], SEQ, PRED, 4)))
+    x, y, w = next(iter(masked_lm_dataset([str(tmp_path / "eval.gz")], SEQ, PRED, 4)))
     assert x["token_ids"].shape == (4, SEQ) and y.shape == (4, PRED) and w.shape == (4, PRED)
     assert model.count_params() > 0

@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.core import export, features, inputs, preprocessing
+from models.core import export, features, inputs
+from models.text_classification.preprocessing import classifier_preprocessing_fn
+from models.text_classification.inputs import classifier_dataset
+from models.text_classification.export import export_classifier
 from models.core.backbone import build_backbone
 from models.text_classification.model import WindowedClassifier, build_classifier
 from tests.models.core.test_export import VOCAB, load_tf1, run, transform_output
@@ -27,7 +30,7 @@ def vocab_file(tmp_path):
 
 
 def tokenize(vocab_file, texts, **config):
-    out = preprocessing.classifier_preprocessing_fn(
+    out = classifier_preprocessing_fn(
         {features.TEXT: tf.constant(texts)[:, tf.newaxis]},
         {"vocab_file": vocab_file, "seq_length": SEQ, **config})
     return {k: (tf.sparse.to_dense(v) if isinstance(v, tf.SparseTensor) else v).numpy().tolist()
@@ -104,7 +107,7 @@ def test_windows_batches_group_texts_by_windows_and_length(tmp_path):
     counts = [1, 3, 1, 2, 3, 1, 2, 1] * 4
     write_windows(path, counts)
     seen = 0
-    for model_inputs, labels in inputs.classifier_dataset(
+    for model_inputs, labels in classifier_dataset(
             [path], SEQ, 4, bucket_multiple=2, windows=True, shuffle=False, repeat=False):
         ids = model_inputs["token_ids"].numpy()
         assert ids.ndim == 3 and ids.shape[0] == labels.shape[0]
@@ -112,7 +115,7 @@ def test_windows_batches_group_texts_by_windows_and_length(tmp_path):
         assert len(set(real.tolist())) == 1, "a batch holds texts of as many windows"
         seen += len(labels)
     assert seen == len(counts)
-    fixed = next(iter(inputs.classifier_dataset([path], SEQ, 8, windows=True, shuffle=False,
+    fixed = next(iter(classifier_dataset([path], SEQ, 8, windows=True, shuffle=False,
                                                 repeat=False)))[0]["token_ids"]
     assert fixed.shape == (8, 3, SEQ)  # padded to the batch's most windows, seq_length wide
 
@@ -121,13 +124,13 @@ def test_the_served_classifier_reads_every_window_of_a_long_text(tmp_path, vocab
     labels = ["a", "b", "c"]
     config = {"vocab_file": vocab_file, "seq_length": SEQ, "labels": labels,
               "long_text": "windows", "window_stride": 1, "max_windows": 3}
-    tft_output = transform_output(tmp_path, preprocessing.classifier_preprocessing_fn, config,
+    tft_output = transform_output(tmp_path, classifier_preprocessing_fn, config,
                                   [features.TEXT, features.LABEL])
     window = window_classifier()
     model = WindowedClassifier(window, "mean")
     long_text = {"long_text": "windows", "window_stride": 1, "max_windows": 3,
                  "window_pooling": "mean"}
-    path = export.export_classifier(model, tft_output, str(tmp_path / "docs"), labels, SEQ,
+    path = export_classifier(model, tft_output, str(tmp_path / "docs"), labels, SEQ,
                                     "docs", vocab_file, long_text=long_text)
     session, signatures = load_tf1(path)
     texts = [LONG, "good film", LONG + " " + LONG]

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.core import features, inputs
+from models.core import features
+from models.text_classification.inputs import classifier_dataset, label_counts
 from models.text_classification import model as classifier
 from models.core.backbone import build_backbone
 from models.core.settings import ClassifierSettings
@@ -77,7 +78,7 @@ def test_fine_tuning_with_class_weights_and_early_stopping(tmp_path):
         rows.append(([2, 5 + label] + body + [3] + [0] * 7, label))
     _write_classifier_records(str(tmp_path / "train.gz"), rows[:160])
     _write_classifier_records(str(tmp_path / "eval.gz"), rows[160:])
-    assert inputs.label_counts([str(tmp_path / "train.gz")], 2) == [120, 40]
+    assert label_counts([str(tmp_path / "train.gz")], 2) == [120, 40]
 
     settings = ClassifierSettings(seq_length=16, batch_size=16, train_steps=100,
                                   checkpoint_every=10, eval_steps=2, learning_rate=3e-3,
@@ -91,7 +92,7 @@ def test_fine_tuning_with_class_weights_and_early_stopping(tmp_path):
         summary = json.load(f)
     assert summary["best_val_accuracy"] == 1.0
     assert summary["steps"] < 100, "early stopping ends training once eval accuracy stops rising"
-    x, y = next(iter(inputs.classifier_dataset([str(tmp_path / "eval.gz")], 16, 40,
+    x, y = next(iter(classifier_dataset([str(tmp_path / "eval.gz")], 16, 40,
                                                         shuffle=False, repeat=False)))
     assert (np.argmax(model.predict(x, verbose=0), axis=-1) == y.numpy()).all()
 
@@ -122,7 +123,7 @@ def test_length_aware_batches_hold_every_example_once_trimmed_to_a_multiple(tmp_
             body[1] = features.PAD_ID
         rows.append(([2] + body + [3] + [0] * (64 - length), i))
     _write_classifier_records(str(tmp_path / "train.gz"), rows)
-    ds = inputs.classifier_dataset([str(tmp_path / "train.gz")], 64, 8, bucket_multiple=16,
+    ds = classifier_dataset([str(tmp_path / "train.gz")], 64, 8, bucket_multiple=16,
                                    shuffle=False, repeat=False)
     by_label = {label: ids for ids, label in rows}
     seen, shapes = [], set()
@@ -143,7 +144,7 @@ def test_length_aware_batches_hold_every_example_once_trimmed_to_a_multiple(tmp_
     assert sorted(seen) == list(range(150))
     assert shapes == {16, 32, 48, 64}
     # A repeated stream keeps whole batches only.
-    repeated = inputs.classifier_dataset([str(tmp_path / "train.gz")], 64, 8, bucket_multiple=16)
+    repeated = classifier_dataset([str(tmp_path / "train.gz")], 64, 8, bucket_multiple=16)
     assert all(y.shape[0] == 8 for _, y in repeated.take(30))
 
 

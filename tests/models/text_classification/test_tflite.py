@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.core import export, features, preprocessing
+from models.core import features
+from models.text_classification.preprocessing import classifier_preprocessing_fn
+from models.text_classification.export import export_classifier
 from models.text_classification import tflite
 from models.text_classification import model as classifier
 from models.core.backbone import build_backbone
@@ -21,11 +23,11 @@ def saved_model(tmp_path_factory):
     vocab_file = tmp_path / features.VOCAB_FILE
     vocab_file.write_text("".join(t + "\n" for t in VOCAB))
     labels = ["negative", "positive"]
-    tft_output = transform_output(tmp_path, preprocessing.classifier_preprocessing_fn,
+    tft_output = transform_output(tmp_path, classifier_preprocessing_fn,
                                   {"vocab_file": str(vocab_file), "seq_length": SEQ,
                                    "labels": labels}, [features.TEXT, features.LABEL])
     keras_model = classifier.build_classifier(build_backbone(len(VOCAB), SEQ), len(labels))
-    path = export.export_classifier(keras_model, tft_output, str(tmp_path / "classifier"),
+    path = export_classifier(keras_model, tft_output, str(tmp_path / "classifier"),
                                     labels, SEQ, "classifier", str(vocab_file))
     import tensorflow_text  # noqa: F401
 

@@ -1,11 +1,13 @@
-"""The Transform `preprocessing_fn`s (models/core/preprocessing.py), called as tf.Transform calls
+"""The Transform `preprocessing_fn`s (models/masked_lm/preprocessing.py), called as tf.Transform calls
 them: a dict of `[batch, 1]` string tensors and the Tokenize component's custom config."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.core import features, preprocessing
+from models.core import features
+from models.masked_lm import preprocessing
+from models.text_classification.preprocessing import classifier_preprocessing_fn
 
 VOCAB = list(features.RESERVED_TOKENS) + ["good", "bad", "film", "very", "."]
 
@@ -40,7 +42,7 @@ def test_a_vocabulary_without_the_special_tokens_is_refused(tmp_path):
 
 def test_preprocessing_maps_labels_frames_text_and_buckets_length(vocab_file):
     config = {"vocab_file": vocab_file, "seq_length": 8, "labels": ["negative", "positive"]}
-    out = preprocessing.classifier_preprocessing_fn({
+    out = classifier_preprocessing_fn({
         features.TEXT: tf.constant([["Very good film."], ["bad " * 40]]),
         features.LABEL: tf.constant([["positive"], ["neutral"]]),
     }, config)
@@ -52,7 +54,7 @@ def test_preprocessing_maps_labels_frames_text_and_buckets_length(vocab_file):
 
 def test_preprocessing_without_label_is_the_serving_path(vocab_file):
     config = {"vocab_file": vocab_file, "seq_length": 8, "labels": ["negative", "positive"]}
-    out = preprocessing.classifier_preprocessing_fn({features.TEXT: tf.constant([["good"]])}, config)
+    out = classifier_preprocessing_fn({features.TEXT: tf.constant([["good"]])}, config)
     assert features.LABEL_ID not in out
 
 
