@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO, read_warmup_requests, run_lmpipe, tiny_corpus
-from tests.models.core.test_export import load_tf1, run
+from tests.models.export_helpers import load_tf1, run
 
 pytestmark = pytest.mark.e2e
 

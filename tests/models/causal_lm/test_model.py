@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from models.causal_lm import export as causal_lm_export
+from models.causal_lm import model as causal_lm
 from models.tokenizers import bpe
-from models.causal_lm import model as causal_lm, export as causal_lm_export
-from tests.models.core.test_export import load_tf1, run
+from tests.models.export_helpers import load_tf1, run
 
 SEQ = 24
 PROMPTS = ["The city", "", "In 1900 the council of the new town", "é 日本 😀"]

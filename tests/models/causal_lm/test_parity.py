@@ -9,14 +9,13 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from keras_hub.src.tokenizers.byte_pair_tokenizer import bytes_to_unicode
 
-from models.tokenizers import bpe
 from models.causal_lm import export as causal_lm_export
 from models.causal_lm.checkpoint import load_causal_lm
 from models.checkpoints.gpt2 import inspect_gpt2, read_vocabulary
-from tests.models.core.test_export import load_tf1, run
+from models.tokenizers import bpe
+from tests.models.export_helpers import load_tf1, run
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "..", "..", "data", "gpt2_parity")
 NEW_TOKENS = 20  # what the fixture's continuations were generated with

@@ -11,10 +11,10 @@ import pytest
 import tensorflow as tf
 
 from models import checkpoints
-from models.masked_lm.checkpoint import load_masked_lm, save_masked_lm
-from models.text_classification.checkpoint import load_text_classifier, save_classifier
 from models.core import encoder
 from models.core.backbone import sequence_output
+from models.masked_lm.checkpoint import load_masked_lm, save_masked_lm
+from models.text_classification.checkpoint import load_text_classifier, save_classifier
 from models.tokenizers.wordpiece import Tokenizer
 from tests.conftest import REPO
 

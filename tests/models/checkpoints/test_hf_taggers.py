@@ -10,8 +10,8 @@ import pytest
 import tensorflow as tf
 
 from models import checkpoints
-from models.token_classification.checkpoint import load_token_classifier, save_token_classifier
 from models.token_classification import export as tce
+from models.token_classification.checkpoint import load_token_classifier, save_token_classifier
 from models.tokenizers.wordpiece import Tokenizer
 from tests.conftest import REPO
 

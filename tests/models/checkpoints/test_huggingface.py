@@ -12,8 +12,8 @@ import pytest
 import tensorflow as tf
 
 from models import checkpoints
-from models.masked_lm.checkpoint import load_masked_lm, save_masked_lm
 from models.core import features, inputs
+from models.masked_lm.checkpoint import load_masked_lm, save_masked_lm
 from models.tokenizers.wordpiece import Tokenizer, TokenizerSettings, read_vocab
 
 PARITY = "tests/data/bert_parity"

@@ -12,8 +12,8 @@ import pytest
 
 from models import checkpoints
 from models.checkpoints import huggingface
-from models.masked_lm.checkpoint import load_masked_lm, save_mlm_head
 from models.core import encoder
+from models.masked_lm.checkpoint import load_masked_lm, save_mlm_head
 from models.tokenizers.wordpiece import TokenizerSettings, read_vocab
 
 HF_CHECKPOINT = "tests/data/bert_parity/checkpoint"

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from models.core import training
-from models.masked_lm.model import build_masked_lm, masked_lm_loss
 from models.core.settings import MaskedLMSettings
+from models.masked_lm.model import build_masked_lm, masked_lm_loss
 from tests.conftest import REPO
 
 SEQ, PREDS, VOCAB = 16, 4, 60

@@ -1,22 +1,13 @@
-"""The Transform `preprocessing_fn`s (models/masked_lm/preprocessing.py), called as tf.Transform calls
-them: a dict of `[batch, 1]` string tensors and the Tokenize component's custom config."""
+"""The masked LM's Transform `preprocessing_fn` (models/masked_lm/preprocessing.py), called as
+tf.Transform calls it: a dict of `[batch, 1]` string tensors and the Tokenize component's custom config."""
 
-import numpy as np
 import pytest
 import tensorflow as tf
 
 from models.core import features
 from models.masked_lm import preprocessing
-from models.text_classification.preprocessing import classifier_preprocessing_fn
 
 VOCAB = list(features.RESERVED_TOKENS) + ["good", "bad", "film", "very", "."]
-
-
-@pytest.fixture()
-def vocab_file(tmp_path):
-    path = tmp_path / "vocab.txt"
-    path.write_text("".join(t + "\n" for t in VOCAB))
-    return str(path)
 
 
 def test_pretraining_packs_each_document_into_windows(vocab_file):
@@ -38,23 +29,3 @@ def test_a_vocabulary_without_the_special_tokens_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"vocab.txt has no \[PAD\] \[UNK\] \[CLS\] \[SEP\] \[MASK\]"):
         preprocessing.preprocessing_fn({features.TEXT: tf.constant([["good"]])},
                                        {"vocab_file": str(path), "seq_length": 8})
-
-
-def test_preprocessing_maps_labels_frames_text_and_buckets_length(vocab_file):
-    config = {"vocab_file": vocab_file, "seq_length": 8, "labels": ["negative", "positive"]}
-    out = classifier_preprocessing_fn({
-        features.TEXT: tf.constant([["Very good film."], ["bad " * 40]]),
-        features.LABEL: tf.constant([["positive"], ["neutral"]]),
-    }, config)
-    np.testing.assert_array_equal(out[features.TOKEN_IDS][0], [2, 8, 5, 7, 9, 3, 0, 0])
-    assert out[features.TOKEN_IDS][1].numpy().tolist() == [2] + [6] * 6 + [3]  # truncated
-    assert out[features.LABEL_ID].numpy().tolist() == [1, -1]  # unknown label → -1
-    assert out[features.LENGTH_BUCKET].numpy().tolist() == [0, 2]  # 4 and 40 wordpieces
-
-
-def test_preprocessing_without_label_is_the_serving_path(vocab_file):
-    config = {"vocab_file": vocab_file, "seq_length": 8, "labels": ["negative", "positive"]}
-    out = classifier_preprocessing_fn({features.TEXT: tf.constant([["good"]])}, config)
-    assert features.LABEL_ID not in out
-
-

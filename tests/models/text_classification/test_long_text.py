@@ -10,12 +10,12 @@ import pytest
 import tensorflow as tf
 
 from models.core import export, features, inputs
-from models.text_classification.preprocessing import classifier_preprocessing_fn
-from models.text_classification.inputs import classifier_dataset
-from models.text_classification.export import export_classifier
 from models.core.backbone import build_backbone
+from models.text_classification.export import export_classifier
+from models.text_classification.inputs import classifier_dataset
 from models.text_classification.model import WindowedClassifier, build_classifier
-from tests.models.core.test_export import VOCAB, load_tf1, run, transform_output
+from models.text_classification.preprocessing import classifier_preprocessing_fn
+from tests.models.export_helpers import VOCAB, load_tf1, run, transform_output
 
 # good bad film very . (ids 5..9) twice: 10 pieces
 LONG = "good bad film very . good bad film very ."

@@ -7,12 +7,12 @@ import pytest
 import tensorflow as tf
 
 from models.core import features
-from models.text_classification.preprocessing import classifier_preprocessing_fn
-from models.text_classification.export import export_classifier
-from models.text_classification import tflite
-from models.text_classification import model as classifier
 from models.core.backbone import build_backbone
-from tests.models.core.test_export import SEQ, VOCAB, transform_output
+from models.text_classification import model as classifier
+from models.text_classification import tflite
+from models.text_classification.export import export_classifier
+from models.text_classification.preprocessing import classifier_preprocessing_fn
+from tests.models.export_helpers import SEQ, VOCAB, transform_output
 
 TEXTS = ["good film", "very bad film .", "", "Good, GOOD film!", "an unknown word " * 10]
 

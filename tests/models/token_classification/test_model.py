@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.token_classification import metrics as entity_metrics, model as tc, export as tce
 from models.core.backbone import build_backbone
+from models.token_classification import export as tce
+from models.token_classification import metrics as entity_metrics
+from models.token_classification import model as tc
 from models.tokenizers.wordpiece import load_tokenizer
 from tests.conftest import REPO
 
