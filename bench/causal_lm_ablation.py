@@ -51,7 +51,7 @@ def main() -> None:
     from models.checkpoints import gpt2 as gpt2_checkpoint
     from models.causal_lm.checkpoint import load_causal_lm
     from models.core import inputs, training
-    from models.core.settings import CausalLMSettings
+    from models.causal_lm.settings import CausalLMSettings
 
     if args.mode == "old_shuffle":  # what every reader did before: a 10,000-example buffer
         inputs.uniform_shuffle = lambda ds, seed, **_: ds.shuffle(10_000, seed=seed)

@@ -24,9 +24,11 @@ from typing import Optional, Tuple
 
 from models.core import features
 from pipeline import beam_options
-from models.core.settings import (CausalLMSettings, ClassifierSettings, ConfigError, MaskedLMSettings,
-                             TokenClassifierSettings, TrainSettings, check_positive,
-                             check_vocab_size)
+from models.core.settings import ConfigError, TrainSettings, check_positive, check_vocab_size
+from models.causal_lm.settings import CausalLMSettings
+from models.text_classification.settings import ClassifierSettings
+from models.masked_lm.settings import MaskedLMSettings
+from models.token_classification.settings import TokenClassifierSettings
 
 # Beam runners whose pipeline options lmpipe knows how to pass; any other needs --beam-arg=--runner.
 BEAM_RUNNERS = ("DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner", "PortableRunner",

@@ -19,7 +19,7 @@ from models.causal_lm import model as causal_lm, export as causal_lm_export
 from models.checkpoints import gpt2 as gpt2_checkpoint
 from models.causal_lm.checkpoint import load_causal_lm, save_causal_lm
 from models.core import training
-from models.core.settings import CausalLMSettings
+from models.causal_lm.settings import CausalLMSettings
 
 
 def _start_from(base_model: str) -> str:

@@ -81,7 +81,7 @@ class ModelInfo:
     seq_length: int
     text_pairs: bool
     vocab_file: str
-    long_text: str = "first"  # models/core/settings.py LONG_TEXTS
+    long_text: str = "first"  # models/text_classification/settings.py LONG_TEXTS
 
     @classmethod
     def read(cls, saved_model_dir: str) -> "ModelInfo":

@@ -1,16 +1,17 @@
 """Training settings: what the TFX Trainer is given, and nothing else, so that a rerun retrains
 only when one of these changes (TFX's cache key includes a component's execution properties).
-Each setting is checked once, here, where it is defined. Blessing, push and Beam settings live
-with the pipeline (pipeline/config.py).
+Each setting is checked once, where it is defined: here what every family shares (TrainSettings,
+batching, windows), and each family's own in `models/<family>/settings.py`. Blessing, push and
+Beam settings live with the pipeline (pipeline/config.py).
 
 Example:
 
->>> settings = MaskedLMSettings(seq_length=64, max_predictions=8)
+>>> settings = TrainSettings(seq_length=64)
 >>> MODEL_SIZES[settings.model_size]["hidden_dim"], settings.keras_jit_compile
 (128, 'auto')
->>> MaskedLMSettings.from_dict(settings.to_dict()) == settings
+>>> TrainSettings.from_dict(settings.to_dict()) == settings
 True
->>> MaskedLMSettings(seq_length=2)  # doctest: +ELLIPSIS
+>>> TrainSettings(seq_length=2)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
 models.core.settings.ConfigError: seq_length=2 is too short: ... Use --seq-length 3 or more (128 ...
@@ -35,8 +36,6 @@ STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 LR_SCALINGS = ("none", "linear", "sqrt")
 JIT_COMPILE = ("auto", "on", "off")
 MIXED_PRECISION = ("mixed_float16", "mixed_bfloat16")
-POOLINGS = ("mean", "cls")
-CLASS_WEIGHTS = ("none", "balanced")
 # Fine-tuning batches: "bucketed" groups examples of similar length and pads each batch to its
 # longest rounded up to BUCKET_MULTIPLE (models/core/inputs.py: length_bucketed); "fixed" pads every
 # example to seq_length.
@@ -44,19 +43,6 @@ BATCHINGS = ("bucketed", "fixed")
 # 8: on the reviews from all-MiniLM-L6-v2, 29.0 examples/s against 24.9 at 16 (fixed padding
 # to 64: 12.7; bench/long_documents.json).
 BUCKET_MULTIPLE = 8
-# A text longer than one window (seq_length - 2 pieces): "first" reads its first window;
-# "head-tail" its first and last pieces in one window (HEAD_FRACTION of it from the head:
-# Sun et al. 2019, "How to Fine-Tune BERT for Text Classification?", head 128 + tail 382 of
-# 510); "windows" all of it, as windows overlapping by window_stride, the text's logits the
-# mean (or max) of its windows' (at most max_windows of them).
-LONG_TEXTS = ("first", "head-tail", "windows")
-WINDOW_POOLINGS = ("mean", "max")
-HEAD_FRACTION = 128 / 510
-
-
-def head_length(body: int) -> int:
-    """"head-tail": the pieces a window of `body` pieces takes from a long text's start."""
-    return round(body * HEAD_FRACTION)
 
 
 class ConfigError(ValueError):
@@ -181,51 +167,14 @@ class TrainSettings:
 
     @classmethod
     def settings_class(cls):
-        """The most derived class of this module among this class and its bases: a pipeline
-        config subclasses one and adds settings the Trainer must not see."""
-        return next(klass for klass in cls.__mro__ if klass.__module__ == __name__)
+        """The most derived settings class of models/ (this module's or a family's) among this
+        class and its bases: a pipeline config subclasses one and adds settings the Trainer must
+        not see."""
+        return next(klass for klass in cls.__mro__ if klass.__module__.startswith("models."))
 
     @classmethod
     def from_dict(cls, values: dict):
         return cls(**values)
-
-
-MASKINGS = ("static", "dynamic")
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class MaskedLMSettings(TrainSettings):
-    """Training settings of masked-LM pretraining."""
-
-    max_predictions: int = 20  # masked positions per window (the masker's and the model's)
-    top_k: int = 5  # fills returned per [MASK] by the served model
-    # "static": MlmMasker's maskings (dupe_factor per window, fixed); "dynamic": a new masking
-    # of every window each time the trainer reads it (RoBERTa, Hugging Face's collator).
-    masking: str = "static"
-    mask_rate: float = 0.15
-
-    def validate(self):
-        super().validate()
-        check_choice(self, "masking", MASKINGS)
-        if not 1 <= self.max_predictions <= self.seq_length - 2:
-            raise ConfigError(
-                f"max_predictions={self.max_predictions} must be between 1 and seq_length - 2 "
-                f"({self.seq_length - 2}).")
-        check_positive(self, "top_k")
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class CausalLMSettings(TrainSettings):
-    """Training settings of causal-LM (GPT-2) pretraining; `seq_length` is the block size
-    (tokens per example, the model's positions when it starts from random weights), and
-    `max_new_tokens` what the served model generates by default (models/causal_lm/export.py)."""
-
-    model_name: str = "clm"
-    max_new_tokens: int = 32
-
-    def validate(self):
-        super().validate()
-        check_positive(self, "max_new_tokens")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -268,45 +217,3 @@ class WindowSettings(BatchingSettings):
     def stride(self) -> int:
         """The window overlap in pieces."""
         return (self.seq_length - 2) // 4 if self.window_stride is None else self.window_stride
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class ClassifierSettings(WindowSettings):
-    """Training settings of fine-tuning a text classifier."""
-
-    model_name: str = "classifier"
-    learning_rate: float = 1e-4
-    train_steps: int = 500
-    eval_steps: int = 20
-    checkpoint_every: int = 100
-    from_scratch: bool = False  # same architecture and vocabulary, random weights (a baseline)
-    pooling: str = "mean"  # "mean" over token outputs, or "cls" (keras-hub BertTextClassifier)
-    freeze_embeddings: bool = False
-    freeze_layers: int = 0  # the lowest N transformer layers keep their pretrained weights
-    class_weights: str = "none"  # or "balanced"
-    early_stopping_patience: int = 0  # in checkpoints (epochs); 0 = off
-    long_text: str = "first"  # see LONG_TEXTS
-    window_pooling: str = "mean"  # "windows": a text's logits from its windows', WINDOW_POOLINGS
-    max_windows: int = 8  # "windows": read at most this many windows of a text (its first ones)
-
-    def validate(self):
-        super().validate()
-        check_choice(self, "pooling", POOLINGS)
-        check_choice(self, "class_weights", CLASS_WEIGHTS)
-        check_choice(self, "long_text", LONG_TEXTS)
-        check_choice(self, "window_pooling", WINDOW_POOLINGS)
-        check_positive(self, "max_windows")
-        if self.freeze_layers < 0 or self.early_stopping_patience < 0:
-            raise ConfigError("freeze_layers and early_stopping_patience must be >= 0.")
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class TokenClassifierSettings(WindowSettings):
-    """Training settings of fine-tuning a token classifier (named entities)."""
-
-    model_name: str = "token_classifier"
-    learning_rate: float = 5e-5
-    train_steps: int = 500
-    eval_steps: int = 20
-    checkpoint_every: int = 100
-    from_scratch: bool = False  # same architecture and vocabulary, random weights (a baseline)

@@ -19,7 +19,7 @@ from models.core import encoder, training
 from models.masked_lm.inputs import dynamic_masked_lm_dataset, masked_lm_dataset
 from models.masked_lm.export import export_masked_lm
 from models.masked_lm.model import build_masked_lm, masked_lm_loss
-from models.core.settings import MaskedLMSettings
+from models.masked_lm.settings import MaskedLMSettings
 from models.tokenizers.wordpiece import SpecialIds
 
 

@@ -14,7 +14,7 @@ import keras_hub
 import tensorflow as tf
 
 from models.core.backbone import embedding_layers, encoder_inputs, is_distilbert, sequence_output
-from models.core.settings import POOLINGS
+from models.text_classification.settings import POOLINGS
 
 
 def freeze(backbone, embeddings: bool, lowest_layers: int) -> None:

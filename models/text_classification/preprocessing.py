@@ -6,7 +6,7 @@ counts the run's summary gives (text length in pieces, windows, truncated)."""
 import tensorflow as tf
 
 from models.core import features
-from models.core.settings import head_length
+from models.text_classification.settings import head_length
 from models.tokenizers import wordpiece as tokenization
 
 # Text-length buckets (in wordpieces) that evaluation is sliced by.

@@ -17,7 +17,7 @@ from models.core import encoder, training
 from models.text_classification.inputs import classifier_dataset, label_counts
 from models.text_classification.export import export_classifier
 from models.text_classification.distillation import Distiller
-from models.core.settings import ClassifierSettings
+from models.text_classification.settings import ClassifierSettings
 from models.text_classification.model import (WindowedClassifier, balanced_class_weights, build_classifier,
                                     head_layers)
 

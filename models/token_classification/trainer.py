@@ -15,7 +15,7 @@ from absl import logging
 
 from models.core import encoder, features, inputs, training
 from models.token_classification import model as tc
-from models.core.settings import TokenClassifierSettings
+from models.token_classification.settings import TokenClassifierSettings
 from models.token_classification.export import export_token_classifier
 
 

@@ -30,7 +30,7 @@ from components.teacher_scores import TeacherScores
 from components.tokenize import Tokenize
 from components.types import WordPieceVocab
 from models.core import features
-from models.core.settings import head_length
+from models.text_classification.settings import head_length
 from pipeline.blessing import evaluate_and_push, overall_threshold
 from pipeline import jobs
 from pipeline.config import ConfigError, FinetuneConfig

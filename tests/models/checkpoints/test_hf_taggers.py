@@ -80,7 +80,7 @@ def test_the_imported_head_is_kept_in_lmpipes_class_order(tmp_path):
     import numpy as np
 
     from models.core import encoder
-    from models.core.settings import TokenClassifierSettings
+    from models.token_classification.settings import TokenClassifierSettings
     from models.token_classification.model import build_token_classifier
     from models.token_classification.trainer import keeps_tagger_head
 

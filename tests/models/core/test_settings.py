@@ -5,7 +5,9 @@ import dataclasses
 
 import pytest
 
-from models.core.settings import ClassifierSettings, ConfigError, MaskedLMSettings, TrainSettings
+from models.core.settings import ConfigError, TrainSettings
+from models.text_classification.settings import ClassifierSettings
+from models.masked_lm.settings import MaskedLMSettings
 
 
 def test_each_task_serialises_its_own_settings():

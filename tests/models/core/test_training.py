@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from models.core import training
-from models.core.settings import MaskedLMSettings
+from models.masked_lm.settings import MaskedLMSettings
 from models.masked_lm.model import build_masked_lm, masked_lm_loss
 from tests.conftest import REPO
 
@@ -81,7 +81,7 @@ sys.path.insert(0, {repo!r})
 import numpy as np, tensorflow as tf
 from models.core import distribute, training
 from models.masked_lm.model import build_masked_lm, masked_lm_loss
-from models.core.settings import MaskedLMSettings
+from models.masked_lm.settings import MaskedLMSettings
 from tests.models.core.test_training import batch, SEQ, VOCAB
 distribute.configure_devices("mirrored", 2)  # before TensorFlow starts, as lmpipe's CLI does
 settings = MaskedLMSettings(strategy="mirrored", cpu_replicas=2, batch_size=8, train_steps=4,

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from components.mlm_masker import masking
 from models.core import features
-from models.core.settings import MaskedLMSettings
+from models.masked_lm.settings import MaskedLMSettings
 from models.masked_lm.inputs import masked_lm_dataset
 from models.masked_lm.model import build_masked_lm
 from models.masked_lm.trainer import train_masked_lm

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from models.core import features
 from models.core.backbone import build_backbone
-from models.core.settings import ClassifierSettings
+from models.text_classification.settings import ClassifierSettings
 from models.text_classification import model as classifier
 from models.text_classification.inputs import classifier_dataset, label_counts
 from models.text_classification.trainer import train_classifier
