@@ -1,9 +1,10 @@
-"""The `tfx.dsl.Pipeline` both pipeline definitions are wrapped in, and where their files are:
-artifacts under `<run_dir>/pipeline/`, SQLite ML Metadata at `<run_dir>/metadata.sqlite` when
-run here (Kubeflow/Vertex bring their own), caching on, the run's Beam options."""
+"""What every job's pipeline is built with: the `tfx.dsl.Pipeline` it is wrapped in (artifacts
+under `<run_dir>/pipeline/`, SQLite ML Metadata at `<run_dir>/metadata.sqlite` when run here,
+Kubeflow/Vertex bring their own; caching on; the run's Beam options), the one TFX Trainer
+builder, and where the repository's files are."""
 
 import os
-from typing import List
+from typing import List, Optional
 
 from tfx import v1 as tfx
 
@@ -61,3 +62,36 @@ def trainer_config(cfg, settings=None, **extras) -> dict:
     settings = settings or cfg.train_settings()
     return {"settings": settings.to_dict(), "backup_dir": absolute(cfg.backup_dir_for(settings)),
             **extras}
+
+
+def validation_steps(example_gen, schema_file: str, stats_options=None) -> list:
+    """The three steps every job runs on its data before any work: StatisticsGen (with
+    `stats_options`, a `tfdv.StatsOptions`), ImportSchemaGen (the job's curated schema) and
+    ExampleValidator, whose anomalies stop the run at the Tokenize step; in pipeline order."""
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"],
+                                                  stats_options=stats_options)
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file)
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+    return [statistics_gen, schema_gen, example_validator]
+
+
+def trainer(cfg, run_fn: str, tokenize, base_model=None, examples=None, settings=None,
+            train_steps: Optional[int] = None, **extras):
+    """The TFX Trainer of every job; a task family supplies its `run_fn` (the dotted name of
+    `models/<family>/trainer.py:run_fn`) and its settings.
+
+    It trains on `examples` (default the Tokenize step's transformed examples) with the Tokenize
+    step's transform graph, from `base_model` (a Model channel: the encoder or checkpoint to
+    start from, or None), for `train_steps` (default `cfg.train_steps`) and `cfg.eval_steps`
+    eval steps; its `custom_config` is `trainer_config(cfg, settings, **extras)` (the training
+    settings only: TFX's cache key includes it)."""
+    return tfx.components.Trainer(
+        run_fn=run_fn,
+        examples=examples if examples is not None else tokenize.outputs["transformed_examples"],
+        transform_graph=tokenize.outputs["transform_graph"],
+        base_model=base_model,
+        train_args=tfx.proto.TrainArgs(
+            num_steps=cfg.train_steps if train_steps is None else train_steps),
+        eval_args=tfx.proto.EvalArgs(num_steps=cfg.eval_steps),
+        custom_config=trainer_config(cfg, settings, **extras))

@@ -38,8 +38,9 @@ PACKED_IDS = "packed_ids"
 LABEL_ID = "label_id"
 SEGMENT_IDS = "segment_ids"  # int64 [seq_length]: 0 for the first text, 1 for the pair's second
 LENGTH_BUCKET = "length_bucket"
-# Long texts (models/text_classification/settings.py LONG_TEXTS), per text: its length in pieces, how many windows
-# the model reads (1 unless `windows`) and whether any of it is not read (int64 0/1); under
+# Long texts (models/text_classification/settings.py LONG_TEXTS), per text: its length in
+# pieces, how many windows the model reads (1 unless `windows`) and whether any of it is not
+# read (int64 0/1); under
 # `windows` the windows themselves, `[CLS] ... [SEP] [PAD]...` flattened, int64
 # [(windows * seq_length)], in place of `token_ids`.
 TEXT_LENGTH = "text_length"

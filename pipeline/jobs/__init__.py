@@ -126,9 +126,8 @@ def check_checkpoint(path: str, flag: str, seq_length: int):
     --seq-length longer than its positions). Prints its warnings (what was assumed or looks
     wrong) to stderr."""
     from models import checkpoints
-    from pipeline import resolve_pretrained
-
     from models.checkpoints import gpt2 as gpt2_checkpoint
+    from pipeline import resolve_pretrained
 
     try:
         if os.path.isfile(os.path.join(path, "metadata.sqlite")):

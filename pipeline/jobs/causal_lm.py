@@ -24,12 +24,13 @@ from components.text_example_gen import CorpusError, TextExampleGen
 from components.tokenize import Tokenize
 from components.types import GPT2Checkpoint
 from components.vocab_gen import ByteLevelBPEVocabGen
-from models.core import lm_metrics as mlm_metrics
 from models.causal_lm.export import LM_EVAL_SIGNATURE
+from models.core import lm_metrics as mlm_metrics
 from pipeline import jobs
 from pipeline.blessing import evaluate_and_push, overall_threshold
 from pipeline.config import MIN_GAIN_OVER_START, CausalPretrainConfig, ConfigError
-from pipeline.tfx_pipeline import absolute, make_pipeline, repo_file, trainer_config
+from pipeline.tfx_pipeline import absolute, make_pipeline, repo_file, validation_steps
+from pipeline.tfx_pipeline import trainer as build_trainer
 
 
 def eval_config(cfg: CausalPretrainConfig, vocab_size: int) -> tfma.EvalConfig:
@@ -67,13 +68,9 @@ def create_pipeline(cfg: CausalPretrainConfig, vocab_size: int,
                     local: bool = True) -> tfx.dsl.Pipeline:
     example_gen = TextExampleGen(corpus_dir=absolute(cfg.corpus_dir),
                                  eval_buckets=cfg.eval_buckets)
-    statistics_gen = tfx.components.StatisticsGen(
-        examples=example_gen.outputs["examples"],
-        stats_options=tfdv.StatsOptions(use_sketch_based_topk_uniques=True))
-    schema_gen = tfx.components.ImportSchemaGen(
-        schema_file=repo_file("schemas", "corpus.pbtxt", image=not local))
-    example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+    statistics_gen, schema_gen, example_validator = validation_steps(
+        example_gen, repo_file("schemas", "corpus.pbtxt", image=not local),
+        tfdv.StatsOptions(use_sketch_based_topk_uniques=True))
     if cfg.init_from:
         vocabulary_steps = list(starting_point(cfg.init_from, cfg.seq_length, cfg.model_name,
                                                cfg.max_new_tokens))
@@ -91,14 +88,8 @@ def create_pipeline(cfg: CausalPretrainConfig, vocab_size: int,
         preprocessing_fn="models.causal_lm.model.causal_lm_preprocessing_fn",
         custom_config={"seq_length": cfg.seq_length,
                        "documents_per_batch": cfg.documents_per_batch})
-    trainer = tfx.components.Trainer(
-        run_fn="models.causal_lm.trainer.run_fn",
-        examples=tokenize.outputs["transformed_examples"],
-        transform_graph=tokenize.outputs["transform_graph"],
-        base_model=start_model,
-        train_args=tfx.proto.TrainArgs(num_steps=cfg.train_steps),
-        eval_args=tfx.proto.EvalArgs(num_steps=cfg.eval_steps),
-        custom_config=trainer_config(cfg))
+    trainer = build_trainer(cfg, "models.causal_lm.trainer.run_fn", tokenize,
+                            base_model=start_model)
     gate_and_push = evaluate_and_push(tokenize.outputs["transformed_examples"],
                                       trainer.outputs["model"], eval_config(cfg, vocab_size),
                                       cfg.serving_model_dir, cfg.max_versions,

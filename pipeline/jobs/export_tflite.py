@@ -102,8 +102,8 @@ def export(model_dir: str, out: str, quantize: str = "none", version: Optional[i
            run_dir: Optional[str] = None, calibration_data: Optional[str] = None) -> dict:
     """Converts, writes DIR/model.tflite and labels.txt, evaluates (with `run_dir`), writes and
     returns the report."""
-    from models.text_classification import tflite
     from models.core.export import ModelInfo, ModelInfoError
+    from models.text_classification import tflite
     from pipeline.run_summary import size_mb
     from serving.versions import resolve_version_dir
 

@@ -22,12 +22,14 @@ from components.mlm_masker import MlmMasker
 from components.text_example_gen import CorpusError, TextExampleGen
 from components.tokenize import Tokenize
 from components.vocab_gen import WordPieceVocabGen
-from models.core import features, lm_metrics as mlm_metrics
-from pipeline.blessing import evaluate_and_push, overall_threshold
+from models.core import features
+from models.core import lm_metrics as mlm_metrics
 from pipeline import jobs
+from pipeline.blessing import evaluate_and_push, overall_threshold
 from pipeline.config import MIN_GAIN_OVER_START, ConfigError, PretrainConfig
 from pipeline.jobs.import_checkpoint import starting_point
-from pipeline.tfx_pipeline import absolute, make_pipeline, repo_file, trainer_config
+from pipeline.tfx_pipeline import absolute, make_pipeline, repo_file, validation_steps
+from pipeline.tfx_pipeline import trainer as build_trainer
 
 
 def eval_config(cfg: PretrainConfig) -> tfma.EvalConfig:
@@ -57,13 +59,9 @@ def create_pipeline(cfg: PretrainConfig, local: bool = True) -> tfx.dsl.Pipeline
                                  eval_buckets=cfg.eval_buckets)
     # Top values of whole documents tell nothing: sketches count them more cheaply, and every
     # example is still read (the schema checks presence).
-    statistics_gen = tfx.components.StatisticsGen(
-        examples=example_gen.outputs["examples"],
-        stats_options=tfdv.StatsOptions(use_sketch_based_topk_uniques=True))
-    schema_gen = tfx.components.ImportSchemaGen(
-        schema_file=repo_file("schemas", "corpus.pbtxt", image=not local))
-    example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+    statistics_gen, schema_gen, example_validator = validation_steps(
+        example_gen, repo_file("schemas", "corpus.pbtxt", image=not local),
+        tfdv.StatsOptions(use_sketch_based_topk_uniques=True))
     if cfg.init_from:
         vocabulary_steps = starting_point(cfg.init_from, cfg.seq_length, cfg.max_predictions,
                                           cfg.top_k, cfg.model_name)
@@ -88,17 +86,12 @@ def create_pipeline(cfg: PretrainConfig, local: bool = True) -> tfx.dsl.Pipeline
         # With dynamic masking the train split's maskings go unused: one is enough.
         dupe_factor=1 if cfg.masking == "dynamic" else cfg.dupe_factor, seed=cfg.seed,
         whole_word_masking=cfg.whole_word_masking)
-    trainer = tfx.components.Trainer(
-        run_fn="models.masked_lm.trainer.run_fn",
+    trainer = build_trainer(
+        cfg, "models.masked_lm.trainer.run_fn", tokenize, base_model=start_model,
         # Dynamic masking masks Transform's windows as it reads them; the masker's eval split
         # stays the one fixed masked eval set the Evaluator scores.
         examples=(tokenize.outputs["transformed_examples"] if cfg.masking == "dynamic"
-                  else masker.outputs["masked_examples"]),
-        transform_graph=tokenize.outputs["transform_graph"],
-        base_model=start_model,
-        train_args=tfx.proto.TrainArgs(num_steps=cfg.train_steps),
-        eval_args=tfx.proto.EvalArgs(num_steps=cfg.eval_steps),
-        custom_config=trainer_config(cfg))
+                  else masker.outputs["masked_examples"]))
     gate_and_push = evaluate_and_push(masker.outputs["masked_examples"], trainer.outputs["model"],
                                       eval_config(cfg), cfg.serving_model_dir, cfg.max_versions,
                                       baseline_model=start_model)

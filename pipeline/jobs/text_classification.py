@@ -21,8 +21,8 @@ import sys
 from typing import List, Optional, Sequence, Tuple
 
 import tensorflow_model_analysis as tfma
-from tensorflow_metadata.proto.v0 import schema_pb2
 from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx import v1 as tfx
 
 from components.labelled_example_gen import LabelledDataError, LabelledExampleGen
@@ -31,13 +31,13 @@ from components.tokenize import Tokenize
 from components.types import WordPieceVocab
 from models.core import features
 from models.text_classification.settings import head_length
-from pipeline.blessing import evaluate_and_push, overall_threshold
 from pipeline import jobs
+from pipeline.blessing import evaluate_and_push, overall_threshold
 from pipeline.config import ConfigError, FinetuneConfig
 from pipeline.jobs.import_checkpoint import starting_point
 from pipeline.resolve_pretrained import Pretrained, PretrainedError
-from pipeline.tfx_pipeline import (absolute, make_pipeline, read_text, repo_file, trainer_config,
-                                   write_text)
+from pipeline.tfx_pipeline import absolute, make_pipeline, read_text, repo_file, validation_steps, write_text
+from pipeline.tfx_pipeline import trainer as build_trainer
 
 LABELLED_SCHEMA = repo_file("schemas", "labelled.pbtxt")
 RUN_SCHEMA = "labelled_schema.pbtxt"  # in the run directory: the classes of its runs
@@ -196,10 +196,8 @@ def create_pipeline(cfg: FinetuneConfig, labels: Sequence[str], pretrained: Pret
     `local`: run here (SQLite ML Metadata) rather than compiled for a cluster."""
     example_gen = LabelledExampleGen(absolute(cfg.data), cfg.text_column, cfg.label_column,
                                      cfg.split_buckets, cfg.text_pair_column, cfg.tsv_quoting)
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=pipeline_schema_file(cfg, schema_file))
-    example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+    statistics_gen, schema_gen, example_validator = validation_steps(
+        example_gen, pipeline_schema_file(cfg, schema_file))
     if pretrained.needs_import:  # a checkpoint from elsewhere: lmpipe's model of it first
         start = starting_point(pretrained.model_uri, cfg.seq_length,
                                min(20, cfg.seq_length - 2), 5, "mlm")
@@ -218,15 +216,9 @@ def create_pipeline(cfg: FinetuneConfig, labels: Sequence[str], pretrained: Pret
             vocabulary=vocabulary, anomalies=example_validator.outputs["anomalies"],
             preprocessing_fn="models.masked_lm.preprocessing.preprocessing_fn",
             custom_config={"seq_length": cfg.seq_length}).with_id("AdaptTokenize")
-        adapt_trainer = tfx.components.Trainer(
-            run_fn="models.masked_lm.trainer.run_fn",
-            examples=adapt_tokenize.outputs["transformed_examples"],
-            transform_graph=adapt_tokenize.outputs["transform_graph"],
-            base_model=base_model,
-            train_args=tfx.proto.TrainArgs(num_steps=cfg.adapt_steps),
-            eval_args=tfx.proto.EvalArgs(num_steps=cfg.eval_steps),
-            custom_config=trainer_config(cfg, cfg.adapt_settings()),
-        ).with_id("AdaptTrainer")
+        adapt_trainer = build_trainer(
+            cfg, "models.masked_lm.trainer.run_fn", adapt_tokenize, base_model=base_model,
+            settings=cfg.adapt_settings(), train_steps=cfg.adapt_steps).with_id("AdaptTrainer")
         adapt = [adapt_tokenize, adapt_trainer]
         base_model = adapt_trainer.outputs["model"]
     examples, schema, distill, baseline = (example_gen.outputs["examples"],
@@ -247,16 +239,10 @@ def create_pipeline(cfg: FinetuneConfig, labels: Sequence[str], pretrained: Pret
         preprocessing_fn="models.text_classification.preprocessing.classifier_preprocessing_fn",
         custom_config={"seq_length": cfg.seq_length, "labels": list(labels),
                        **long_text_config(cfg)})
-    trainer = tfx.components.Trainer(
-        run_fn="models.text_classification.trainer.run_fn",
-        examples=tokenize.outputs["transformed_examples"],
-        transform_graph=tokenize.outputs["transform_graph"],
-        base_model=base_model,
-        train_args=tfx.proto.TrainArgs(num_steps=cfg.train_steps),
-        eval_args=tfx.proto.EvalArgs(num_steps=cfg.eval_steps),
-        custom_config=trainer_config(cfg, labels=list(labels), **({"distill": {
-            "temperature": cfg.distill_temperature, "alpha": cfg.distill_alpha}} if teacher
-            else {})))
+    trainer = build_trainer(
+        cfg, "models.text_classification.trainer.run_fn", tokenize, base_model=base_model,
+        labels=list(labels), **({"distill": {"temperature": cfg.distill_temperature,
+                                             "alpha": cfg.distill_alpha}} if teacher else {}))
     gate_and_push = evaluate_and_push(example_gen.outputs["examples"], trainer.outputs["model"],
                                       eval_config(cfg, labels), cfg.serving_model_dir,
                                       cfg.max_versions, baseline_model=baseline)
@@ -374,7 +360,8 @@ def cluster_plan(cfg: FinetuneConfig, given=frozenset()) -> Plan:
 def check_teacher(cfg: FinetuneConfig, labels, pretrained: Pretrained) -> str:
     """The teacher's Model artifact directory; refuses one with other classes than the data,
     warns when the student is not smaller (at least 90% of the teacher's parameters)."""
-    from components.teacher_scores.executor import TeacherError, check_teacher as classes_match
+    from components.teacher_scores.executor import TeacherError
+    from components.teacher_scores.executor import check_teacher as classes_match
     from pipeline import resolve_pretrained as pretrained_lib
 
     teacher = pretrained_lib.resolve_teacher(cfg.distill_from)

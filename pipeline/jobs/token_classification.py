@@ -27,18 +27,19 @@ from components.tagged_example_gen import TaggedExampleGen
 from components.tagged_example_gen import reader as tagged
 from components.tokenize import Tokenize
 from components.types import WordPieceVocab
-from models.token_classification import metrics as entity_metrics
 from models.core import features
 from models.core.settings import ConfigError
-from models.token_classification.model import entity_type_names
+from models.token_classification import metrics as entity_metrics
 from models.token_classification.export import TAGGING_EVAL_SIGNATURE
+from models.token_classification.model import entity_type_names
 from pipeline import jobs
 from pipeline.blessing import evaluate_and_push, overall_threshold
-from pipeline.jobs.text_classification import pipeline_schema_file
 from pipeline.config import TokenClassificationConfig
 from pipeline.jobs.import_checkpoint import starting_point
+from pipeline.jobs.text_classification import pipeline_schema_file
 from pipeline.resolve_pretrained import Pretrained, PretrainedError
-from pipeline.tfx_pipeline import absolute, make_pipeline, trainer_config, write_text
+from pipeline.tfx_pipeline import absolute, make_pipeline, validation_steps, write_text
+from pipeline.tfx_pipeline import trainer as build_trainer
 
 TASK = "token_classification"  # the summary's `task`
 RUN_SCHEMA = "tagged_schema.pbtxt"  # in the run directory: the IOB2 classes of its runs
@@ -117,10 +118,8 @@ def create_pipeline(cfg: TokenClassificationConfig, classes: Sequence[str],
                     local: bool = True) -> tfx.dsl.Pipeline:
     example_gen = TaggedExampleGen(absolute(cfg.data), cfg.tag_scheme, cfg.token_column,
                                    cfg.tag_column, cfg.split_buckets)
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=pipeline_schema_file(cfg, schema_file, "tagged"))
-    example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+    statistics_gen, schema_gen, example_validator = validation_steps(
+        example_gen, pipeline_schema_file(cfg, schema_file, "tagged"))
     if pretrained.needs_import:
         start = starting_point(pretrained.model_uri, cfg.seq_length,
                                min(20, cfg.seq_length - 2), 5, "mlm")
@@ -138,14 +137,8 @@ def create_pipeline(cfg: TokenClassificationConfig, classes: Sequence[str],
         preprocessing_fn="models.token_classification.model.preprocessing_fn",
         custom_config={"seq_length": cfg.seq_length, "stride": cfg.stride,
                        "labels": list(classes)})
-    trainer = tfx.components.Trainer(
-        run_fn="models.token_classification.trainer.run_fn",
-        examples=tokenize.outputs["transformed_examples"],
-        transform_graph=tokenize.outputs["transform_graph"],
-        base_model=base_model,
-        train_args=tfx.proto.TrainArgs(num_steps=cfg.train_steps),
-        eval_args=tfx.proto.EvalArgs(num_steps=cfg.eval_steps),
-        custom_config=trainer_config(cfg, labels=list(classes)))
+    trainer = build_trainer(cfg, "models.token_classification.trainer.run_fn", tokenize,
+                            base_model=base_model, labels=list(classes))
     gate_and_push = evaluate_and_push(example_gen.outputs["examples"], trainer.outputs["model"],
                                       eval_config(cfg, classes), cfg.serving_model_dir,
                                       cfg.max_versions)

@@ -175,7 +175,7 @@ def test_finetune_from_a_checkpoint_and_token_classification_compile(tmp_path, c
         "--pretrained", f"{bucket}/pretrain/mlm", "--run-dir", f"{bucket}/runs/ner")
     assert {"FileBasedExampleGen", "Tokenize", "Trainer", "Evaluator", "Pusher"} <= set(
         spec.root.dag.tasks)
-    assert "B-LOC" in text and "token_classifier_trainer" in text
+    assert "B-LOC" in text and "models.token_classification.trainer.run_fn" in text
 
 
 def test_import_compiles_for_bert_and_gpt2(tmp_path, capsys, bucket):
