@@ -37,7 +37,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from bench.pretrain_quality import curve_data, done_runs, log, record  # noqa: E402
+from bench.pretrain_quality import curve_data, done_runs, log, run_plan  # noqa: E402
 
 LMPIPE = os.path.join(os.path.dirname(sys.executable), "lmpipe")
 PEER_PYTHON = os.path.join(REPO, ".venv-peer", "bin", "python")
@@ -149,17 +149,10 @@ def main():
     plan = [(side, seed) for seed in range(1, args.seeds + 1) for side in ("ours", "hf")]
     plan += [("ours_fixed", seed) for seed in range(1, args.fixed_seeds + 1)]
     sides = {"ours": ours, "hf": peer, "ours_fixed": lambda a, d, s: ours(a, d, s, "fixed")}
-    for side, seed in plan:
-        key = f"{side}:s{seed}"
-        if key in runs:
-            continue
-        entry = {"key": key, **sides[side](args, data, seed)}
-        record(args.results, entry)
-        runs[key] = entry
-        log(json.dumps(entry))
-        write_result(args, runs)
-    result = write_result(args, runs)
-    log(json.dumps({k: v for k, v in result.items() if k != "runs"}))
+    run_plan(args.results, runs,
+             [(f"{side}:s{seed}", lambda side=side, seed=seed: sides[side](args, data, seed))
+              for side, seed in plan],
+             lambda runs: write_result(args, runs))
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from bench.finetune_checkpoint import LMPIPE, PEER_PYTHON, _run, peer  # noqa: E402
-from bench.pretrain_quality import curve_data, done_runs, log, record, tfidf_accuracy  # noqa: E402
+from bench.pretrain_quality import curve_data, done_runs, run_plan, tfidf_accuracy  # noqa: E402
 
 RESULTS = os.path.join(REPO, "bench", "long_documents")
 BROWN = os.path.join(os.path.dirname(REPO), "shared", "datasets", "long_documents",
@@ -237,16 +237,7 @@ def main():
         **{f"brown:{m}": (lambda m=m: brown_run(m)) for m in MODES},
         **{f"reviews:{m}": (lambda m=m: reviews_run(m)) for m in MODES[1:]},
     }
-    for key, run in plan.items():
-        if key in runs:
-            continue
-        entry = {"key": key, **run()}
-        record(args.results, entry)
-        runs[key] = entry
-        log(json.dumps(entry))
-        write_result(args, runs)
-    result = write_result(args, runs)
-    log(json.dumps({k: v for k, v in result.items() if k != "runs"}))
+    run_plan(args.results, runs, plan.items(), lambda runs: write_result(args, runs))
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from bench.finetune_checkpoint import PEER_PYTHON, _run  # noqa: E402
-from bench.pretrain_quality import done_runs, log, record  # noqa: E402
+from bench.pretrain_quality import done_runs, run_plan  # noqa: E402
 
 LMPIPE = os.path.join(os.path.dirname(sys.executable), "lmpipe")
 RESULTS = os.path.join(REPO, "bench", "ner")
@@ -190,19 +190,10 @@ def main():
     args.checkpoint = os.path.abspath(args.checkpoint)
     data = write_splits(args.dev, args.test, args.root)
     runs = done_runs(args.results)
-    for seed in range(1, args.seeds + 1):
-        for side, run in (("ours", ours), ("hf", peer)):
-            key = f"{side}:s{seed}"
-            if key in runs:
-                continue
-            entry = {"key": key, **run(args, data, seed)}
-            record(args.results, entry)
-            runs[key] = entry
-            log(json.dumps(entry))
-            write_result(args, runs)
-    result = write_result(args, runs)
+    plan = [(f"{side}:s{seed}", lambda run=run, seed=seed: run(args, data, seed))
+            for seed in range(1, args.seeds + 1) for side, run in (("ours", ours), ("hf", peer))]
+    result = run_plan(args.results, runs, plan, lambda runs: write_result(args, runs))
     write_markdown(result, args.results + ".md")
-    log(json.dumps({k: v for k, v in result.items() if k != "runs"}))
 
 
 if __name__ == "__main__":

@@ -30,8 +30,9 @@ its wall time), train_seconds, wall_seconds, settings and versions.
 
 import argparse
 import json
-import sys
 import time
+
+from peer_training import train, trainer_optimizer
 
 START = time.perf_counter()
 
@@ -63,8 +64,7 @@ def main():
     import transformers
     from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
     from transformers import (AutoModelForTokenClassification, AutoTokenizer,
-                              DataCollatorForTokenClassification,
-                              get_linear_schedule_with_warmup)
+                              DataCollatorForTokenClassification)
 
     torch.set_num_threads(args.threads)
     try:
@@ -109,39 +109,10 @@ def main():
     generator = torch.Generator().manual_seed(args.seed)
     loader = torch.utils.data.DataLoader(data["train"], batch_size=args.batch_size, shuffle=True,
                                          generator=generator, collate_fn=collate)
-    no_decay = set()
-    for module_name, module in model.named_modules():
-        for param_name, _ in module.named_parameters(recurse=False):
-            if isinstance(module, torch.nn.LayerNorm) or param_name == "bias":
-                no_decay.add(f"{module_name}.{param_name}" if module_name else param_name)
-    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(
-        [{"params": [p for n, p in params if n not in no_decay],
-          "weight_decay": args.weight_decay},
-         {"params": [p for n, p in params if n in no_decay], "weight_decay": 0.0}],
-        lr=args.learning_rate, betas=(0.9, 0.999), eps=1e-8)
-    scheduler = get_linear_schedule_with_warmup(optimizer, args.warmup_steps, args.train_steps)
-
-    model.train()
-    step = seen = 0
-    loss_value = None
-    train_start = time.perf_counter()
-    while step < args.train_steps:
-        for batch in loader:
-            loss = model(**batch).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            seen += len(batch["labels"])
-            loss_value = loss.item()
-            if step % 50 == 0:
-                print(f"step {step}/{args.train_steps} loss {loss_value:.4f}", file=sys.stderr)
-            if step >= args.train_steps:
-                break
-    train_seconds = time.perf_counter() - train_start
+    optimizer, scheduler = trainer_optimizer(model, args.learning_rate, args.weight_decay,
+                                             args.warmup_steps, args.train_steps)
+    seen, loss_value, train_seconds = train(model, loader, optimizer, scheduler, args.train_steps,
+                                            log_every=50)
 
     def predict(split):
         model.eval()

@@ -65,6 +65,24 @@ def record(results, entry):
         f.write(json.dumps(entry, sort_keys=True) + "\n")
 
 
+def run_plan(results, runs, plan, write_result):
+    """The resume loop of every side-by-side bench: runs each `(key, run)` of `plan` whose key
+    is not in `runs` yet (so a rerun goes on where a killed one stopped), appends its entry to
+    `<results>_runs.jsonl` as soon as it ends, and rewrites the summary (`write_result(runs)`)
+    after each; returns the final summary, logged without its runs."""
+    for key, run_one in plan:
+        if key in runs:
+            continue
+        entry = {"key": key, **run_one()}
+        record(results, entry)
+        runs[key] = entry
+        log(json.dumps(entry))
+        write_result(runs)
+    result = write_result(runs)
+    log(json.dumps({k: v for k, v in result.items() if k != "runs"}))
+    return result
+
+
 def run(command, log_file, not_blessed_ok=False):
     """Runs a command, its output to `log_file`; lmpipe's exit 1 (ran, but the model was not
     blessed) is accepted with `not_blessed_ok`."""

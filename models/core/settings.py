@@ -217,3 +217,15 @@ class WindowSettings(BatchingSettings):
     def stride(self) -> int:
         """The window overlap in pieces."""
         return (self.seq_length - 2) // 4 if self.window_stride is None else self.window_stride
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FineTuningSettings(WindowSettings):
+    """What fine-tuning an encoder for a task shares (text and token classification): its
+    default length, and `from_scratch` (the encoder's architecture and vocabulary with random
+    weights, a baseline; models/core/training.py: TrainerJob.encoder_to_fine_tune)."""
+
+    train_steps: int = 500
+    eval_steps: int = 20
+    checkpoint_every: int = 100
+    from_scratch: bool = False

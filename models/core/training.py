@@ -18,13 +18,13 @@ import dataclasses
 import json
 import os
 import time
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 import keras
 import tensorflow as tf
 from absl import logging
 
-from models.core import distribute, features, optim
+from models.core import distribute, encoder, features, optim
 from models.core.settings import TrainSettings
 
 # -- the TFX Trainer set-up -------------------------------------------------------------------
@@ -45,6 +45,20 @@ class TrainerJob:
     serving_dir: str  # where the SavedModel goes
     backup_dir: Optional[str]  # where a killed run's last checkpoint waits (None: no resume)
     chief: bool  # only the chief writes the real model; other workers export to scratch
+
+    def encoder_to_fine_tune(self) -> Tuple[str, Callable[[], keras.Model]]:
+        """For a fine-tuning task: the encoder directory of `base_model` (its vocabulary checked
+        against the one Tokenize used; EncoderError names both) and a function that loads the
+        encoder, with its weights or, under the settings' `from_scratch`, the same architecture
+        with random weights, in the settings' mixed-precision dtype."""
+        pretrained = encoder.encoder_dir(self.base_model)
+        encoder.check_vocabulary(pretrained, len(self.vocab), self.vocab_file)
+
+        def backbone():
+            return encoder.load_encoder(pretrained, pretrained=not self.settings.from_scratch,
+                                        dtype=self.settings.mixed_precision)
+
+        return pretrained, backbone
 
 
 def run_trainer(fn_args, settings_class, train_and_export: Callable[[TrainerJob], None]) -> None:

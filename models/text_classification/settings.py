@@ -3,7 +3,7 @@ weights, how a long text is read)."""
 
 import dataclasses
 
-from models.core.settings import ConfigError, WindowSettings, check_choice, check_positive
+from models.core.settings import ConfigError, FineTuningSettings, check_choice, check_positive
 
 POOLINGS = ("mean", "cls")
 CLASS_WEIGHTS = ("none", "balanced")
@@ -23,15 +23,11 @@ def head_length(body: int) -> int:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class ClassifierSettings(WindowSettings):
+class ClassifierSettings(FineTuningSettings):
     """Training settings of fine-tuning a text classifier."""
 
     model_name: str = "classifier"
     learning_rate: float = 1e-4
-    train_steps: int = 500
-    eval_steps: int = 20
-    checkpoint_every: int = 100
-    from_scratch: bool = False  # same architecture and vocabulary, random weights (a baseline)
     pooling: str = "mean"  # "mean" over token outputs, or "cls" (keras-hub BertTextClassifier)
     freeze_embeddings: bool = False
     freeze_layers: int = 0  # the lowest N transformer layers keep their pretrained weights

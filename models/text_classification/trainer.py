@@ -13,7 +13,7 @@ from typing import Callable, List, Optional, Sequence
 import keras
 from absl import logging
 
-from models.core import encoder, training
+from models.core import training
 from models.text_classification.inputs import classifier_dataset, label_counts
 from models.text_classification.export import export_classifier
 from models.text_classification.distillation import Distiller
@@ -83,13 +83,7 @@ def train_classifier(settings: ClassifierSettings, backbone: Callable, labels: S
 
 def train_and_export(job: training.TrainerJob) -> None:
     settings, labels = job.settings, list(job.custom_config["labels"])
-    pretrained = encoder.encoder_dir(job.base_model)
-    encoder.check_vocabulary(pretrained, len(job.vocab), job.vocab_file)
-
-    def backbone():
-        return encoder.load_encoder(pretrained, pretrained=not settings.from_scratch,
-                                    dtype=settings.mixed_precision)
-
+    pretrained, backbone = job.encoder_to_fine_tune()
     head = keeps_classifier_head(pretrained, labels, settings)
     logging.info("Classifier head: %s", "the imported checkpoint's" if head else "new")
     model = train_classifier(settings, backbone, labels, job.train_files, job.eval_files,

@@ -13,7 +13,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from models.core import encoder, features, inputs, training
+from models.core import features, inputs, training
 from models.token_classification import model as tc
 from models.token_classification.settings import TokenClassifierSettings
 from models.token_classification.export import export_token_classifier
@@ -82,13 +82,7 @@ def train_token_classifier(settings: TokenClassifierSettings, backbone: Callable
 
 def train_and_export(job: training.TrainerJob) -> None:
     settings, labels = job.settings, list(job.custom_config["labels"])
-    pretrained = encoder.encoder_dir(job.base_model)
-    encoder.check_vocabulary(pretrained, len(job.vocab), job.vocab_file)
-
-    def backbone():
-        return encoder.load_encoder(pretrained, pretrained=not settings.from_scratch,
-                                    dtype=settings.mixed_precision)
-
+    pretrained, backbone = job.encoder_to_fine_tune()
     head = keeps_tagger_head(pretrained, labels, settings)
     logging.info("Token classifier head: %s", "the imported checkpoint's" if head else "new")
     model = train_token_classifier(settings, backbone, labels, job.train_files, job.eval_files,

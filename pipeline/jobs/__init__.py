@@ -193,6 +193,12 @@ def print_skipped(skipped) -> None:
                                                       if len(skipped) > 10 else ""))
 
 
+def heading_lines(title: str, summary: dict) -> list:
+    """The first lines of every job's printed summary: its title (the command) and where the
+    pipeline's artifacts are."""
+    return ["", f"== {title}: summary ==", f"pipeline root     {summary['pipeline_root']}"]
+
+
 def input_lines(summary: dict, unit: str) -> list:
     """The summary's lines on what was read: the pre-flight count and each split's examples
     (components/split_counts.py), with a warning when they disagree."""

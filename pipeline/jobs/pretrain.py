@@ -161,9 +161,7 @@ def summarize(plan: Plan) -> dict:
 def print_summary(plan: Plan, summary: dict, path: str) -> None:
     number, metrics = jobs.number, summary["eval_metrics"]
     lines = [
-        "",
-        "== lmpipe pretrain: summary ==",
-        f"pipeline root     {summary['pipeline_root']}",
+        *jobs.heading_lines("lmpipe pretrain", summary),
         *jobs.input_lines(summary, "document"),
         f"ML Metadata       {summary['metadata_path']}",
         f"vocabulary size   {summary['vocab_size']}",

@@ -458,9 +458,7 @@ def print_summary(plan: Plan, summary: dict, path: str) -> None:
     absent = summary.get("eval_absent_classes") or []
     test = summary.get("test_metrics")
     print("\n".join([
-        "",
-        "== lmpipe finetune: summary ==",
-        f"pipeline root     {summary['pipeline_root']}",
+        *jobs.heading_lines("lmpipe finetune", summary),
         *jobs.input_lines(summary, "row"),
         f"pretrained        {summary['pretrained_model']}"
         + (" (architecture only: --from-scratch)" if cfg.from_scratch else "")

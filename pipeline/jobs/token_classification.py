@@ -288,9 +288,7 @@ def print_summary(plan: Plan, summary: dict, path: str) -> None:
 
     splits = summary.get("input", {})
     print("\n".join([
-        "",
-        "== lmpipe finetune --task token-classification: summary ==",
-        f"pipeline root     {summary['pipeline_root']}",
+        *jobs.heading_lines("lmpipe finetune --task token-classification", summary),
         f"input             {splits.get('sentences', 0):,} sentences, {splits.get('tokens', 0):,} "
         f"tokens in {splits.get('files', 0)} file(s) ({cfg.tag_scheme.upper()} tags)",
         f"pretrained        {summary['pretrained_model']}",
