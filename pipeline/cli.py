@@ -120,7 +120,7 @@ def pretrain(args) -> int:
     config_cls, module = OBJECTIVES[args.objective]
     return jobs.run(importlib.import_module(module),
                     lambda: _own_config(args, OBJECTIVES, args.objective, "--objective"),
-                    _given(args, config_cls), args.summary)
+                    _given(args, config_cls), args.summary, args.dry_run)
 
 
 def import_checkpoint(args) -> int:
@@ -129,7 +129,7 @@ def import_checkpoint(args) -> int:
     from pipeline.jobs import import_checkpoint as job
 
     return jobs.run(job, lambda: _config_from_args(args, ImportConfig),
-                    _given(args, ImportConfig), args.summary)
+                    _given(args, ImportConfig), args.summary, args.dry_run)
 
 
 # --task: (config class, the job's module)
@@ -156,7 +156,7 @@ def finetune(args) -> int:
     config_cls, module = TASKS[args.task]
     return jobs.run(importlib.import_module(module),
                     lambda: _own_config(args, TASKS, args.task, "--task"),
-                    _given(args, config_cls), args.summary)
+                    _given(args, config_cls), args.summary, args.dry_run)
 
 
 # lmpipe compile --job: (config class, the job's module); finetune's follow --task.
@@ -333,8 +333,13 @@ def rollback(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+DRY_RUN_HELP = ("run the pre-flight checks only (inputs, checkpoint, settings: everything checked "
+                "before any work), print what was read, and start nothing")
+
+
+def build_parser(argv) -> argparse.ArgumentParser:
+    """The `lmpipe` argument parser (`argv`: the command line, which says the job whose flags
+    `lmpipe compile` takes)."""
     parser = argparse.ArgumentParser(prog="lmpipe", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("pretrain", help="run the pretraining pipeline locally: masked LM "
@@ -346,12 +351,14 @@ def main(argv=None) -> int:
     _add_config_flags(p, CausalPretrainConfig,
                       skip={f.name for f in dataclasses.fields(PretrainConfig)})
     p.add_argument("--summary", default=None, help="summary JSON (default: RUN_DIR/summary.json)")
+    p.add_argument("--dry-run", action="store_true", help=DRY_RUN_HELP)
     p = sub.add_parser("import", help="turn a BERT or DistilBERT checkpoint (Hugging Face, "
                                       "keras-hub preset, lmpipe) into a served fill-mask model "
                                       "(or a fine-tuned classifier into a served classifier) "
                                       "and an encoder")
     _add_config_flags(p, ImportConfig)
     p.add_argument("--summary", default=None, help="summary JSON (default: RUN_DIR/summary.json)")
+    p.add_argument("--dry-run", action="store_true", help=DRY_RUN_HELP)
     p = sub.add_parser("finetune", help="fine-tune a pretrained encoder into a text classifier "
                                         "or a token classifier (named entities)")
     p.add_argument("--task", choices=sorted(TASKS), default="text-classification",
@@ -361,6 +368,7 @@ def main(argv=None) -> int:
     _add_config_flags(p, TokenClassificationConfig,
                       skip={f.name for f in dataclasses.fields(FinetuneConfig)})
     p.add_argument("--summary", default=None, help="summary JSON (default: RUN_DIR/summary.json)")
+    p.add_argument("--dry-run", action="store_true", help=DRY_RUN_HELP)
     p = sub.add_parser("compile", help="write a job's pipeline for Vertex AI Pipelines or "
                                        "Kubeflow Pipelines (KubeflowV2DagRunner); "
                                        "`lmpipe compile --job J --help` lists J's flags")
@@ -436,6 +444,12 @@ def main(argv=None) -> int:
     p.add_argument("--model", required=True)
     p.add_argument("--to", type=int, default=None, metavar="VERSION")
     p.add_argument("--keep", type=int, default=None, help="then keep only the newest N versions")
+    return parser
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if args.command == "predict" and (args.rest or args.grpc) and not args.model:
         parser.error("--model is required with --rest or --grpc")

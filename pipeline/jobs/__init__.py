@@ -27,11 +27,12 @@ EXIT_PIPELINE_FAILED = 1
 
 
 def run(job, make_config: Callable, given: Iterable[str] = (),
-        summary_path: Optional[str] = None) -> int:
+        summary_path: Optional[str] = None, dry_run: bool = False) -> int:
     """Runs `job` (a module as above) on `make_config()`; `given`: the config fields the user
     set (a job may choose a default only where the user did not). Returns the exit code:
     EXIT_BAD_INPUT when a check refuses (nothing was started), EXIT_PIPELINE_FAILED when the
-    pipeline fails or its model is not blessed, 0 when a blessed model was pushed."""
+    pipeline fails or its model is not blessed, 0 when a blessed model was pushed. `dry_run`
+    (`--dry-run`): the pre-flight checks only; 0 when they pass, and nothing is started."""
     try:
         cfg = make_config()
         plan = job.preflight(cfg, frozenset(given))
@@ -39,6 +40,10 @@ def run(job, make_config: Callable, given: Iterable[str] = (),
         return fail(EXIT_BAD_INPUT, str(e))
     except (OSError, ValueError) as e:  # e.g. an unreadable schema file
         return fail(EXIT_BAD_INPUT, f"{type(e).__name__}: {e}")
+    if dry_run:
+        print(f"lmpipe: dry run: every pre-flight check passed; nothing was started (without "
+              f"--dry-run this runs the {job.JOB} pipeline in {plan.cfg.run_dir}).")
+        return 0
     return run_local(job.JOB, plan.cfg, summary_path, lambda: job.build(plan),
                      lambda: job.summarize(plan),
                      lambda summary, path: job.print_summary(plan, summary, path))
