@@ -29,7 +29,7 @@ def _summary(run_dir, job):
 
 
 # The BERT classifier's import is the same code (its parity and TF1 serving are unit tests in
-# tests/models/checkpoints/test_hf_classifiers.py); one pipeline run here keeps CI short.
+# tests/models/checkpoints/test_hf_checkpoints.py); one pipeline run here keeps CI short.
 @pytest.mark.parametrize("name,classes", [("distilbert_classifier", ["spam", "ham"])])
 def test_a_fine_tuned_classifier_is_served_in_one_command(tmp_path, name, classes):
     run_dir = str(tmp_path / "run")
