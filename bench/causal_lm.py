@@ -143,7 +143,7 @@ def main() -> None:
 
     model_dir = _latest(os.path.join(ours_dir, "pipeline", "Trainer", "model"))
     ours_model = load_causal_lm(gpt2_checkpoint.inspect_gpt2(model_dir),
-                                                dropout=0.0)
+                                dropout=0.0)
     hf_model = load_causal_lm(gpt2_checkpoint.inspect_gpt2(hf_dir), dropout=0.0)
     eval_loss_ours, eval_loss_hf = score(ours_model, eval_blocks), score(hf_model, eval_blocks)
 

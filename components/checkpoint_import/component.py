@@ -51,23 +51,23 @@ class Executor(base_executor.BaseExecutor):
         if ckpt.task == checkpoints.TOKEN_CLASSIFICATION:  # a tagger: served as one
             tagger = load_token_classifier(ckpt, dropout=0.0)
             save_token_classifier(tagger, ckpt, model.uri, seq_length,
-                                             exec_properties[MODEL_NAME_KEY])
+                                  exec_properties[MODEL_NAME_KEY])
             model.set_string_custom_property("checkpoint_task", "token_classification")
             model.set_string_custom_property("classes", ",".join(ckpt.classes))
             pretrained_head = False
         elif ckpt.classes:  # a fine-tuned classifier: served as one, head and all
             classifier = load_text_classifier(ckpt, dropout=0.0)
             save_classifier(classifier, ckpt, model.uri, seq_length,
-                                       exec_properties[MODEL_NAME_KEY])
+                            exec_properties[MODEL_NAME_KEY])
             model.set_string_custom_property("checkpoint_task", "text_classification")
             model.set_string_custom_property("classes", ",".join(ckpt.classes))
             pretrained_head = False
         else:
             masked_lm = load_masked_lm(ckpt, dropout=0.0)
             save_masked_lm(masked_lm, ckpt.vocab, ckpt.tokenizer, model.uri, seq_length,
-                                  int(exec_properties[MAX_PREDICTIONS_KEY]),
-                                  int(exec_properties[TOP_K_KEY]), exec_properties[MODEL_NAME_KEY],
-                                  where=ckpt.vocab_file)
+                           int(exec_properties[MAX_PREDICTIONS_KEY]),
+                           int(exec_properties[TOP_K_KEY]), exec_properties[MODEL_NAME_KEY],
+                           where=ckpt.vocab_file)
             model.set_string_custom_property("checkpoint_task", "masked_lm")
             pretrained_head = masked_lm.pretrained_head
         copy_vocabulary(os.path.join(model.uri, "encoder", "vocab.txt"), vocabulary.uri)

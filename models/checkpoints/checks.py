@@ -19,11 +19,11 @@ MODULES_JSON = "modules.json"  # a sentence-transformers directory
 TEXT_CLASSIFICATION, TOKEN_CLASSIFICATION = "text-classification", "token-classification"
 # Tokenizer classes that tokenize as BertTokenizer does (DistilBERT's only drops token_type_ids).
 WORDPIECE_TOKENIZERS = (None, "BertTokenizer", "BertTokenizerFast", "DistilBertTokenizer",
-                         "DistilBertTokenizerFast")
+                        "DistilBertTokenizerFast")
 SHOWN = 5  # names in a message
 # Tokenizer settings lmpipe cannot honour: BERT's special tokens by their names only.
 SPECIAL_TOKEN_KEYS = {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]",
-                       "sep_token": "[SEP]", "mask_token": "[MASK]"}
+                      "sep_token": "[SEP]", "mask_token": "[MASK]"}
 SPECIAL_TOKENS = set(SPECIAL_TOKEN_KEYS.values())
 ASSUMED_UNCASED = (
     "assumed uncased with accents stripped (BertTokenizer's default, do_lower_case true); if the "

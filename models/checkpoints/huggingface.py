@@ -536,8 +536,8 @@ def inspect_huggingface(path: str, config: dict) -> Checkpoint:
     vocab_file = os.path.join(path, features.VOCAB_FILE)
     if not os.path.isfile(vocab_file):
         vocab_file = need(os.path.join(path, TOKENIZER_JSON), "a BERT checkpoint's WordPiece "
-                           f"vocabulary: {features.VOCAB_FILE} (one token per line in id order) or "
-                           f"{TOKENIZER_JSON} (as transformers saves it), and there is neither")
+                          f"vocabulary: {features.VOCAB_FILE} (one token per line in id order) or "
+                          f"{TOKENIZER_JSON} (as transformers saves it), and there is neither")
     vocab = check_vocab(vocab_file, config["vocab_size"])
     settings, source, tokenizer_warnings = _huggingface_tokenizer(path, vocab)
     warnings += tokenizer_warnings + casing_warnings(vocab, vocab_file, settings.lowercase, source)

@@ -21,7 +21,7 @@ def inspect_keras_hub(path: str, config: dict) -> Checkpoint:
     vocab_file = os.path.join(path, features.VOCAB_FILE)
     if not os.path.isfile(vocab_file):
         vocab_file = need(os.path.join(path, _KERAS_HUB_VOCAB),
-                           f"the preset's vocabulary (or a {features.VOCAB_FILE} beside config.json)")
+                          f"the preset's vocabulary (or a {features.VOCAB_FILE} beside config.json)")
     backbone = config["config"]
     vocab = check_vocab(vocab_file, backbone["vocabulary_size"])
     warnings = []

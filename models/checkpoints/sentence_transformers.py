@@ -28,8 +28,8 @@ def inspect_sentence_transformers(path: str) -> Checkpoint:
                               "encoder to import.")
     model_dir = os.path.normpath(os.path.join(path, kinds["Transformer"].get("path") or ""))
     config_file = need(os.path.join(model_dir, "config.json"),
-                        f"the Transformer module's config ({modules_file} puts it in "
-                        f"{kinds['Transformer'].get('path') or 'the root'})")
+                       f"the Transformer module's config ({modules_file} puts it in "
+                       f"{kinds['Transformer'].get('path') or 'the root'})")
     config = read_json(config_file)
     if "model_type" not in config:
         raise CheckpointError(f"{config_file} has no model_type: not a Hugging Face config.")

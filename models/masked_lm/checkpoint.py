@@ -18,7 +18,7 @@ from absl import logging
 
 from models.checkpoints.checks import HUGGINGFACE, KERAS_HUB, LMPIPE, Checkpoint, read_json
 from models.checkpoints.huggingface import (GELU, SafetensorLoader, config_with_defaults, converter,
-                                           new_backbone)
+                                            new_backbone)
 from models.core import encoder
 from models.tokenizers.wordpiece import TokenizerSettings
 
@@ -140,8 +140,8 @@ def save_mlm_head(model, encoder_dir: str) -> str:
 
 
 def save_masked_lm(model, vocab: Sequence[str], tokenizer: TokenizerSettings, model_dir: str,
-               seq_length: int, max_predictions: int, top_k: int, model_name: str,
-               where: str = "the checkpoint's vocabulary") -> str:
+                   seq_length: int, max_predictions: int, top_k: int, model_name: str,
+                   where: str = "the checkpoint's vocabulary") -> str:
     """Writes a masked-LM model as lmpipe's model directory: `Format-Serving/` (the fill-mask
     SavedModel, models/core/export.py) and `encoder/` (encoder, MLM head, `vocab.txt` of `vocab`,
     tokenizer settings), as a pretraining run's Trainer does."""
@@ -152,7 +152,7 @@ def save_masked_lm(model, vocab: Sequence[str], tokenizer: TokenizerSettings, mo
     vocab = list(vocab)
     preprocessing = TokenizeOnly(Tokenizer(vocab, tokenizer, where=where), seq_length)
     export_masked_lm(model, preprocessing, os.path.join(model_dir, encoder.SERVING_DIR),
-                            vocab, seq_length, max_predictions, top_k, model_name)
+                     vocab, seq_length, max_predictions, top_k, model_name)
     saved = encoder.save_encoder(model.backbone, model_dir, vocab, tokenizer)
     if model.pretrained_head:
         save_mlm_head(model, saved)

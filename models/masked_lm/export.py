@@ -57,7 +57,7 @@ def _mlm_eval_fn(model, seq_length: int, max_predictions: int):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def mlm_eval(examples):
         model_inputs, labels, weights = parse_masked_lm(examples, seq_length,
-                                                               max_predictions)
+                                                        max_predictions)
         logits = tf.cast(model(model_inputs, training=False), tf.float32)
         nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
         correct = tf.cast(tf.equal(tf.argmax(logits, axis=-1), labels), tf.float32)

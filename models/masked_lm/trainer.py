@@ -70,8 +70,8 @@ def train_and_export(job: training.TrainerJob) -> None:
                             job.log_dir, job.backup_dir, job.chief, start_from,
                             SpecialIds.of(job.vocab, job.vocab_file))
     export_masked_lm(model, job.transform_output, job.serving_dir, job.vocab,
-                            settings.seq_length, settings.max_predictions, settings.top_k,
-                            settings.model_name)
+                     settings.seq_length, settings.max_predictions, settings.top_k,
+                     settings.model_name)
     # Beside the SavedModel, the encoder (and MLM head) that fine-tuning or more pretraining
     # start from.
     saved = encoder.save_encoder(model.backbone, job.serving_dir, job.vocab_file)

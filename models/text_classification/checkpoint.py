@@ -57,6 +57,6 @@ def save_classifier(model, ckpt: Checkpoint, model_dir: str, seq_length: int,
     preprocessing = ClassifierPreprocessing(
         Tokenizer(list(ckpt.vocab), ckpt.tokenizer, where=ckpt.vocab_file), seq_length)
     export_classifier(model, preprocessing, os.path.join(model_dir, encoder.SERVING_DIR),
-                             list(ckpt.classes), seq_length, model_name,
-                             encoder.vocab_file(saved))
+                      list(ckpt.classes), seq_length, model_name,
+                      encoder.vocab_file(saved))
     return model_dir

@@ -35,7 +35,7 @@ from models.core import features
 from models.core.export import ModelInfo, ModelInfoError
 from models.text_classification.export import CLASSIFY_IDS_SIGNATURE
 from models.tokenizers.wordpiece import (MAX_CHARS_PER_WORD, SpecialIds, TokenizerSettings,
-                                 read_vocab)
+                                         read_vocab)
 
 QUANTIZE_MODES = ("none", "dynamic", "int8")
 

@@ -19,7 +19,7 @@ from models.text_classification.export import export_classifier
 from models.text_classification.distillation import Distiller
 from models.text_classification.settings import ClassifierSettings
 from models.text_classification.model import (WindowedClassifier, balanced_class_weights, build_classifier,
-                                    head_layers)
+                                              head_layers)
 
 
 def train_classifier(settings: ClassifierSettings, backbone: Callable, labels: Sequence[str],
@@ -45,9 +45,9 @@ def train_classifier(settings: ClassifierSettings, backbone: Callable, labels: S
 
     def datasets(batch_size):
         return (classifier_dataset(train_files, settings.seq_length, batch_size,
-                                          teacher_classes, multiple, windows, seed=settings.seed),
+                                   teacher_classes, multiple, windows, seed=settings.seed),
                 classifier_dataset(eval_files, settings.seq_length, batch_size,
-                                          teacher_classes, multiple, windows, shuffle=False))
+                                   teacher_classes, multiple, windows, shuffle=False))
 
     def build():
         model = build_classifier(backbone(), len(labels), settings.dropout,
@@ -90,8 +90,8 @@ def train_and_export(job: training.TrainerJob) -> None:
                              job.log_dir, job.backup_dir, job.chief,
                              distill=job.custom_config.get("distill"), head_weights=head)
     export_classifier(model, job.transform_output, job.serving_dir, labels,
-                             settings.seq_length, settings.model_name, job.vocab_file,
-                             long_text=long_text_info(settings))
+                      settings.seq_length, settings.model_name, job.vocab_file,
+                      long_text=long_text_info(settings))
 
 
 def long_text_info(settings: ClassifierSettings) -> dict:

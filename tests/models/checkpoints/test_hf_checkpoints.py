@@ -122,7 +122,7 @@ def test_an_imported_distilbert_is_an_lmpipe_model_to_go_on_from(tmp_path):
     ckpt = checkpoints.inspect(os.path.join(DATA, "distilbert_mlm"))
     model = load_masked_lm(ckpt, dropout=0.0)
     model_dir = save_masked_lm(model, ckpt.vocab, ckpt.tokenizer, str(tmp_path / "m"),
-                                      32, 4, 5, "mlm")
+                               32, 4, 5, "mlm")
     again = load_masked_lm(checkpoints.inspect(model_dir), dropout=0.0)
     expected = _expected("distilbert_mlm")
     x = {**_hidden_inputs(expected), "mask_positions": expected["mlm_positions"][:, None]}
@@ -221,7 +221,7 @@ def test_vocab_txt_and_tokenizer_json_must_agree(tmp_path):
     vocab[2000], vocab[2001] = vocab[2001], vocab[2000]
     (path / "vocab.txt").write_text("".join(t + "\n" for t in vocab), encoding="utf-8")
     with pytest.raises(checkpoints.CheckpointError, match="a vocabulary other than vocab.txt's.*"
-                                                         "first difference is id 2000"):
+                                                          "first difference is id 2000"):
         checkpoints.inspect(str(path))
     vocab[2000], vocab[2001] = vocab[2001], vocab[2000]
     (path / "vocab.txt").write_text("".join(t + "\n" for t in vocab), encoding="utf-8")

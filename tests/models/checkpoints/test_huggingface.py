@@ -36,7 +36,7 @@ def imported(tmp_path_factory, hf_model):
     ckpt = checkpoints.inspect(HF_CHECKPOINT)
     model_dir = str(tmp_path_factory.mktemp("imported") / "model")
     save_masked_lm(hf_model, ckpt.vocab, ckpt.tokenizer, model_dir, seq_length=128,
-                          max_predictions=20, top_k=5, model_name="bert")
+                   max_predictions=20, top_k=5, model_name="bert")
     return model_dir
 
 
@@ -147,7 +147,7 @@ def test_another_architecture_is_refused_by_name(tmp_path):
     config["model_type"] = "gpt2"
     json.dump(config, open(os.path.join(path, "config.json"), "w"))
     with pytest.raises(checkpoints.CheckpointError, match="model_type 'gpt2' .* is not an "
-                                                         "architecture lmpipe imports; it imports bert"):
+                                                          "architecture lmpipe imports; it imports bert"):
         checkpoints.inspect(path)
 
 
@@ -166,7 +166,7 @@ def test_a_missing_vocabulary_or_weights_is_named(tmp_path):
     assert checkpoints.inspect(path).vocab_file == os.path.join(path, "tokenizer.json")
     os.remove(os.path.join(path, "tokenizer.json"))
     with pytest.raises(checkpoints.CheckpointError, match=r"ckpt/tokenizer.json is missing: a BERT "
-                                                         r"checkpoint's WordPiece vocabulary"):
+                                                          r"checkpoint's WordPiece vocabulary"):
         checkpoints.inspect(path)
     shutil.move(os.path.join(path, "model.safetensors"), os.path.join(path, "pytorch_model.bin"))
     with pytest.raises(checkpoints.CheckpointError, match="only pytorch_model.bin.*save_pretrained"):

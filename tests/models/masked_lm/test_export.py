@@ -18,7 +18,7 @@ def test_fill_mask_model_signatures(tmp_path, vocab_file):
                                   [features.TEXT, features.SOURCE])
     model = build_masked_lm(len(VOCAB), SEQ, "tiny")
     path = export_masked_lm(model, tft_output, str(tmp_path / "mlm"), VOCAB, SEQ,
-                                   max_predictions=4, top_k=2, model_name="mlm")
+                            max_predictions=4, top_k=2, model_name="mlm")
     session, signatures = load_tf1(path)
     assert set(signatures) >= {features.SERVING_SIGNATURE, features.TRANSFORM_SIGNATURE,
                                features.EVAL_SIGNATURE}

@@ -26,8 +26,8 @@ def _windows(special, rows=256, seq_length=32, vocab_size=200, seed=0):
 def test_dynamic_masking_follows_berts_rules():
     ids = _windows(GOOGLE)
     x, originals, weights = mask_batch(tf.constant(ids), tf.constant([7, 0], tf.int64),
-                                              max_predictions=5, mask_rate=0.15, special=GOOGLE,
-                                              vocab_size=200)
+                                       max_predictions=5, mask_rate=0.15, special=GOOGLE,
+                                       vocab_size=200)
     masked, positions = x["token_ids"].numpy(), x["mask_positions"].numpy()
     originals, weights = originals.numpy(), weights.numpy()
     actions = {"mask": 0, "random": 0, "kept": 0}
@@ -59,7 +59,7 @@ def test_the_same_seed_masks_the_same_and_another_seed_differently():
 
     def mask(step):
         return mask_batch(ids, tf.constant([1, step], tf.int64), 8, 0.15, LMPIPE,
-                                 200)[0]["mask_positions"].numpy()
+                          200)[0]["mask_positions"].numpy()
 
     np.testing.assert_array_equal(mask(0), mask(0))
     assert (mask(0) != mask(1)).any()
@@ -76,7 +76,7 @@ def test_the_dataset_reads_transform_windows_and_masks_them_anew_each_epoch(tmp_
                 features.PACKED_IDS: tf.train.Feature(int64_list=tf.train.Int64List(
                     value=packed))})).SerializeToString())
     ds = dynamic_masked_lm_dataset([path], seq_length, 4, 0.15, LMPIPE, 200,
-                                          batch_size=6, shuffle=False)
+                                   batch_size=6, shuffle=False)
     (first, _, w1), (second, _, w2) = list(ds.take(2))
     np.testing.assert_array_equal(np.sort(first["padding_mask"].numpy().sum(1)),
                                   np.sort(second["padding_mask"].numpy().sum(1)))  # 6 windows

@@ -23,7 +23,7 @@ def test_classifier_signatures(tmp_path, vocab_file):
                                   [features.TEXT, features.LABEL])
     model = classifier.build_classifier(build_backbone(len(VOCAB), SEQ), len(labels))
     path = export_classifier(model, tft_output, str(tmp_path / "classifier"), labels, SEQ,
-                                    "classifier", vocab_file)
+                             "classifier", vocab_file)
     session, signatures = load_tf1(path)
     assert set(signatures) >= {features.SERVING_SIGNATURE, features.PREDICT_EXAMPLES_SIGNATURE,
                                features.TRANSFORM_SIGNATURE}
@@ -78,7 +78,7 @@ def test_a_classifier_of_text_pairs_takes_two_strings(tmp_path, vocab_file):
                                   [features.TEXT, features.TEXT_PAIR, features.LABEL])
     model = classifier.build_classifier(build_backbone(len(VOCAB), SEQ), len(labels))
     path = export_classifier(model, tft_output, str(tmp_path / "pairs"), labels, SEQ, "nli",
-                                    vocab_file)
+                             vocab_file)
     session, signatures = load_tf1(path)
     serving = signatures[features.SERVING_SIGNATURE]
     assert sorted(serving.inputs) == [features.TEXT, features.TEXT_PAIR]

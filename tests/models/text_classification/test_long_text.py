@@ -116,7 +116,7 @@ def test_windows_batches_group_texts_by_windows_and_length(tmp_path):
         seen += len(labels)
     assert seen == len(counts)
     fixed = next(iter(classifier_dataset([path], SEQ, 8, windows=True, shuffle=False,
-                                                repeat=False)))[0]["token_ids"]
+                                         repeat=False)))[0]["token_ids"]
     assert fixed.shape == (8, 3, SEQ)  # padded to the batch's most windows, seq_length wide
 
 
@@ -131,7 +131,7 @@ def test_the_served_classifier_reads_every_window_of_a_long_text(tmp_path, vocab
     long_text = {"long_text": "windows", "window_stride": 1, "max_windows": 3,
                  "window_pooling": "mean"}
     path = export_classifier(model, tft_output, str(tmp_path / "docs"), labels, SEQ,
-                                    "docs", vocab_file, long_text=long_text)
+                             "docs", vocab_file, long_text=long_text)
     session, signatures = load_tf1(path)
     texts = [LONG, "good film", LONG + " " + LONG]
     out = run(session, signatures[features.SERVING_SIGNATURE], text=texts)

@@ -93,7 +93,7 @@ def test_fine_tuning_with_class_weights_and_early_stopping(tmp_path):
     assert summary["best_val_accuracy"] == 1.0
     assert summary["steps"] < 100, "early stopping ends training once eval accuracy stops rising"
     x, y = next(iter(classifier_dataset([str(tmp_path / "eval.gz")], 16, 40,
-                                                        shuffle=False, repeat=False)))
+                                        shuffle=False, repeat=False)))
     assert (np.argmax(model.predict(x, verbose=0), axis=-1) == y.numpy()).all()
 
 
@@ -124,7 +124,7 @@ def test_length_aware_batches_hold_every_example_once_trimmed_to_a_multiple(tmp_
         rows.append(([2] + body + [3] + [0] * (64 - length), i))
     _write_classifier_records(str(tmp_path / "train.gz"), rows)
     ds = classifier_dataset([str(tmp_path / "train.gz")], 64, 8, bucket_multiple=16,
-                                   shuffle=False, repeat=False)
+                            shuffle=False, repeat=False)
     by_label = {label: ids for ids, label in rows}
     seen, shapes = [], set()
     model = classifier.build_classifier(build_backbone(40, 64), 2, dropout=0.0)

@@ -28,7 +28,7 @@ def saved_model(tmp_path_factory):
                                    "labels": labels}, [features.TEXT, features.LABEL])
     keras_model = classifier.build_classifier(build_backbone(len(VOCAB), SEQ), len(labels))
     path = export_classifier(keras_model, tft_output, str(tmp_path / "classifier"),
-                                    labels, SEQ, "classifier", str(vocab_file))
+                             labels, SEQ, "classifier", str(vocab_file))
     import tensorflow_text  # noqa: F401
 
     serving = tf.saved_model.load(path).signatures[features.SERVING_SIGNATURE]
