@@ -1,10 +1,17 @@
 """Shared fixtures. `pretrain_run` runs the whole pretraining pipeline once per test session
-(through the `lmpipe` command, on a tiny slice of the bundled corpus) for every e2e test."""
+(through the `lmpipe` command, on a tiny slice of the bundled corpus) for every e2e test.
 
+The time budgets: each test file's seconds (its tests' set-up, call and tear-down, summed over
+both xdist workers) against its budget in the README's Tests section; `make test` ends with the
+files that ran past theirs (a report, not a failure: these machines are noisy)."""
+
+import collections
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -28,6 +35,58 @@ TINY_PRETRAIN_FLAGS = [
     # sharing one process (as on Dataflow, Flink or Spark).
     "--beam-arg=--direct_running_mode=multi_processing", "--beam-arg=--direct_num_workers=2",
 ]
+
+
+FILE_SECONDS = collections.defaultdict(float)
+
+
+def read_budgets(readme: str):
+    """({test file: budget in seconds}, the budget of any file not named) from the table of
+    the README's Tests section: rows `| path | seconds |`, one `| any other file | seconds |`."""
+    with open(readme, encoding="utf-8") as f:
+        text = f.read()
+    section = text.split("\n## Tests", 1)[-1].split("\n## ", 1)[0]
+    budgets, default = {}, None
+    for name, seconds in re.findall(r"^\|\s*`?([^`|]+?)`?\s*\|\s*(\d+)\s*\|", section, re.M):
+        if name == "any other file":
+            default = int(seconds)
+        else:
+            budgets[name] = int(seconds)
+    return budgets, default
+
+
+def pytest_runtest_logreport(report):
+    """Every phase's seconds, by file (under xdist the controller gets every worker's reports)."""
+    FILE_SECONDS[report.nodeid.split("::")[0]] += report.duration
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter, config):
+    if hasattr(config, "workerinput") or not FILE_SECONDS:
+        return  # a worker: the controller reports
+    budgets, default = read_budgets(os.path.join(REPO, "README.md"))
+    over = []
+    for path, seconds in FILE_SECONDS.items():
+        budget = budgets.get(path, default)
+        if budget is not None and seconds > budget:
+            over.append((seconds - budget, path, seconds, budget))
+    write = terminalreporter.write_line
+    terminalreporter.section("time budgets (README.md, Tests)")
+    write(f"{len(FILE_SECONDS)} files, {sum(FILE_SECONDS.values()) / 60:.1f} test-minutes over "
+          f"both workers, {(time.time() - config.stash[STARTED]) / 60:.1f} minutes of wall time")
+    if default is None and not budgets:
+        write("no budget table in the README's Tests section")
+    for _, path, seconds, budget in sorted(over, reverse=True):
+        write(f"over budget: {path}: {seconds:.0f} s (budget {budget} s)")
+    if not over and budgets:
+        write("every file within its budget")
+
+
+STARTED = pytest.StashKey[float]()
+
+
+def pytest_configure(config):
+    config.stash[STARTED] = time.time()
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's hook turns the marks into node ids

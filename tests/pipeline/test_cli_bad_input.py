@@ -80,3 +80,16 @@ def test_bad_flag_value_is_an_argparse_error(tmp_path):
     with pytest.raises(SystemExit) as error:
         run_cli(tmp_path, good_corpus(tmp_path), "--vocab-size", "many")
     assert error.value.code == 2
+
+
+def test_a_dry_run_checks_everything_and_starts_nothing(tmp_path, capsys):
+    code, run_dir = run_cli(tmp_path, good_corpus(tmp_path), "--dry-run")
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "2 documents" in out and "nothing was started" in out and str(run_dir) in out
+    assert not os.path.exists(run_dir), "a dry run starts no pipeline work"
+
+
+def test_a_dry_run_refuses_bad_input_as_a_run_does(tmp_path, capsys):
+    code, run_dir = run_cli(tmp_path, tmp_path / "nope", "--dry-run")
+    assert_failed_cleanly(code, run_dir, capsys, str(tmp_path / "nope"))
