@@ -65,6 +65,7 @@ class Checkpoint:
 
 
 def read_json(path: str) -> dict:
+    """A checkpoint's JSON file; CheckpointError naming it when it is not readable JSON."""
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
@@ -73,6 +74,7 @@ def read_json(path: str) -> dict:
 
 
 def need(path: str, what: str) -> str:
+    """`path`, which must be a file; CheckpointError naming it and `what` it holds if not."""
     if not os.path.isfile(path):
         raise CheckpointError(f"{path} is missing: {what}")
     return path
@@ -110,6 +112,9 @@ def vocab_from_tokenizer_json(json_file: str) -> List[str]:
 
 
 def check_vocab(vocab_file: str, embeddings: int) -> List[str]:
+    """The vocabulary (vocab.txt, or tokenizer.json's model.vocab) in id order: each token once,
+    BERT's special tokens in it, one token per row of the model's `embeddings`; else
+    CheckpointError (VocabularyError for a repeated token)."""
     if os.path.basename(vocab_file) == TOKENIZER_JSON:
         vocab = vocab_from_tokenizer_json(vocab_file)
     else:
@@ -183,6 +188,7 @@ def casing_warnings(vocab: Sequence[str], vocab_file: str, lowercase: bool, sour
 
 
 def tokenizer_settings_file(path: str, vocab_file: str) -> Optional[str]:
+    """tokenizer_config.json beside the vocabulary or in `path`, or None."""
     for directory in (os.path.dirname(vocab_file), path):
         if os.path.isfile(os.path.join(directory, TOKENIZER_CONFIG_FILE)):
             return os.path.join(directory, TOKENIZER_CONFIG_FILE)

@@ -512,6 +512,9 @@ def _huggingface_tokenizer(path: str, vocab: List[str]) -> Tuple[TokenizerSettin
 
 
 def inspect_huggingface(path: str, config: dict) -> Checkpoint:
+    """A Hugging Face BERT or DistilBERT directory (`config`: its config.json): the config
+    fields against the tables above, the weights' names and shapes, the vocabulary and the
+    tokenizer settings; a fine-tuned classifier's classes. Raises CheckpointError."""
     if config["model_type"] not in ACCEPTED_MODEL_TYPES:
         raise CheckpointError(
             f"{path}/config.json: model_type {config['model_type']!r} "

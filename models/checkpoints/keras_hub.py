@@ -14,6 +14,8 @@ _KERAS_HUB_VOCAB = os.path.join("assets", "tokenizer", "vocabulary.txt")
 
 
 def inspect_keras_hub(path: str, config: dict) -> Checkpoint:
+    """A keras-hub BertBackbone preset (`config`: its config.json), checked as `inspect`
+    documents; with no tokenizer settings it is assumed uncased (a warning says so)."""
     if not config["class_name"].endswith("BertBackbone"):
         raise CheckpointError(f"{path} is a keras-hub {config['class_name']} preset; lmpipe "
                               "imports BertBackbone presets.")

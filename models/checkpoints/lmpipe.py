@@ -15,7 +15,10 @@ from models.checkpoints.checks import (
 from models.core import encoder
 from models.tokenizers.wordpiece import TokenizerSettings
 
+
 def inspect_lmpipe(path: str) -> Checkpoint:
+    """An lmpipe model directory (its `encoder/` preset, vocabulary and tokenizer settings),
+    checked as `inspect` documents; raises CheckpointError."""
     enc = encoder.encoder_dir(path)
     vocab_file = need(encoder.vocab_file(enc), "the vocabulary lmpipe saves beside its encoder")
     backbone = read_json(os.path.join(enc, "config.json"))["config"]

@@ -12,6 +12,7 @@ from models.checkpoints.huggingface import SafetensorLoader, config_with_default
 from models.checkpoints.lmpipe import write_classifier_head
 from models.core import encoder
 
+
 def load_text_classifier(ckpt: Checkpoint, dropout: float = 0.1, dtype: Optional[str] = None):
     """A fine-tuned classifier (`ckpt.classes`) as the model `lmpipe finetune --pooling cls`
     trains (models/text_classification/model.py: build_classifier), as transformers computes it

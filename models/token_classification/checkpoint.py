@@ -12,6 +12,7 @@ from models.checkpoints.huggingface import SafetensorLoader, config_with_default
 from models.checkpoints.lmpipe import write_classifier_head
 from models.core import encoder
 
+
 def load_token_classifier(ckpt: Checkpoint, dropout: float = 0.1, dtype: Optional[str] = None):
     """A fine-tuned BertForTokenClassification / DistilBertForTokenClassification as the model
     `lmpipe finetune --task token-classification` trains (models/token_classification/model.py:
