@@ -25,7 +25,7 @@ from components.tokenize import Tokenize
 from components.types import GPT2Checkpoint
 from components.vocab_gen import ByteLevelBPEVocabGen
 from models.causal_lm.export import LM_EVAL_SIGNATURE
-from models.core import lm_metrics as mlm_metrics
+from models.core import lm_metrics
 from pipeline import jobs
 from pipeline.blessing import evaluate_and_push, overall_threshold
 from pipeline.config import MIN_GAIN_OVER_START, CausalPretrainConfig, ConfigError
@@ -42,7 +42,7 @@ def eval_config(cfg: CausalPretrainConfig, vocab_size: int) -> tfma.EvalConfig:
         lower_is_better=True)
 
     def metric(class_name, per_slice_thresholds=()):
-        return tfma.MetricConfig(class_name=class_name, module=mlm_metrics.__name__,
+        return tfma.MetricConfig(class_name=class_name, module=lm_metrics.__name__,
                                  per_slice_thresholds=list(per_slice_thresholds))
 
     return tfma.EvalConfig(

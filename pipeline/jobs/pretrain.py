@@ -23,7 +23,7 @@ from components.text_example_gen import CorpusError, TextExampleGen
 from components.tokenize import Tokenize
 from components.vocab_gen import WordPieceVocabGen
 from models.core import features
-from models.core import lm_metrics as mlm_metrics
+from models.core import lm_metrics
 from pipeline import jobs
 from pipeline.blessing import evaluate_and_push, overall_threshold
 from pipeline.config import MIN_GAIN_OVER_START, ConfigError, PretrainConfig
@@ -38,7 +38,7 @@ def eval_config(cfg: PretrainConfig) -> tfma.EvalConfig:
         cfg.min_masked_accuracy, -MIN_GAIN_OVER_START if cfg.init_from else cfg.max_regression)
 
     def metric(class_name, per_slice_thresholds=()):
-        return tfma.MetricConfig(class_name=class_name, module=mlm_metrics.__name__,
+        return tfma.MetricConfig(class_name=class_name, module=lm_metrics.__name__,
                                  per_slice_thresholds=list(per_slice_thresholds))
 
     return tfma.EvalConfig(

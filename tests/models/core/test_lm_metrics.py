@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from tensorflow_model_analysis.metrics import metric_types
 
-from models.core import lm_metrics as mlm_metrics
+from models.core import lm_metrics
 
 
 def test_tfma_metrics_add_up_per_masked_token():
@@ -14,8 +14,8 @@ def test_tfma_metrics_add_up_per_masked_token():
         "masked_correct": np.array([c]), "masked_count": np.array([n]), "masked_nll": np.array([nll])})
         for c, n, nll in [(1.0, 2.0, 2.0), (3.0, 3.0, 1.0)]]
     results = {}
-    for metric in (mlm_metrics.MaskedLMAccuracy(), mlm_metrics.MaskedLMLoss(),
-                   mlm_metrics.MaskedLMPerplexity()):
+    for metric in (lm_metrics.MaskedLMAccuracy(), lm_metrics.MaskedLMLoss(),
+                   lm_metrics.MaskedLMPerplexity()):
         computation, = metric.computations()
         combiner = computation.combiner
         accumulator = combiner.create_accumulator()
