@@ -32,7 +32,7 @@ import argparse
 import json
 import time
 
-from peer_training import train, trainer_optimizer
+from peer_training import add_finetuning_arguments, start_torch, train, trainer_optimizer
 
 START = time.perf_counter()
 
@@ -46,18 +46,7 @@ def read_jsonl(path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", required=True)
-    parser.add_argument("--train", required=True)
-    parser.add_argument("--eval", required=True)
-    parser.add_argument("--test", required=True)
-    parser.add_argument("--seq-length", type=int, default=128)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--eval-batch-size", type=int, default=64)
-    parser.add_argument("--learning-rate", type=float, default=5e-5)
-    parser.add_argument("--warmup-steps", type=int, default=0)
-    parser.add_argument("--train-steps", type=int, default=340)
-    parser.add_argument("--weight-decay", type=float, default=0.01)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
+    add_finetuning_arguments(parser, batch_size=16, train_steps=340)
     args = parser.parse_args()
 
     import torch
@@ -66,12 +55,7 @@ def main():
     from transformers import (AutoModelForTokenClassification, AutoTokenizer,
                               DataCollatorForTokenClassification)
 
-    torch.set_num_threads(args.threads)
-    try:
-        torch.set_num_interop_threads(args.threads)
-    except RuntimeError:
-        pass
-    transformers.set_seed(args.seed)
+    start_torch(args.threads, args.seed)
     splits = {name: read_jsonl(path) for name, path in
               (("train", args.train), ("eval", args.eval), ("test", args.test))}
     types = sorted({t[2:] for tags in splits["train"][1] for t in tags if t != "O"})

@@ -7,6 +7,36 @@ import sys
 import time
 
 
+def add_finetuning_arguments(parser, batch_size: int, train_steps: int) -> None:
+    """The flags both fine-tuning peers take, after their own: the three splits, lengths and
+    batch sizes, the optimizer's settings, the seed and torch's threads."""
+    for split in ("--train", "--eval", "--test"):
+        parser.add_argument(split, required=True)
+    parser.add_argument("--seq-length", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--eval-batch-size", type=int, default=64)
+    parser.add_argument("--learning-rate", type=float, default=5e-5)
+    parser.add_argument("--warmup-steps", type=int, default=0)
+    parser.add_argument("--train-steps", type=int, default=train_steps)
+    parser.add_argument("--weight-decay", type=float, default=0.01)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+
+
+def start_torch(threads: int, seed: int) -> None:
+    """torch on `threads` threads (intra- and inter-op), everything seeded (transformers'
+    `set_seed`: Python, NumPy, torch)."""
+    import torch
+    import transformers
+
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(threads)
+    except RuntimeError:  # already set in this process
+        pass
+    transformers.set_seed(seed)
+
+
 def trainer_optimizer(model, learning_rate: float, weight_decay: float, warmup_steps: int,
                       train_steps: int):
     """torch AdamW (betas 0.9/0.999, eps 1e-8) with the Trainer's grouping: no weight decay on
