@@ -337,6 +337,22 @@ DRY_RUN_HELP = ("run the pre-flight checks only (inputs, checkpoint, settings: e
                 "before any work), print what was read, and start nothing")
 
 
+def _add_jobs_flags(parser: argparse.ArgumentParser, *config_classes) -> None:
+    """Every field of the jobs' config classes as a flag, once (a later class adds only the
+    fields the earlier ones do not have)."""
+    seen = set()
+    for config_cls in config_classes:
+        _add_config_flags(parser, config_cls, skip=frozenset(seen))
+        seen |= {f.name for f in dataclasses.fields(config_cls)}
+
+
+def _add_run_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags of a job run here (not compiled): its summary file and --dry-run."""
+    parser.add_argument("--summary", default=None,
+                        help="summary JSON (default: RUN_DIR/summary.json)")
+    parser.add_argument("--dry-run", action="store_true", help=DRY_RUN_HELP)
+
+
 def build_parser(argv) -> argparse.ArgumentParser:
     """The `lmpipe` argument parser (`argv`: the command line, which says the job whose flags
     `lmpipe compile` takes)."""
@@ -347,28 +363,21 @@ def build_parser(argv) -> argparse.ArgumentParser:
     p.add_argument("--objective", choices=sorted(OBJECTIVES), default="masked",
                    help="masked (BERT's masked LM; the default) or causal (GPT-2's next-token "
                         "LM, served as text generation)")
-    _add_config_flags(p, PretrainConfig)
-    _add_config_flags(p, CausalPretrainConfig,
-                      skip={f.name for f in dataclasses.fields(PretrainConfig)})
-    p.add_argument("--summary", default=None, help="summary JSON (default: RUN_DIR/summary.json)")
-    p.add_argument("--dry-run", action="store_true", help=DRY_RUN_HELP)
+    _add_jobs_flags(p, PretrainConfig, CausalPretrainConfig)
+    _add_run_flags(p)
     p = sub.add_parser("import", help="turn a BERT or DistilBERT checkpoint (Hugging Face, "
                                       "keras-hub preset, lmpipe) into a served fill-mask model "
                                       "(or a fine-tuned classifier into a served classifier) "
                                       "and an encoder")
-    _add_config_flags(p, ImportConfig)
-    p.add_argument("--summary", default=None, help="summary JSON (default: RUN_DIR/summary.json)")
-    p.add_argument("--dry-run", action="store_true", help=DRY_RUN_HELP)
+    _add_jobs_flags(p, ImportConfig)
+    _add_run_flags(p)
     p = sub.add_parser("finetune", help="fine-tune a pretrained encoder into a text classifier "
                                         "or a token classifier (named entities)")
     p.add_argument("--task", choices=sorted(TASKS), default="text-classification",
                    help="text-classification (sentences or pairs; the default) or "
                         "token-classification (a tag per word: named entities)")
-    _add_config_flags(p, FinetuneConfig)
-    _add_config_flags(p, TokenClassificationConfig,
-                      skip={f.name for f in dataclasses.fields(FinetuneConfig)})
-    p.add_argument("--summary", default=None, help="summary JSON (default: RUN_DIR/summary.json)")
-    p.add_argument("--dry-run", action="store_true", help=DRY_RUN_HELP)
+    _add_jobs_flags(p, FinetuneConfig, TokenClassificationConfig)
+    _add_run_flags(p)
     p = sub.add_parser("compile", help="write a job's pipeline for Vertex AI Pipelines or "
                                        "Kubeflow Pipelines (KubeflowV2DagRunner); "
                                        "`lmpipe compile --job J --help` lists J's flags")
@@ -386,11 +395,9 @@ def build_parser(argv) -> argparse.ArgumentParser:
     job, _ = _compile_job(argv[1:]) if argv[:1] == ["compile"] else ("pretrain", None)
     if job == "finetune":
         p.add_argument("--task", choices=sorted(TASKS), default="text-classification")
-        _add_config_flags(p, FinetuneConfig)
-        _add_config_flags(p, TokenClassificationConfig,
-                          skip={f.name for f in dataclasses.fields(FinetuneConfig)})
+        _add_jobs_flags(p, FinetuneConfig, TokenClassificationConfig)
     else:
-        _add_config_flags(p, COMPILE_JOBS[job][0])
+        _add_jobs_flags(p, COMPILE_JOBS[job][0])
     p = sub.add_parser("serve-config", help="write TF Serving's models.config for a serving dir")
     p.add_argument("--serving-dir", required=True, help="<dir>/<model>/<version>/ (the push target)")
     p.add_argument("--output", required=True, help="the ModelServerConfig text proto to write")
