@@ -126,6 +126,18 @@ DEFAULT_VOCAB_SIZE = 8000
 MIN_GAIN_OVER_START = 1e-9
 
 
+def default_vocab_size(cfg) -> None:
+    """Pretraining's vocabulary: learned from the corpus (`vocab_size`, default
+    DEFAULT_VOCAB_SIZE) or the `init_from` checkpoint's; both given is a ConfigError."""
+    if cfg.init_from and cfg.vocab_size is not None:
+        raise ConfigError(
+            f"--vocab-size {cfg.vocab_size} with --init-from {cfg.init_from}: continued "
+            "pretraining uses the checkpoint's vocabulary (its embeddings are trained on it). "
+            "Drop --vocab-size, or drop --init-from to learn a new vocabulary.")
+    if not cfg.init_from and cfg.vocab_size is None:
+        object.__setattr__(cfg, "vocab_size", DEFAULT_VOCAB_SIZE)
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class PretrainConfig(RunSettings, MaskedLMSettings):
     """Everything the MLM pretraining pipeline needs to know."""
@@ -153,13 +165,7 @@ class PretrainConfig(RunSettings, MaskedLMSettings):
         from components.mlm_masker import check_masking
         from components.text_example_gen import check_eval_buckets
 
-        if self.init_from and self.vocab_size is not None:
-            raise ConfigError(
-                f"--vocab-size {self.vocab_size} with --init-from {self.init_from}: continued "
-                "pretraining uses the checkpoint's vocabulary (its embeddings are trained on "
-                "it). Drop --vocab-size, or drop --init-from to learn a new vocabulary.")
-        if not self.init_from and self.vocab_size is None:
-            object.__setattr__(self, "vocab_size", DEFAULT_VOCAB_SIZE)
+        default_vocab_size(self)
         super().validate()
         if self.vocab_size is not None:
             check_vocab_size(self.vocab_size)
@@ -195,13 +201,7 @@ class CausalPretrainConfig(RunSettings, CausalLMSettings):
     def validate(self):
         from components.text_example_gen import check_eval_buckets
 
-        if self.init_from and self.vocab_size is not None:
-            raise ConfigError(
-                f"--vocab-size {self.vocab_size} with --init-from {self.init_from}: continued "
-                "pretraining uses the checkpoint's vocabulary. Drop --vocab-size, or drop "
-                "--init-from to learn a new vocabulary.")
-        if not self.init_from and self.vocab_size is None:
-            object.__setattr__(self, "vocab_size", DEFAULT_VOCAB_SIZE)
+        default_vocab_size(self)
         super().validate()
         if self.vocab_size is not None and self.vocab_size < BPE_MIN_VOCAB:
             raise ConfigError(f"--vocab-size {self.vocab_size} is too small for byte-level BPE: "
