@@ -390,7 +390,7 @@ def build_parser(argv) -> argparse.ArgumentParser:
     p.add_argument("--vertex-training", default=None, metavar="FILE.json",
                    help="run the Trainer as a Vertex AI CustomJob of this spec (project, "
                         "worker_pool_specs): several replicas with --strategy multi_worker, a "
-                        "TPU with --strategy tpu (README 'Training beyond one machine')")
+                        "TPU with --strategy tpu (docs/scale-out.md, 'Training beyond one machine')")
     p.add_argument("--vertex-region", default=None, help="the region of --vertex-training's job")
     job, _ = _compile_job(argv[1:]) if argv[:1] == ["compile"] else ("pretrain", None)
     if job == "finetune":

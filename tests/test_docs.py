@@ -62,6 +62,14 @@ def parse(command: str):
         pytest.fail(f"lmpipe's parser refuses: {command}")
 
 
+def written(root) -> list:
+    """What runs/ holds besides the extracted checkpoint (a dry run must write nothing)."""
+    runs = os.path.join(root, "runs")
+    return sorted(os.path.relpath(os.path.join(d, name), root)
+                  for d, _, names in os.walk(runs) for name in names
+                  if not os.path.relpath(d, runs).startswith("checkpoints"))
+
+
 def within(path: str, directories) -> bool:
     path = os.path.normpath(path)
     return any(path == os.path.normpath(d) or path.startswith(os.path.normpath(d) + os.sep)
@@ -126,6 +134,7 @@ def test_the_jobs_pass_their_pre_flight_checks_as_written(page, fresh_clone, mon
                 out, err = out_io.getvalue(), err_io.getvalue()
             assert code == 0, f"{page}: `{command}` fails its pre-flight checks:\n{err[-3000:]}"
             assert "nothing was started" in out
+            assert not written(fresh_clone), f"{page}: `{command} --dry-run` wrote files"
             checked += 1
         made += [getattr(args, name) for name in OUTPUTS if getattr(args, name, None)]
     if any(parse(c)[1].command in JOBS for c in commands(page)):

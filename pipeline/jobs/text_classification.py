@@ -325,7 +325,6 @@ def preflight(cfg: FinetuneConfig, given=frozenset()) -> Plan:
     print(f"lmpipe: {sum(counts.values())} labelled examples: "
           + ", ".join(f"{label} {counts.get(label, 0)}" for label in labels))
     if schema_file == run_schema_path(cfg):
-        write_run_schema(cfg, labels)
         print(f"lmpipe: classes {', '.join(labels)} (from {labels_from}); the schema is "
               f"{schema_file}: later runs in {cfg.run_dir} validate against it.")
     return Plan(cfg, labels, labels_from, schema_file, pretrained, pooling_from, head, info,
@@ -382,6 +381,9 @@ def check_teacher(cfg: FinetuneConfig, labels, pretrained: Pretrained) -> str:
 
 
 def build(plan: Plan, local: bool = True) -> tfx.dsl.Pipeline:
+    if plan.schema_file == run_schema_path(plan.cfg):
+        # The run's schema is written when the run starts (a --dry-run writes nothing).
+        write_run_schema(plan.cfg, plan.labels)
     return create_pipeline(plan.cfg, plan.labels, plan.pretrained, plan.schema_file,
                            plan.teacher, local=local)
 

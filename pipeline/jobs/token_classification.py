@@ -192,7 +192,6 @@ def preflight(cfg: TokenClassificationConfig, given=frozenset()) -> Plan:
                           f"{', '.join(schema_classes(schema_file))}, this run "
                           f"{', '.join(classes)}: use another --run-dir")
     jobs.check_distribution(cfg)
-    write_run_schema(cfg, classes)
     data = report.to_json()
     print(f"lmpipe: {data['sentences']:,} tagged sentences ({data['tokens']:,} tokens) in "
           f"{jobs.count(data['files'], 'file')}; entities: "
@@ -218,6 +217,8 @@ def cluster_plan(cfg: TokenClassificationConfig, given=frozenset()) -> Plan:
 
 
 def build(plan: Plan, local: bool = True) -> tfx.dsl.Pipeline:
+    # The run's schema is written when the run starts (a --dry-run writes nothing).
+    write_run_schema(plan.cfg, plan.classes)
     return create_pipeline(plan.cfg, plan.classes, plan.pretrained, plan.schema_file,
                            local=local)
 

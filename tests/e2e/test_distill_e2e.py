@@ -9,6 +9,8 @@ import pytest
 
 from tests.conftest import REPO, TINY_FINETUNE_FLAGS, run_lmpipe
 
+pytestmark = pytest.mark.e2e
+
 UNLABELLED = 60
 
 

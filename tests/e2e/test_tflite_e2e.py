@@ -9,6 +9,8 @@ import pytest
 
 from tests.conftest import run_lmpipe
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture(scope="module")
 def exported(finetune_run, tmp_path_factory):
