@@ -3,8 +3,9 @@ under `<run_dir>/pipeline/`, SQLite ML Metadata at `<run_dir>/metadata.sqlite` w
 Kubeflow/Vertex bring their own; caching on; the run's Beam options), the one TFX Trainer
 builder, and where the repository's files are."""
 
+import hashlib
 import os
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 from tfx import v1 as tfx
 
@@ -74,6 +75,34 @@ def validation_steps(example_gen, schema_file: str, stats_options=None) -> list:
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
     return [statistics_gen, schema_gen, example_validator]
+
+
+def pretraining_vocabulary(cfg, example_gen, example_validator, learner, starting_point: Callable):
+    """A pretraining job's vocabulary and the model it starts from: with `cfg.init_from`, the
+    checkpoint's (`starting_point()`: its import steps, the last with `vocabulary` and `model`
+    outputs); otherwise a vocabulary the `learner` component (WordPieceVocabGen,
+    ByteLevelBPEVocabGen) learns from the validated corpus, and random weights. Returns
+    (the steps in pipeline order, the start model channel or None)."""
+    if cfg.init_from:
+        steps = list(starting_point())
+        return steps, steps[-1].outputs["model"]
+    return [learner(examples=example_gen.outputs["examples"],
+                    anomalies=example_validator.outputs["anomalies"],
+                    vocab_size=cfg.vocab_size, lower_thresh=cfg.lower_thresh)], None
+
+
+def pipeline_schema_file(cfg, path: str, prefix: str = "labelled") -> str:
+    """A copy of the schema named by its content (`<prefix>-<hash>.pbtxt` under the pipeline
+    root), for ImportSchemaGen: its cache key holds the path, not the content, so an edited
+    schema file must not keep its old artifact."""
+    import tensorflow as tf
+
+    content = read_text(path)
+    copy = os.path.join(absolute(cfg.pipeline_root), "schemas", f"{prefix}-"
+                        f"{hashlib.sha256(content.encode('utf-8')).hexdigest()[:12]}.pbtxt")
+    if not tf.io.gfile.exists(copy):
+        write_text(copy, content)
+    return copy
 
 
 def trainer(cfg, run_fn: str, tokenize, base_model=None, examples=None, settings=None,

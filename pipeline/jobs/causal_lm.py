@@ -30,6 +30,7 @@ from pipeline import jobs
 from pipeline.blessing import evaluate_and_push, overall_threshold
 from pipeline.config import MIN_GAIN_OVER_START, CausalPretrainConfig, ConfigError
 from pipeline.tfx_pipeline import absolute, make_pipeline, repo_file, validation_steps
+from pipeline.tfx_pipeline import pretraining_vocabulary
 from pipeline.tfx_pipeline import trainer as build_trainer
 
 
@@ -71,16 +72,10 @@ def create_pipeline(cfg: CausalPretrainConfig, vocab_size: int,
     statistics_gen, schema_gen, example_validator = validation_steps(
         example_gen, repo_file("schemas", "corpus.pbtxt", image=not local),
         tfdv.StatsOptions(use_sketch_based_topk_uniques=True))
-    if cfg.init_from:
-        vocabulary_steps = list(starting_point(cfg.init_from, cfg.seq_length, cfg.model_name,
-                                               cfg.max_new_tokens))
-        start_model = vocabulary_steps[-1].outputs["model"]
-    else:
-        vocabulary_steps = [ByteLevelBPEVocabGen(
-            examples=example_gen.outputs["examples"],
-            anomalies=example_validator.outputs["anomalies"],
-            vocab_size=cfg.vocab_size, lower_thresh=cfg.lower_thresh)]
-        start_model = None
+    vocabulary_steps, start_model = pretraining_vocabulary(
+        cfg, example_gen, example_validator, ByteLevelBPEVocabGen,
+        lambda: starting_point(cfg.init_from, cfg.seq_length, cfg.model_name,
+                               cfg.max_new_tokens))
     tokenize = Tokenize(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
         vocabulary=None, bpe_vocabulary=vocabulary_steps[-1].outputs["vocabulary"],

@@ -36,7 +36,8 @@ from pipeline.blessing import evaluate_and_push, overall_threshold
 from pipeline.config import ConfigError, FinetuneConfig
 from pipeline.jobs.import_checkpoint import starting_point
 from pipeline.resolve_pretrained import Pretrained, PretrainedError
-from pipeline.tfx_pipeline import absolute, make_pipeline, read_text, repo_file, validation_steps, write_text
+from pipeline.tfx_pipeline import (absolute, make_pipeline, pipeline_schema_file, repo_file,
+                                   validation_steps, write_text)
 from pipeline.tfx_pipeline import trainer as build_trainer
 
 LABELLED_SCHEMA = repo_file("schemas", "labelled.pbtxt")
@@ -101,20 +102,6 @@ def write_run_schema(cfg: FinetuneConfig, labels: Sequence[str]) -> str:
               "# later runs here validate against it). The i-th label value is class id i.\n")
     write_text(path, header + text_format.MessageToString(schema))
     return path
-
-
-def pipeline_schema_file(cfg, path: str, prefix: str = "labelled") -> str:
-    """A copy of the schema named by its content (`<prefix>-<hash>.pbtxt` under the pipeline
-    root), for ImportSchemaGen: its cache key holds the path, not the content, so an edited
-    schema file must not keep its old artifact."""
-    import tensorflow as tf
-
-    content = read_text(path)
-    copy = os.path.join(absolute(cfg.pipeline_root), "schemas", f"{prefix}-"
-                        f"{hashlib.sha256(content.encode('utf-8')).hexdigest()[:12]}.pbtxt")
-    if not tf.io.gfile.exists(copy):
-        write_text(copy, content)
-    return copy
 
 
 def schema_labels(path: str) -> list:

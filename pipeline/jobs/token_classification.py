@@ -36,9 +36,8 @@ from pipeline import jobs
 from pipeline.blessing import evaluate_and_push, overall_threshold
 from pipeline.config import TokenClassificationConfig
 from pipeline.jobs.import_checkpoint import starting_point
-from pipeline.jobs.text_classification import pipeline_schema_file
 from pipeline.resolve_pretrained import Pretrained, PretrainedError
-from pipeline.tfx_pipeline import absolute, make_pipeline, validation_steps, write_text
+from pipeline.tfx_pipeline import absolute, make_pipeline, pipeline_schema_file, validation_steps, write_text
 from pipeline.tfx_pipeline import trainer as build_trainer
 
 TASK = "token_classification"  # the summary's `task`
