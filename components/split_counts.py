@@ -37,7 +37,8 @@ def expect(exec_properties: Dict[str, Any], examples: int) -> None:
     """Called by an input transform: its files hold `examples` examples (added up over the
     input splits)."""
     exec_properties[_EXPECTED_KEY] = exec_properties.get(_EXPECTED_KEY, 0) + examples
-_TEXT_FEATURES = (features.TEXT, features.TEXT_PAIR, features.TOKENS)
+_TEXT_FEATURES = (features.TEXT, features.TEXT_PAIR, features.TOKENS, features.QUESTION,
+                  features.CONTEXT)
 
 
 def _example_counts(example: tf.train.Example):

@@ -18,11 +18,19 @@ import typing
 
 from pipeline import jobs
 from pipeline.config import (CausalPretrainConfig, ConfigError, FinetuneConfig, ImportConfig,
-                             PretrainConfig, TokenClassificationConfig)
+                             PretrainConfig, QuestionAnsweringConfig, TokenClassificationConfig)
 from pipeline.jobs import EXIT_BAD_INPUT, EXIT_PIPELINE_FAILED, fail as _fail
 
 
 HELP = {  # flags whose default alone does not say what they do
+    "doc_stride": "--task question-answering: pieces two windows of a long context share; ",
+    "max_query_length": "--task question-answering: a question's pieces beyond this are cut; ",
+    "max_answer_length": "--task question-answering: pieces of the longest answer; ",
+    "misaligned_answers": "--task question-answering: a gold answer whose answer_start does "
+                          "not point at its text: error (list them all, run nothing) or drop "
+                          "(leave them out, counted); ",
+    "with_no_answer": "--task question-answering: the data has unanswerable questions (SQuAD "
+                      "v2.0); the served model may answer \"\"; ",
     "long_text": "a text longer than one window: first (its first window), head-tail (its "
                  "first and last pieces in one window) or windows (all of it, as windows); ",
     "window_stride": "pieces two windows of a long text share (default: a quarter of a "
@@ -58,7 +66,9 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_cls, skip=()) -> N
             parser.add_argument("--data", dest="data", required=True,
                                 help="a CSV, TSV or JSONL file of labelled text (with --task "
                                      "token-classification: a CoNLL, CoNLL-U-like or JSONL "
-                                     "file of tagged sentences), or a directory of them "
+                                     "file of tagged sentences; with --task "
+                                     "question-answering: SQuAD JSON or JSONL), or a "
+                                     "directory of them "
                                      "(train.*, eval.*, test.* give the splits)")
         elif field.type is bool and field.default:
             parser.add_argument("--no-" + field.name.replace("_", "-"), dest=field.name,
@@ -134,7 +144,8 @@ def import_checkpoint(args) -> int:
 
 # --task: (config class, the job's module)
 TASKS = {"text-classification": (FinetuneConfig, "pipeline.jobs.text_classification"),
-         "token-classification": (TokenClassificationConfig, "pipeline.jobs.token_classification")}
+         "token-classification": (TokenClassificationConfig, "pipeline.jobs.token_classification"),
+         "question-answering": (QuestionAnsweringConfig, "pipeline.jobs.question_answering")}
 
 
 def _own_config(args, choices: dict, choice: str, flag: str):
@@ -371,12 +382,14 @@ def build_parser(argv) -> argparse.ArgumentParser:
                                       "and an encoder")
     _add_jobs_flags(p, ImportConfig)
     _add_run_flags(p)
-    p = sub.add_parser("finetune", help="fine-tune a pretrained encoder into a text classifier "
-                                        "or a token classifier (named entities)")
+    p = sub.add_parser("finetune", help="fine-tune a pretrained encoder into a text classifier, "
+                                        "a token classifier (named entities) or an extractive "
+                                        "question answerer")
     p.add_argument("--task", choices=sorted(TASKS), default="text-classification",
-                   help="text-classification (sentences or pairs; the default) or "
-                        "token-classification (a tag per word: named entities)")
-    _add_jobs_flags(p, FinetuneConfig, TokenClassificationConfig)
+                   help="text-classification (sentences or pairs; the default), "
+                        "token-classification (a tag per word: named entities) or "
+                        "question-answering (SQuAD: answer spans of a context)")
+    _add_jobs_flags(p, FinetuneConfig, TokenClassificationConfig, QuestionAnsweringConfig)
     _add_run_flags(p)
     p = sub.add_parser("compile", help="write a job's pipeline for Vertex AI Pipelines or "
                                        "Kubeflow Pipelines (KubeflowV2DagRunner); "
@@ -395,7 +408,7 @@ def build_parser(argv) -> argparse.ArgumentParser:
     job, _ = _compile_job(argv[1:]) if argv[:1] == ["compile"] else ("pretrain", None)
     if job == "finetune":
         p.add_argument("--task", choices=sorted(TASKS), default="text-classification")
-        _add_jobs_flags(p, FinetuneConfig, TokenClassificationConfig)
+        _add_jobs_flags(p, FinetuneConfig, TokenClassificationConfig, QuestionAnsweringConfig)
     else:
         _add_jobs_flags(p, COMPILE_JOBS[job][0])
     p = sub.add_parser("serve-config", help="write TF Serving's models.config for a serving dir")

@@ -29,6 +29,7 @@ from models.causal_lm.settings import CausalLMSettings
 from models.text_classification.settings import ClassifierSettings
 from models.masked_lm.settings import MaskedLMSettings
 from models.token_classification.settings import TokenClassifierSettings
+from models.question_answering.settings import QuestionAnsweringSettings
 
 # Beam runners whose pipeline options lmpipe knows how to pass; any other needs --beam-arg=--runner.
 BEAM_RUNNERS = ("DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner", "PortableRunner",
@@ -222,6 +223,11 @@ class _ImportSettings:
     max_predictions: int = 20  # masked positions per example in its mlm_eval signature
     top_k: int = 5  # fills returned per [MASK]
     max_new_tokens: int = 32  # a GPT-2 checkpoint: tokens its served model generates by default
+    # A question-answering checkpoint (BertForQuestionAnswering): its answer search, Hugging
+    # Face's pipeline defaults (the window is 384 pieces unless --seq-length is given).
+    doc_stride: int = 128
+    max_query_length: int = 64
+    max_answer_length: int = 15
 
     def __post_init__(self):
         self.validate()
@@ -392,3 +398,38 @@ class TokenClassificationConfig(RunSettings, TokenClassifierSettings):
                               "distinct and without B-/I- prefixes, e.g. --labels LOC,ORG,PER")
         if not 0.0 <= self.min_f1 <= 1.0:
             raise ConfigError(f"min_f1={self.min_f1} must be in [0, 1].")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class QuestionAnsweringConfig(RunSettings, QuestionAnsweringSettings):
+    """Everything the question-answering pipeline needs to know."""
+
+    data: str  # SQuAD JSON / JSONL, or a directory of them (train.*/eval.*/test.* = the splits)
+    pretrained: Optional[str] = None  # a pretraining run dir, or a pretrained model/encoder dir
+    run_dir: str = "runs/question_answering"
+    pipeline_name: str = "lmpipe-question-answering"
+    split_buckets: Tuple[int, int, int] = (8, 1, 1)  # train/eval/test buckets, by context
+    # A gold answer whose answer_start does not point at its text: "error" (reported with every
+    # other problem, nothing run) or "drop" (left out, counted in the summary).
+    misaligned_answers: str = "error"
+    min_f1: float = 0.5  # blessing floor on eval F1 (SQuAD's, as a fraction in [0, 1])
+
+    def __post_init__(self):
+        object.__setattr__(self, "split_buckets", tuple(self.split_buckets))
+        super().__post_init__()
+
+    def validate(self):
+        from components.labelled_example_gen import check_split_buckets
+        from components.question_answer_example_gen.reader import MISALIGNED
+
+        super().validate()
+        if not self.pretrained:
+            raise ConfigError("say which encoder to start from: --pretrained RUN_DIR (a "
+                              "pretraining run) or a pretrained model or checkpoint directory")
+        check_split_buckets(self.split_buckets)
+        if self.misaligned_answers not in MISALIGNED:
+            raise ConfigError(f"--misaligned-answers {self.misaligned_answers}: use error (stop "
+                              "and list them) or drop (leave them out, counted)")
+        if not 0.0 <= self.min_f1 <= 1.0:
+            raise ConfigError(f"min_f1={self.min_f1} must be in [0, 1] (SQuAD F1 as a "
+                              "fraction: 0.8 is 80).")

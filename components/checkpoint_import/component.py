@@ -11,6 +11,7 @@ fine-tuning or more pretraining. The vocabulary is the checkpoint's, with its to
 settings, for Tokenize and MlmMasker.
 """
 
+import json
 import os
 from typing import Any, Dict, List
 
@@ -29,6 +30,7 @@ SEQ_LENGTH_KEY = "seq_length"
 MAX_PREDICTIONS_KEY = "max_predictions"
 TOP_K_KEY = "top_k"
 MODEL_NAME_KEY = "model_name"
+QA_SETTINGS_KEY = "qa_settings"  # JSON: a question-answering checkpoint's serving settings
 
 
 class Executor(base_executor.BaseExecutor):
@@ -40,6 +42,8 @@ class Executor(base_executor.BaseExecutor):
         from models import checkpoints
         from models.masked_lm.checkpoint import load_masked_lm, save_masked_lm
         from models.text_classification.checkpoint import load_text_classifier, save_classifier
+        from models.question_answering.checkpoint import load_span_model, save_span_model
+        from models.question_answering.settings import QuestionAnsweringSettings
         from models.token_classification.checkpoint import load_token_classifier, save_token_classifier
         from models.tokenizers.wordpiece import copy_vocabulary
 
@@ -48,7 +52,14 @@ class Executor(base_executor.BaseExecutor):
         vocabulary = artifact_utils.get_single_instance(output_dict[VOCABULARY_KEY])
         ckpt = checkpoints.inspect(source.uri)
         seq_length = int(exec_properties[SEQ_LENGTH_KEY])
-        if ckpt.task == checkpoints.TOKEN_CLASSIFICATION:  # a tagger: served as one
+        if ckpt.task == checkpoints.QUESTION_ANSWERING:  # a span model: served as one
+            settings = json.loads(exec_properties.get(QA_SETTINGS_KEY) or "{}")
+            settings.setdefault("seq_length", seq_length)
+            save_span_model(load_span_model(ckpt, dropout=0.0), ckpt, model.uri,
+                            QuestionAnsweringSettings(**settings))
+            model.set_string_custom_property("checkpoint_task", "question_answering")
+            pretrained_head = False
+        elif ckpt.task == checkpoints.TOKEN_CLASSIFICATION:  # a tagger: served as one
             tagger = load_token_classifier(ckpt, dropout=0.0)
             save_token_classifier(tagger, ckpt, model.uri, seq_length,
                                   exec_properties[MODEL_NAME_KEY])
@@ -85,6 +96,7 @@ class CheckpointImportSpec(ComponentSpec):
         MAX_PREDICTIONS_KEY: ExecutionParameter(type=int),
         TOP_K_KEY: ExecutionParameter(type=int),
         MODEL_NAME_KEY: ExecutionParameter(type=str),
+        QA_SETTINGS_KEY: ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {CHECKPOINT_KEY: ChannelParameter(type=BertCheckpoint)}
     OUTPUTS = {
@@ -107,9 +119,9 @@ class CheckpointImport(base_component.BaseComponent):
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
 
     def __init__(self, checkpoint: types.BaseChannel, seq_length: int, max_predictions: int,
-                 top_k: int, model_name: str):
+                 top_k: int, model_name: str, qa_settings: str = ""):
         super().__init__(spec=CheckpointImportSpec(
             checkpoint=checkpoint, seq_length=seq_length, max_predictions=max_predictions,
-            top_k=top_k, model_name=model_name,
+            top_k=top_k, model_name=model_name, qa_settings=qa_settings or None,
             model=types.Channel(type=standard_artifacts.Model),
             vocabulary=types.Channel(type=WordPieceVocab)))

@@ -57,12 +57,15 @@ def LabelledExampleGen(data_path: str, text_column: str = "text", label_column: 
 
 
 def file_based_example_gen(data_path: str, split_buckets: Sequence[int], data_reader,
-                           config: example_gen_pb2.CustomConfig, executor_class):
+                           config: example_gen_pb2.CustomConfig, executor_class,
+                           partition_feature_name: Optional[str] = None):
     """A FileBasedExampleGen over the data files of `data_path` that `data_reader`
     (`list_data_files`, `user_splits`) finds: the user's train/eval(/test) files as the
     splits, or all files hash-split into `split_buckets`; `executor_class` reads them with
-    `config`. Shared by the labelled (classification) and tagged (token classification)
-    ExampleGens."""
+    `config`. Shared by the labelled (classification), tagged (token classification) and
+    question-answering ExampleGens; `partition_feature_name`: hash-split by this feature's
+    value instead of the whole example (TFX's SplitConfig), so that examples sharing it
+    stay in one split."""
     buckets = check_split_buckets(split_buckets)
     files = data_reader.list_data_files(data_path)  # raises if missing or without data files
     splits = data_reader.user_splits(data_path)
@@ -89,7 +92,8 @@ def file_based_example_gen(data_path: str, split_buckets: Sequence[int], data_re
         output_config = example_gen_pb2.Output(
             split_config=example_gen_pb2.SplitConfig(splits=[
                 example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=n)
-                for name, n in zip(SPLITS, buckets) if n > 0]))
+                for name, n in zip(SPLITS, buckets) if n > 0],
+                partition_feature_name=partition_feature_name or ""))
     return FileBasedExampleGen(
         input_base=input_base,
         input_config=input_config,

@@ -14,7 +14,7 @@ and the checks they share (`checks.py`).
 
 A task family turns a checkpoint into its model in its own folder
 (`models/<family>/checkpoint.py`: `load_masked_lm`, `load_text_classifier`,
-`load_token_classifier`, `load_causal_lm`), so a format module never imports a family.
+`load_token_classifier`, `load_span_model`, `load_causal_lm`), so a format module never imports a family.
 
 Nothing is downloaded: a checkpoint is a local directory. `inspect` reads it exactly or refuses
 it before any work (CheckpointError): every config.json field is in one of the tables of
@@ -33,8 +33,8 @@ Example:
 import os
 
 from models.checkpoints.checks import (  # noqa: F401  (the package's names for its callers)
-    CLASSIFIER_HEAD_WEIGHTS, HUGGINGFACE, KERAS_HUB, LMPIPE, MODULES_JSON, TEXT_CLASSIFICATION,
-    TOKEN_CLASSIFICATION, Checkpoint, CheckpointError, read_json, vocab_from_tokenizer_json)
+    CLASSIFIER_HEAD_WEIGHTS, HUGGINGFACE, KERAS_HUB, LMPIPE, MODULES_JSON, QUESTION_ANSWERING,
+    TEXT_CLASSIFICATION, TOKEN_CLASSIFICATION, Checkpoint, CheckpointError, read_json, vocab_from_tokenizer_json)
 from models.checkpoints.huggingface import inspect_huggingface
 from models.checkpoints.keras_hub import inspect_keras_hub
 from models.checkpoints.lmpipe import classifier_head, inspect_lmpipe  # noqa: F401

@@ -17,6 +17,7 @@ WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_JSON = "tokenizer.json"
 MODULES_JSON = "modules.json"  # a sentence-transformers directory
 TEXT_CLASSIFICATION, TOKEN_CLASSIFICATION = "text-classification", "token-classification"
+QUESTION_ANSWERING = "question-answering"  # a fine-tuned span model (BertForQuestionAnswering)
 # Tokenizer classes that tokenize as BertTokenizer does (DistilBERT's only drops token_type_ids).
 WORDPIECE_TOKENIZERS = (None, "BertTokenizer", "BertTokenizerFast", "DistilBertTokenizer",
                         "DistilBertTokenizerFast")
@@ -57,7 +58,7 @@ class Checkpoint:
     # (BertForTokenClassification; `task` says which): its class names in id order (config.json
     # id2label); its head's weights are imported with it.
     classes: tuple = ()
-    task: str = ""  # TEXT_CLASSIFICATION or TOKEN_CLASSIFICATION with classes
+    task: str = ""  # TEXT_CLASSIFICATION or TOKEN_CLASSIFICATION with classes, or QUESTION_ANSWERING
 
     @property
     def weights_dir(self) -> str:

@@ -17,7 +17,7 @@ from absl import logging
 
 from models.checkpoints.checks import (
     ASSUMED_UNCASED, HUGGINGFACE, SHOWN, SPECIAL_TOKEN_KEYS, SPECIAL_TOKENS, TEXT_CLASSIFICATION,
-    TOKEN_CLASSIFICATION, TOKENIZER_JSON, WEIGHTS_FILE, WORDPIECE_TOKENIZERS, Checkpoint, CheckpointError,
+    QUESTION_ANSWERING, TOKEN_CLASSIFICATION, TOKENIZER_JSON, WEIGHTS_FILE, WORDPIECE_TOKENIZERS, Checkpoint, CheckpointError,
     casing_warnings, check_tokenizer_config, check_vocab, need, read_json)
 from models.core import features
 from models.tokenizers.wordpiece import TOKENIZER_CONFIG_FILE, TokenizerSettings
@@ -26,10 +26,12 @@ from models.tokenizers.wordpiece import TOKENIZER_CONFIG_FILE, TokenizerSettings
 GELU = {"gelu": True, "gelu_new": False, "gelu_pytorch_tanh": False, "gelu_fast": False}
 # Hugging Face model types lmpipe imports, with the architectures (transformers classes) read.
 ACCEPTED_MODEL_TYPES = {"bert": ("BertModel", "BertForMaskedLM", "BertForPreTraining",
-                                 "BertForSequenceClassification", "BertForTokenClassification"),
+                                 "BertForSequenceClassification", "BertForTokenClassification",
+                                 "BertForQuestionAnswering"),
                         "distilbert": ("DistilBertModel", "DistilBertForMaskedLM",
                                        "DistilBertForSequenceClassification",
-                                       "DistilBertForTokenClassification")}
+                                       "DistilBertForTokenClassification",
+                                       "DistilBertForQuestionAnswering")}
 # What lmpipe does with each field of a Hugging Face BERT config.json (transformers' BertConfig
 # and the PretrainedConfig fields it inherits). A field in none of these tables gets a warning
 # that names it; to support a new one, add it to one table.
@@ -176,6 +178,7 @@ class _Architecture:
     classifier: str  # the transformers class of a fine-tuned classifier
     classifier_head: Tuple[str, ...]  # its tensors besides the encoder's
     tagger: str  # the transformers class of a fine-tuned token classifier (head: classifier.*)
+    span_model: str  # ... of a fine-tuned question-answering model (head: qa_outputs.*)
     not_used: Tuple[Tuple[str, str], ...]
     decoder: str  # an MLM decoder weight: used only as the (tied) token embeddings
     mlm_head: Tuple[str, ...]  # the MLM head's tensors (all or none)
@@ -214,6 +217,8 @@ _NOT_USED = [
     (r"cls\.seq_relationship\..*", "the next-sentence-prediction head"),
     (r"(.*\.)?(position_ids|token_type_ids)", "a buffer of ids, not weights"),
     (r"classifier\..*", "a classification head (lmpipe finetune trains its own)"),
+    (r"qa_outputs\..*", "a question-answering span head (read by the question-answering "
+                        "import and fine-tuning)"),
     (r"cls\.predictions\.decoder\.bias", "the same tensor as cls.predictions.bias"),
 ]
 _EMBEDDINGS = "embeddings.word_embeddings.weight"
@@ -225,7 +230,7 @@ _BERT = _Architecture(
     hidden="hidden_size", layers="num_hidden_layers", heads="num_attention_heads",
     classifier="BertForSequenceClassification",
     classifier_head=("pooler.dense.weight", "classifier.weight", "classifier.bias"),
-    tagger="BertForTokenClassification",
+    tagger="BertForTokenClassification", span_model="BertForQuestionAnswering",
     not_used=tuple(_NOT_USED), decoder="cls.predictions.decoder.weight",
     mlm_head=("cls.predictions.bias", "cls.predictions.transform.dense.weight",
               "cls.predictions.transform.dense.bias", "cls.predictions.transform.LayerNorm.weight",
@@ -238,9 +243,11 @@ _DISTILBERT = _Architecture(
     classifier="DistilBertForSequenceClassification",
     classifier_head=("pre_classifier.weight", "pre_classifier.bias", "classifier.weight",
                      "classifier.bias"),
-    tagger="DistilBertForTokenClassification",
+    tagger="DistilBertForTokenClassification", span_model="DistilBertForQuestionAnswering",
     not_used=((r"(.*\.)?position_ids", "a buffer of ids, not weights"),
-              (r"(pre_)?classifier\..*", "a classification head (lmpipe finetune trains its own)")),
+              (r"(pre_)?classifier\..*", "a classification head (lmpipe finetune trains its own)"),
+              (r"qa_outputs\..*", "a question-answering span head (read by the question-answering "
+                                  "import and fine-tuning)")),
     decoder="vocab_projector.weight",
     mlm_head=("vocab_transform.weight", "vocab_transform.bias", "vocab_layer_norm.weight",
               "vocab_layer_norm.bias", "vocab_projector.bias"))
@@ -362,10 +369,11 @@ def _check_weights(path: str, config: dict) -> None:
 
 def _task(config: dict) -> str:
     """TEXT_CLASSIFICATION or TOKEN_CLASSIFICATION for a fine-tuned classifier's config.json,
-    "" for any other checkpoint."""
+    QUESTION_ANSWERING for a fine-tuned span model's, "" for any other checkpoint."""
     arch, architectures = _architecture(config), config.get("architectures") or []
     return (TEXT_CLASSIFICATION if arch.classifier in architectures else
-            TOKEN_CLASSIFICATION if arch.tagger in architectures else "")
+            TOKEN_CLASSIFICATION if arch.tagger in architectures else
+            QUESTION_ANSWERING if arch.span_model in architectures else "")
 
 
 def _classifier_classes(path: str, config: dict) -> Tuple[str, ...]:
@@ -377,6 +385,9 @@ def _classifier_classes(path: str, config: dict) -> Tuple[str, ...]:
     ids 0..n-1 or with a name twice, a classifier weight with another number of rows than
     id2label, or no pooler (BERT) / pre_classifier (DistilBERT)."""
     arch, task = _architecture(config), _task(config)
+    if task == QUESTION_ANSWERING:
+        _check_span_head(path)
+        return ()
     if not task:
         return ()
     from safetensors import safe_open
@@ -412,6 +423,21 @@ def _classifier_classes(path: str, config: dict) -> Tuple[str, ...]:
             f"{WEIGHTS_FILE}'s classifier.weight scores {rows}; the config and the weights must be "
             "the same model's (a single-output regression head is not a classifier).")
     return classes
+
+
+def _check_span_head(path: str) -> None:
+    """A BertForQuestionAnswering's `qa_outputs` must score two things (start, end)."""
+    from safetensors import safe_open
+
+    with safe_open(os.path.join(path, WEIGHTS_FILE), "np") as tensors:
+        names = [n for n in tensors.keys() if n.endswith("qa_outputs.weight")]
+        if not names:
+            raise CheckpointError(f"{path}/{WEIGHTS_FILE} has no qa_outputs.weight, the span "
+                                  "head its config.json's architectures name.")
+        rows = _shape(tensors, names[0])[0]
+    if rows != 2:
+        raise CheckpointError(f"{path}/{WEIGHTS_FILE}: qa_outputs.weight scores {rows} outputs; "
+                              "an extractive question-answering head scores 2 (start, end).")
 
 
 def _decoder_is_tied(tensors, name: str, embeddings: str, config: dict,

@@ -101,21 +101,26 @@ class ModelInfo:
 
 
 def write_warmup_requests(export_dir: str, model_name: str, texts: Sequence[str],
-                          pairs: bool = False) -> str:
+                          pairs: bool = False, named_inputs: Optional[dict] = None) -> str:
     """TF Serving warmup: `assets.extra/tf_serving_warmup_requests`, PredictionLogs that
     TF Serving replays at load time so the first real request is not slow (a pair model gets
-    `texts` as both of its inputs)."""
+    `texts` as both of its inputs; `named_inputs`, {input name: strings}, replaces `texts` for a
+    model with other inputs, such as question answering's `question` and `context`)."""
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
+    if named_inputs is None:
+        named_inputs = {name: list(texts) for name in
+                        ([features.TEXT, features.TEXT_PAIR] if pairs else [features.TEXT])}
     path = os.path.join(export_dir, "assets.extra", "tf_serving_warmup_requests")
     tf.io.gfile.makedirs(os.path.dirname(path))
     with tf.io.TFRecordWriter(path) as writer:
-        for batch in ([texts[0]], list(texts)):
+        for size in (1, None):
             request = predict_pb2.PredictRequest(
                 model_spec=model_pb2.ModelSpec(name=model_name,
                                                signature_name=features.SERVING_SIGNATURE))
-            for name in ([features.TEXT, features.TEXT_PAIR] if pairs else [features.TEXT]):
-                request.inputs[name].CopyFrom(tf.make_tensor_proto(batch, dtype=tf.string))
+            for name, values in named_inputs.items():
+                request.inputs[name].CopyFrom(tf.make_tensor_proto(list(values)[:size],
+                                                                   dtype=tf.string))
             log = prediction_log_pb2.PredictionLog(
                 predict_log=prediction_log_pb2.PredictLog(request=request))
             writer.write(log.SerializeToString())

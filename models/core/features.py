@@ -28,6 +28,21 @@ TAG_SCHEMES = ("iob2", "iob1", "bioes", "bilou")
 LABEL_IDS = "label_ids"
 WORD_LABEL_IDS = "word_label_ids"
 
+# Question answering (QuestionAnswerExampleGen output), per question: its id, the question and
+# its context (strings), and its gold answers (`answer_text`, bytes list, and each one's
+# `answer_start`, int64 list, code points into the context: SQuAD's); no answer (v2.0's
+# unanswerable questions): both lists empty.
+QUESTION_ID = "id"
+QUESTION = "question"
+CONTEXT = "context"
+ANSWER_TEXT = "answer_text"
+ANSWER_START = "answer_start"
+# Transform output for question answering, per question: every window's token ids and segment
+# ids flattened (`[(windows * seq_length)]`), and per window where the answer starts and ends
+# (positions in the window; 0, the [CLS], where the window does not hold it).
+START_POSITIONS = "start_positions"
+END_POSITIONS = "end_positions"
+
 # Transform output: per document, the wordpiece ids packed into consecutive
 # fixed-length windows `[CLS] ... [SEP] [PAD]...`, flattened (length is a
 # multiple of the sequence length).

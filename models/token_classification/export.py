@@ -30,6 +30,7 @@ from models.core import features
 from models.token_classification import model as tc
 from models.core.export import MODEL_INFO_DIR, MODEL_INFO_FILE, write_warmup_requests
 from models.tokenizers.wordpiece import Tokenizer, copy_vocabulary
+from models.tokenizers.words import code_points
 
 TAG_TOKENS_SIGNATURE = "tag_tokens"
 TAGGING_EVAL_SIGNATURE = "tagging_eval"
@@ -43,13 +44,6 @@ def _predict_words(model, tokenizer, labels, seq_length, stride, pieces):
     word_class = tf.where(has_pieces, tf.argmax(probabilities, axis=-1, output_type=tf.int64),
                           outside)
     return word_class, tf.reduce_max(probabilities, axis=-1), has_pieces
-
-
-def _code_points(texts: tf.Tensor, byte_offsets: tf.Tensor) -> tf.Tensor:
-    """Byte offsets into `texts` (same shape) as code-point offsets."""
-    length = tf.cast(byte_offsets, tf.int32)
-    return tf.cast(tf.strings.length(tf.strings.substr(texts, tf.zeros_like(length), length),
-                                     unit="UTF8_CHAR"), tf.int64)
 
 
 def entities_fn(model, tokenizer: Tokenizer, labels: Sequence[str], seq_length: int,
@@ -73,8 +67,8 @@ def entities_fn(model, tokenizer: Tokenizer, labels: Sequence[str], seq_length: 
         owner = tf.gather(text, start.value_rowids())
         entity_text = tf.strings.substr(owner, tf.cast(start.flat_values, tf.int32),
                                         tf.cast(end.flat_values - start.flat_values, tf.int32))
-        start_cp = start.with_flat_values(_code_points(owner, start.flat_values))
-        end_cp = end.with_flat_values(_code_points(owner, end.flat_values))
+        start_cp = start.with_flat_values(code_points(owner, start.flat_values))
+        end_cp = end.with_flat_values(code_points(owner, end.flat_values))
         columns = tf.maximum(tf.reduce_max(tf.concat([start.row_lengths(), [1]], 0)), 1)
         shape = tf.stack([tf.shape(text, out_type=tf.int64)[0], columns])
 

@@ -30,6 +30,7 @@ import tensorflow as tf
 from models.core import features
 from models.core.backbone import encoder_inputs, sequence_output
 from models.tokenizers.wordpiece import Tokenizer, frame, window_plan  # noqa: F401  (window_plan: doctest)
+from models.tokenizers.words import split_words, word_pieces  # noqa: F401  (served from here)
 
 IGNORE = -100  # the label of positions without one (Hugging Face's ignore index)
 TOKENS, TAGS = features.TOKENS, features.TAGS  # raw examples: the words, their IOB2 tags
@@ -46,49 +47,6 @@ def first_piece_labels(word_pieces: tf.RaggedTensor, word_labels: tf.Tensor) -> 
                       tf.constant(IGNORE, tf.int64))
     return tf.RaggedTensor.from_row_lengths(labels, word_pieces.merge_dims(1, 2).row_lengths(),
                                             validate=False)
-
-
-# -- words and their pieces ---------------------------------------------------------------------
-
-# BERT's word splitting (tensorflow-text's BasicTokenizer patterns) applied to the raw text, so
-# that the offsets are the raw text's: whitespace (as models/tokenizers/wordpiece.py:clean counts it)
-# separates words and is dropped; punctuation and CJK characters are words of their own.
-_SPACE = r"[\t\n\r\p{Zs}]+"
-
-
-def _keep_pattern() -> str:
-    from tensorflow_text.python.ops import bert_tokenizer  # its patterns are not exported
-    return bert_tokenizer._KEEP_DELIM_NO_WHITESPACE_PATTERN
-
-
-def split_words(texts: tf.Tensor, tokenizer: Tokenizer):
-    """`[batch]` raw strings to their words `[batch, (words)]` and each word's start and end
-    byte offsets into the raw string (int64), as BERT's basic tokenizer splits the cleaned
-    text; a special token written in the text (`[MASK]`) is a word of its own, as
-    `tokenizer.tokenize` reads it. Control characters stay inside a word (the tokenizer's
-    clean-up drops them), so a word may normalize to nothing and have no pieces; a word's
-    offsets leave out the ones at its edges, as Hugging Face's offsets do (they map back only
-    what the model reads)."""
-    import tensorflow_text as text
-    from models.tokenizers.wordpiece import CONTROL
-    keep = f"{tokenizer._special_pattern}|{_keep_pattern()}"  # leftmost alternative first
-    # regex_split stops at a NUL: one byte for another control character keeps the offsets.
-    texts = tf.strings.regex_replace(texts, r"\x00", "\x01")
-    words, starts, ends = text.regex_split_with_offsets(texts, f"{_SPACE}|{keep}", keep)
-    flat = words.flat_values
-    length = tf.strings.length(flat)
-    lead = length - tf.strings.length(tf.strings.regex_replace(flat, f"^{CONTROL}+", ""))
-    trail = length - tf.strings.length(tf.strings.regex_replace(flat, f"{CONTROL}+$", ""))
-    lead, trail = (tf.cast(tf.where(lead < length, x, 0), tf.int64) for x in (lead, trail))
-    return (words, starts.with_flat_values(starts.flat_values + lead),
-            ends.with_flat_values(ends.flat_values - trail))
-
-
-def word_pieces(tokenizer: Tokenizer, words: tf.Tensor) -> tf.RaggedTensor:
-    """`[n]` words (raw, each one BERT word or special token: `split_words`) to
-    `[n, (pieces)]` int64 ids, as `tokenizer.tokenize` gives them for the same word in a
-    text (`Tokenizer.word_ids`)."""
-    return tokenizer.word_ids(words)
 
 
 def tokens_to_pieces(tokenizer: Tokenizer, tokens: tf.RaggedTensor) -> tf.RaggedTensor:

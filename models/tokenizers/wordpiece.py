@@ -236,21 +236,24 @@ def frame_windows(ids: tf.RaggedTensor, seq_length: int, special: SpecialIds) ->
                                             validate=False)
 
 
-def window_plan(lengths: tf.Tensor, body: int, stride: int):
+def window_plan(lengths: tf.Tensor, body, stride: int):
     """Where the windows of rows of `lengths` pieces start, how many pieces each holds and
     from which piece on each owns the predictions: three `[batch, (windows)]` int64 ragged
-    tensors. `body`: pieces per window (seq_length - 2); `stride`: overlap, 0 <= stride < body.
-    A row of n pieces has 1 window if n <= body, else 1 + ceil((n - body) / (body - stride))."""
-    if not 0 <= stride < body:
+    tensors. `body`: pieces per window (seq_length - 2), an int or, when it differs by row
+    (a question before each context), an int64 `[batch]` tensor; `stride`: overlap,
+    0 <= stride < body. A row of n pieces has 1 window if n <= body, else
+    1 + ceil((n - body) / (body - stride)), as Hugging Face's tokenizers cut overflowing
+    tokens with `stride`."""
+    if isinstance(body, int) and not 0 <= stride < body:
         raise ValueError(f"stride={stride}: the window overlap must be >= 0 and below the "
                          f"{body} pieces a window holds (seq_length - 2)")
     lengths = tf.cast(lengths, tf.int64)
+    body = tf.broadcast_to(tf.cast(body, tf.int64), tf.shape(lengths))
     step = body - stride
     extra = tf.maximum(lengths - body, 0)
     num = 1 + (extra + step - 1) // step
-    starts = tf.ragged.range(num) * step
-    window_lengths = tf.maximum(tf.minimum(tf.constant(body, tf.int64),
-                                           lengths[:, None] - starts), 0)
+    starts = tf.ragged.range(num) * step[:, None]
+    window_lengths = tf.maximum(tf.minimum(body[:, None], lengths[:, None] - starts), 0)
     owners = tf.where(starts > 0, starts + stride // 2, starts)
     return starts, window_lengths, owners
 

@@ -22,13 +22,15 @@ from pipeline.tfx_pipeline import absolute, make_pipeline
 
 
 def starting_point(path: str, seq_length: int, max_predictions: int, top_k: int,
-                   model_name: str):
-    """[Importer, CheckpointImport]; the second's outputs are `model` and `vocabulary`."""
+                   model_name: str, qa_settings: str = ""):
+    """[Importer, CheckpointImport]; the second's outputs are `model` and `vocabulary`.
+    `qa_settings`: a question-answering checkpoint's serving settings (JSON of
+    QuestionAnsweringSettings fields)."""
     importer = tfx.dsl.Importer(source_uri=absolute(path), artifact_type=BertCheckpoint,
                                 ).with_id("checkpoint")
     imported = CheckpointImport(importer.outputs["result"], seq_length=seq_length,
                                 max_predictions=max_predictions, top_k=top_k,
-                                model_name=model_name)
+                                model_name=model_name, qa_settings=qa_settings)
     return importer, imported
 
 
@@ -40,7 +42,7 @@ def create_pipeline(cfg: ImportConfig, gpt2: bool = False, local: bool = True) -
                                                       cfg.model_name, cfg.max_new_tokens)
     else:
         importer, imported = starting_point(cfg.checkpoint, cfg.seq_length, cfg.max_predictions,
-                                            cfg.top_k, cfg.model_name)
+                                            cfg.top_k, cfg.model_name, qa_settings(cfg))
     pusher = AtomicPusher(
         model=imported.outputs["model"], custom_config={"max_versions": cfg.max_versions},
         push_destination=tfx.proto.PushDestination(
@@ -48,6 +50,16 @@ def create_pipeline(cfg: ImportConfig, gpt2: bool = False, local: bool = True) -
                 base_directory=absolute(cfg.serving_model_dir))),
     ).with_id("Pusher")
     return make_pipeline(cfg, [importer, imported, pusher], local=local)
+
+
+def qa_settings(cfg: ImportConfig) -> str:
+    """The answer search's settings a question-answering checkpoint is served with (JSON)."""
+    import json
+
+    return json.dumps({"seq_length": cfg.seq_length, "doc_stride": cfg.doc_stride,
+                       "max_query_length": cfg.max_query_length,
+                       "max_answer_length": cfg.max_answer_length, "top_k": cfg.top_k,
+                       "model_name": cfg.model_name}, sort_keys=True)
 
 
 # -- the job: pre-flight, summary ---------------------------------------------------------------
@@ -81,10 +93,28 @@ def preflight(cfg: ImportConfig, given=frozenset()) -> Plan:
         return Plan(cfg, start, gpt2=True)
     ckpt = jobs.check_checkpoint(cfg.checkpoint, "--checkpoint", cfg.seq_length)
     cfg = dataclasses.replace(cfg, checkpoint=ckpt.path)
+    if ckpt.task == "question-answering":
+        # Hugging Face's question-answering pipeline's window: 384 pieces (at most the
+        # checkpoint's positions), unless --seq-length is given.
+        if "seq_length" not in given:
+            cfg = dataclasses.replace(cfg, seq_length=min(384, ckpt.max_sequence_length))
+        if "model_name" not in given:
+            cfg = dataclasses.replace(cfg, model_name="question_answering")
+        check_qa_settings(cfg)
     if ckpt.classes and "model_name" not in given:
         cfg = dataclasses.replace(cfg, model_name="classifier" if ckpt.task ==
                                   "text-classification" else "token_classifier")
     return Plan(cfg, ckpt)
+
+
+def check_qa_settings(cfg: ImportConfig) -> None:
+    """The question-answering settings' own rules (models/question_answering/settings.py)."""
+    from models.question_answering.settings import QuestionAnsweringSettings
+
+    QuestionAnsweringSettings(seq_length=cfg.seq_length, doc_stride=cfg.doc_stride,
+                              max_query_length=cfg.max_query_length,
+                              max_answer_length=cfg.max_answer_length, top_k=cfg.top_k,
+                              model_name=cfg.model_name)
 
 
 def cluster_plan(cfg: ImportConfig, given=frozenset()) -> Plan:
@@ -115,7 +145,8 @@ def summarize(plan: Plan) -> dict:
         return {**run_summary.import_summary(plan.cfg), "warnings": [], "task": "causal_lm",
                 "classes": [], "pooling": None, "positions": ckpt.positions}
     return {**run_summary.import_summary(plan.cfg), "warnings": list(ckpt.warnings),
-            "task": ckpt.task.replace("-", "_") if ckpt.classes else "masked_lm",
+            "task": (ckpt.task.replace("-", "_") if ckpt.classes or ckpt.task
+                     else "masked_lm"),
             "classes": list(ckpt.classes), "pooling": ckpt.pooling}
 
 
@@ -137,7 +168,14 @@ def print_summary(plan: Plan, summary: dict, path: str) -> None:
             f"summary           {path}",
         ]))
         return
-    if ckpt.task == "token-classification":
+    if ckpt.task == "question-answering":
+        cfg = plan.cfg
+        head = ("none: a fine-tuned question-answering model, served as one (answers with "
+                "character offsets from raw questions and contexts): its span head (qa_outputs); "
+                f"windows of {cfg.seq_length} pieces overlapping by {cfg.doc_stride}, questions "
+                f"cut to {cfg.max_query_length}, answers up to {cfg.max_answer_length} pieces, "
+                f"top {cfg.top_k}")
+    elif ckpt.task == "token-classification":
         head = ("none: a fine-tuned token classifier, served as one (entities with "
                 f"character offsets from raw text): classes {', '.join(ckpt.classes)} "
                 "(config.json id2label), its classifier weights")

@@ -1,0 +1,69 @@
+"""Training and serving settings of extractive question answering (SQuAD): how a question and
+its context become windows, and how an answer is searched for.
+
+The defaults are Hugging Face's question-answering pipeline's (transformers 4.57,
+`QuestionAnsweringPipeline`): windows of 384 pieces, overlapping by 128 (`doc_stride`), the
+question cut to 64 pieces (`max_question_len`, as Google's `run_squad.py` and Model Garden's
+`squad_lib` cut it), answers of at most 15 pieces (`max_answer_len`).
+
+>>> s = QuestionAnsweringSettings()
+>>> s.seq_length, s.doc_stride, s.max_query_length, s.max_answer_length, s.top_k
+(384, 128, 64, 15, 3)
+>>> QuestionAnsweringSettings(seq_length=128, doc_stride=64)  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+models.core.settings.ConfigError: doc_stride=64: ... --doc-stride below 61 ...
+"""
+
+import dataclasses
+
+from models.core.settings import ConfigError, FineTuningSettings, check_positive
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class QuestionAnsweringSettings(FineTuningSettings):
+    """`seq_length` is a window: `[CLS] question [SEP] context piece... [SEP]`."""
+
+    model_name: str = "question_answering"
+    seq_length: int = 384
+    learning_rate: float = 3e-5  # run_qa.py's README recipe (BERT base on SQuAD v1.1)
+    doc_stride: int = 128  # pieces two windows of one context share (Hugging Face's `stride`)
+    max_query_length: int = 64  # a question's pieces beyond this are cut
+    max_answer_length: int = 15  # pieces of the longest answer the answer search returns
+    top_k: int = 3  # answers returned per question, best first
+    # v2.0 data (questions without an answer): the served model answers "" (has_answer false)
+    # when the no-answer score ([CLS] as start and end) beats the best span's by more than
+    # this (run_qa.py's `null_score_diff_threshold`, default 0.0), on the probability scale
+    # the answers' scores are on.
+    null_score_threshold: float = 0.0
+    # Trained on data with unanswerable questions (v2.0): the served model may answer "".
+    with_no_answer: bool = False
+
+    def validate(self):
+        super().validate()
+        check_positive(self, "max_query_length", "max_answer_length", "top_k")
+        if self.window_stride is not None:
+            raise ConfigError("--window-stride is for tagging and long texts; question answering "
+                              "windows overlap by --doc-stride (default 128)")
+        body = self.min_context_pieces
+        if body < 1:
+            raise ConfigError(
+                f"seq_length={self.seq_length} leaves no room for the context after a question "
+                f"of max_query_length={self.max_query_length} pieces and [CLS] [SEP] [SEP]: use "
+                f"--seq-length {self.max_query_length + 4} or more, or a smaller "
+                "--max-query-length")
+        if not 0 <= self.doc_stride < body:
+            raise ConfigError(
+                f"doc_stride={self.doc_stride}: windows of {self.seq_length} pieces hold at "
+                f"least {body} context pieces (after a question of up to {self.max_query_length}"
+                f" pieces and [CLS] [SEP] [SEP]), and two windows must share fewer: use "
+                f"--doc-stride below {body}")
+
+    @property
+    def min_context_pieces(self) -> int:
+        """The fewest context pieces a window holds (after the longest question)."""
+        return self.seq_length - 3 - self.max_query_length
+
+    @property
+    def stride(self) -> int:
+        return self.doc_stride
