@@ -34,7 +34,8 @@ import os
 
 from models.checkpoints.checks import (  # noqa: F401  (the package's names for its callers)
     CLASSIFIER_HEAD_WEIGHTS, HUGGINGFACE, KERAS_HUB, LMPIPE, MODULES_JSON, QUESTION_ANSWERING,
-    TEXT_CLASSIFICATION, TOKEN_CLASSIFICATION, Checkpoint, CheckpointError, read_json, vocab_from_tokenizer_json)
+    TEXT_CLASSIFICATION, TOKEN_CLASSIFICATION, Checkpoint, CheckpointError, read_json,
+    vocab_from_tokenizer_json)
 from models.checkpoints.huggingface import inspect_huggingface
 from models.checkpoints.keras_hub import inspect_keras_hub
 from models.checkpoints.lmpipe import classifier_head, inspect_lmpipe  # noqa: F401

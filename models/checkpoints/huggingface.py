@@ -17,7 +17,8 @@ from absl import logging
 
 from models.checkpoints.checks import (
     ASSUMED_UNCASED, HUGGINGFACE, SHOWN, SPECIAL_TOKEN_KEYS, SPECIAL_TOKENS, TEXT_CLASSIFICATION,
-    QUESTION_ANSWERING, TOKEN_CLASSIFICATION, TOKENIZER_JSON, WEIGHTS_FILE, WORDPIECE_TOKENIZERS, Checkpoint, CheckpointError,
+    QUESTION_ANSWERING, TOKEN_CLASSIFICATION, TOKENIZER_JSON, WEIGHTS_FILE, WORDPIECE_TOKENIZERS,
+    Checkpoint, CheckpointError,
     casing_warnings, check_tokenizer_config, check_vocab, need, read_json)
 from models.core import features
 from models.tokenizers.wordpiece import TOKENIZER_CONFIG_FILE, TokenizerSettings

@@ -12,9 +12,9 @@
   `has_answer` is false only when no span was found (an empty context).
 - `qa_eval(examples: string[None])`: serialized raw examples (`question`, `context`,
   `answer_text`) → `prediction` `[batch]` (the best answer's text, "" for no answer),
-  `gold_answers` `[batch, n]` (padded with ""; n is one more than the most gold answers), `gold_count` `[batch]` int64, and
-  `best_score`, `null_score` float32; TFMA's metrics in models/question_answering/metrics.py
-  score them as the official SQuAD scripts do.
+  `gold_answers` `[batch, n]` (padded with ""; n is one more than the most gold answers),
+  `gold_count` `[batch]` int64, and `best_score`, `null_score` float32; TFMA's metrics in
+  models/question_answering/metrics.py score them as the official SQuAD scripts do.
 
 Nothing here runs Python at serving time: tokenization, windows, the answer search and the
 offsets are TF and tensorflow-text ops (models/question_answering/model.py).

@@ -18,8 +18,9 @@ Used from an EvalConfig as:
 'denver broncos'
 >>> round(f1_score("Denver Broncos", "the Broncos"), 4), exact_match_score("Broncos.", "broncos")
 (0.6667, True)
->>> squad_scores(["Denver Broncos", ""], [["Denver Broncos", "Broncos"], []])
-{'exact_match': 100.0, 'f1': 100.0, 'total': 2, 'HasAns_exact_match': 100.0, 'HasAns_f1': 100.0, 'HasAns_total': 1, 'NoAns_exact_match': 100.0, 'NoAns_f1': 100.0, 'NoAns_total': 1}
+>>> scores = squad_scores(["Denver Broncos", ""], [["Denver Broncos", "Broncos"], []])
+>>> scores["f1"], scores["HasAns_total"], scores["NoAns_exact_match"]
+(100.0, 1, 100.0)
 """
 
 import collections

@@ -30,7 +30,7 @@ import tensorflow as tf
 from models.core import features
 from models.core.backbone import encoder_inputs, sequence_output
 from models.tokenizers.wordpiece import Tokenizer, frame, window_plan  # noqa: F401  (window_plan: doctest)
-from models.tokenizers.words import split_words, word_pieces  # noqa: F401  (served from here)
+from models.tokenizers.words import split_words, word_pieces  # noqa: F401  (export.py reads them here)
 
 IGNORE = -100  # the label of positions without one (Hugging Face's ignore index)
 TOKENS, TAGS = features.TOKENS, features.TAGS  # raw examples: the words, their IOB2 tags
@@ -38,14 +38,14 @@ LABEL_IDS, WORD_LABEL_IDS = features.LABEL_IDS, features.WORD_LABEL_IDS
 OUTSIDE = "O"
 
 
-def first_piece_labels(word_pieces: tf.RaggedTensor, word_labels: tf.Tensor) -> tf.RaggedTensor:
+def first_piece_labels(pieces: tf.RaggedTensor, word_labels: tf.Tensor) -> tf.RaggedTensor:
     """`[batch, (words), (pieces)]` pieces and the words' class ids (flat, `[words]` int64) to
     `[batch, (pieces)]` labels: the word's class on its first piece, IGNORE on the rest."""
-    per_word = word_pieces.values.row_lengths()
+    per_word = pieces.values.row_lengths()
     first = tf.equal(tf.ragged.range(per_word).flat_values, 0)
     labels = tf.where(first, tf.repeat(tf.cast(word_labels, tf.int64), per_word),
                       tf.constant(IGNORE, tf.int64))
-    return tf.RaggedTensor.from_row_lengths(labels, word_pieces.merge_dims(1, 2).row_lengths(),
+    return tf.RaggedTensor.from_row_lengths(labels, pieces.merge_dims(1, 2).row_lengths(),
                                             validate=False)
 
 
