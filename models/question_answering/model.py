@@ -48,13 +48,15 @@ class Context:
     word_starts: tf.RaggedTensor
     word_ends: tf.RaggedTensor
     pieces: tf.RaggedTensor
+    vocab_chars: tf.Tensor  # `[vocab]` int64: the characters of each piece (`##` not counted)
 
     @classmethod
     def of(cls, tokenizer: Tokenizer, texts: tf.Tensor) -> "Context":
         words, starts, ends = split_words(texts, tokenizer)
         pieces = tf.RaggedTensor.from_row_splits(word_pieces(tokenizer, words.flat_values),
                                                  words.row_splits, validate=False)
-        return cls(texts, starts, ends, pieces)
+        chars = [len(t) - 2 if t.startswith("##") else len(t) for t in tokenizer.vocab]
+        return cls(texts, starts, ends, pieces, tf.constant(chars, tf.int64))
 
     @property
     def piece_ids(self) -> tf.RaggedTensor:
@@ -297,11 +299,40 @@ def answer_spans(logits: tf.Tensor, windows: Windows, context: Context, top_k: i
     last_piece = tf.maximum(tf.size(piece_word, tf.int64) - 1, 0)
     piece_word = tf.concat([piece_word, [0]], 0)  # room for an empty batch
 
-    def word_of(positions):
-        return tf.gather(piece_word, tf.minimum(positions + to_piece + piece_base, last_piece))
+    def piece_of(positions):  # the global piece (an index into the batch's pieces)
+        return tf.minimum(positions + to_piece + piece_base, last_piece)
 
-    start_byte = tf.gather(tf.concat([context.word_starts.flat_values, [0]], 0), word_of(s))
-    end_byte = tf.gather(tf.concat([context.word_ends.flat_values, [0]], 0), word_of(e))
+    # A span widens to whole words, as far as the window reaches: a word cut by the window's
+    # edge ends (or starts) where the window does, as Hugging Face's `word_to_chars` on the
+    # window's encoding gives it. Offsets in code points: a piece's characters from the
+    # vocabulary, counted from its word's start.
+    words = context.pieces.values  # [words, (pieces)]
+    word_first = tf.concat([words.row_starts(), [0]], 0)
+    word_limit = tf.concat([words.row_limits(), [0]], 0)
+    piece_chars = tf.gather(context.vocab_chars, context.pieces.flat_values)
+    before = tf.concat([[0], tf.cumsum(piece_chars)], 0)  # characters before each piece
+    word_start_cp = code_points(tf.gather(context.texts, context.word_starts.value_rowids()),
+                                context.word_starts.flat_values)
+    word_end_cp = code_points(tf.gather(context.texts, context.word_ends.value_rowids()),
+                              context.word_ends.flat_values)
+    word_start_cp, word_end_cp = (tf.concat([x, [0]], 0) for x in (word_start_cp, word_end_cp))
+    window_first = piece_base + to_piece + windows.offset[:, None]  # its first context piece
+    window_limit = window_first + windows.length[:, None]
+    start_word = tf.gather(piece_word, piece_of(s))
+    end_word = tf.gather(piece_word, piece_of(e))
+    start_first = tf.gather(word_first, start_word)
+    end_first, end_limit = tf.gather(word_first, end_word), tf.gather(word_limit, end_word)
+    start_cp = tf.gather(word_start_cp, start_word) + tf.where(
+        start_first < window_first,
+        tf.gather(before, tf.minimum(window_first, tf.size(before, tf.int64) - 1))
+        - tf.gather(before, start_first), 0)
+    end_cp = tf.where(end_limit > window_limit,
+                      tf.gather(word_start_cp, end_word)
+                      + tf.gather(before, tf.minimum(window_limit, tf.size(before, tf.int64) - 1))
+                      - tf.gather(before, end_first),
+                      tf.gather(word_end_cp, end_word))
+    start_byte = byte_offsets(tf.gather(context.texts, row), start_cp)
+    end_byte = byte_offsets(tf.gather(context.texts, row), end_cp)
     valid = tf.reshape(in_window, [-1])
     row, start_byte, end_byte, best = (tf.boolean_mask(tf.reshape(x, [-1]), valid)
                                        for x in (row, start_byte, end_byte, best))
@@ -309,8 +340,11 @@ def answer_spans(logits: tf.Tensor, windows: Windows, context: Context, top_k: i
     text = tf.strings.substr(owner, tf.cast(start_byte, tf.int32),
                              tf.cast(end_byte - start_byte, tf.int32))
     # The same text (case aside) found again adds its score to the first one's.
-    key = tf.strings.join([tf.strings.as_string(row), tf.strings.lower(text, encoding="utf-8")],
-                          separator="\x00")
+    # (tf.strings.lower with utf-8 stops at a NUL: a code point no text holds stands in.)
+    lower = tf.strings.regex_replace(tf.strings.lower(
+        tf.strings.regex_replace(text, "\x00", "\U0010FFFF"), encoding="utf-8"),
+        "\U0010FFFF", "\x00")
+    key = tf.strings.join([tf.strings.as_string(row), lower], separator="\x00")
     _, group = tf.unique(key, out_idx=tf.int64)
     groups = tf.reduce_max(tf.concat([group, [-1]], 0)) + 1
     first = tf.math.unsorted_segment_min(tf.range(tf.size(group, tf.int64)), group, groups)
