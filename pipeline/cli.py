@@ -257,7 +257,10 @@ def predict(args) -> int:
 
     texts = list(args.texts)
     try:
-        if args.input:
+        questions = bool(args.question or args.context or (args.input or "").endswith(".jsonl"))
+        if questions:
+            texts = question_items(args)
+        elif args.input:
             texts.extend(serving_predict.read_lines(args.input))
         if not texts:
             raise serving_predict.PredictError("no texts: give TEXT arguments or --input FILE")
@@ -285,12 +288,39 @@ def predict(args) -> int:
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:
         for text, result in zip(texts, results):
-            given = {"text": text[0], "text_pair": text[1]} if args.pairs else {"text": text}
+            given = (text if isinstance(text, dict) else
+                     {"text": text[0], "text_pair": text[1]} if args.pairs else {"text": text})
             out.write(json.dumps({**given, **result}, ensure_ascii=False) + "\n")
     finally:
         if args.output:
             out.close()
     return 0
+
+
+def question_items(args) -> list:
+    """A question-answering model's inputs: --question with --context, and the lines of an
+    --input JSONL file (`{"question": ..., "context": ...}` each)."""
+    import json
+
+    from serving import predict as serving_predict
+
+    if bool(args.question) != bool(args.context) or args.texts:
+        raise serving_predict.PredictError(
+            "a question-answering model takes --question and --context together (and no TEXT "
+            "arguments), or --input FILE.jsonl of {\"question\", \"context\"} lines")
+    items = [{"question": args.question, "context": args.context}] if args.question else []
+    if args.input:
+        for number, line in enumerate(serving_predict.read_lines(args.input), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                items.append({"question": str(row["question"]), "context": str(row["context"])})
+            except (ValueError, KeyError, TypeError):
+                raise serving_predict.PredictError(
+                    f"{args.input}, line {number}: expected a JSON object with \"question\" "
+                    "and \"context\"") from None
+    return items
 
 
 def export_tflite(args) -> int:
@@ -429,7 +459,10 @@ def build_parser(argv) -> argparse.ArgumentParser:
     p.add_argument("--model", help="the model name on the server (with --rest/--grpc)")
     p.add_argument("--version", type=int, default=None)
     p.add_argument("--label", default=None, help="a version label, e.g. stable (server only)")
-    p.add_argument("--input", help="a file of texts, one per line")
+    p.add_argument("--input", help="a file of texts, one per line (a question-answering "
+                                   "model: a .jsonl file of {\"question\", \"context\"})")
+    p.add_argument("--question", help="a question-answering model: the question (with --context)")
+    p.add_argument("--context", help="a question-answering model: the text that answers it")
     p.add_argument("--pairs", action="store_true",
                    help="a model of text pairs: each text is TEXT<TAB>TEXT_PAIR")
     p.add_argument("--output", help="JSONL output file (default: stdout)")

@@ -8,7 +8,10 @@ the text it read) and `truncated` (whether some of the text was not read); for a
 `scores`, `mask_count`; for a token classifier: `entities`, a list of `{entity_type, start, end,
 entity_text, score}` with character offsets into the text, and `entity_count`; for a
 text-generation model (GPT-2: its input is `prompt`): `generated_text`, the continuation, and
-`token_count`), as plain Python values.
+`token_count`; for a question-answering model (its inputs are `question` and `context`: give
+`{"question": ..., "context": ...}` items): `answer`, `start`, `end` (character offsets into
+the context), `score`, `has_answer` and `alternatives`, the top-k as
+`{answer, start, end, score}`), as plain Python values.
 
 Example (in-process, on a pushed classifier):
 
@@ -32,6 +35,7 @@ GENERATE_SIGNATURE = "generate"  # a text-generation model's, with every setting
 INPUT = "text"
 PROMPT_INPUT = "prompt"  # a text-generation model's input
 PAIR_INPUT = "text_pair"  # the second input of a model of text pairs
+QA_INPUTS = ("question", "context")  # a question-answering model's inputs
 
 
 class PredictError(RuntimeError):
@@ -69,6 +73,12 @@ def _unpadded(row: dict) -> dict:
     if "mask_count" in row:  # fill-mask: drop the batch's padding rows ("" and 0)
         row["tokens"] = row["tokens"][:row["mask_count"]]
         row["scores"] = row["scores"][:row["mask_count"]]
+    if "starts" in row and "answers" in row:  # question answering: the top-k as a list
+        row["alternatives"] = [
+            {"answer": a, "start": s, "end": e, "score": sc} for a, s, e, sc in zip(
+                row.pop("answers"), row.pop("starts"), row.pop("ends"), row.pop("scores"))
+            if s >= 0]
+        return row
     if "entity_count" in row:
         count = row["entity_count"]
         return {"entities": [dict(zip(ENTITY_FIELDS, values)) for values in zip(
@@ -90,7 +100,8 @@ class _Predictor:
 
     def predict(self, texts: Sequence) -> List[dict]:
         results = []
-        texts = [tuple(as_text(t) for t in item) if isinstance(item, (tuple, list))
+        texts = [{k: as_text(v) for k, v in item.items()} if isinstance(item, dict)
+                 else tuple(as_text(t) for t in item) if isinstance(item, (tuple, list))
                  else as_text(item) for item in texts]
         for start in range(0, len(texts), self.batch_size):
             results.extend(self._call(texts[start:start + self.batch_size]))
@@ -101,7 +112,13 @@ class _Predictor:
 
 
 def _inputs(texts: List) -> Dict[str, List[str]]:
-    """{input name: strings}: `text`, and `text_pair` when the items are pairs."""
+    """{input name: strings}: `text`, and `text_pair` when the items are pairs; the items' own
+    names when they are dicts (`question`, `context`)."""
+    if texts and isinstance(texts[0], dict):
+        names = sorted(texts[0])
+        if any(sorted(item) != names for item in texts):
+            raise PredictError(f"every item needs the same inputs ({', '.join(names)})")
+        return {name: [item[name] for item in texts] for name in names}
     if texts and isinstance(texts[0], tuple):
         if any(len(item) != 2 for item in texts):
             raise PredictError("a text pair is two texts (text<TAB>text_pair)")
@@ -149,7 +166,10 @@ class LocalPredictor(_Predictor):
         expected = set(self._serve.structured_input_signature[1])
         if set(inputs) != expected:
             raise PredictError(f"{self.path} takes {', '.join(sorted(expected))}; give "
-                               + ("pairs (--pairs, text<TAB>text_pair)" if PAIR_INPUT in expected
+                               + ("a question and its context (--question and --context, or "
+                                  "--input FILE.jsonl of {\"question\", \"context\"} lines)"
+                                  if set(QA_INPUTS) <= expected else
+                                  "pairs (--pairs, text<TAB>text_pair)" if PAIR_INPUT in expected
                                   else "single texts (no --pairs)"))
         outputs = self._serve(**{name: self._tf.constant(values, dtype=self._tf.string)
                                  for name, values in inputs.items()})

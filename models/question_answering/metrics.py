@@ -9,7 +9,9 @@ An answer is normalised (lower case; ASCII punctuation removed; the articles a, 
 removed; whitespace collapsed), F1 is over its whitespace tokens (the multiset overlap with a
 gold answer's), and a question scores its best over its gold answers; the figures are the mean
 over questions, x 100. A question without gold answers (SQuAD v2.0's unanswerable ones)
-scores 1 only for the empty prediction (v2.0's rule; v1.1 has no such questions).
+scores 1 only for the empty prediction, and a gold answer that normalises to nothing counts as
+none: v2.0's rules, which are v1.1's on v1.1 data except for such a gold answer (v1.1 scores
+it 0 against every prediction).
 Used from an EvalConfig as:
 
     tfma.MetricConfig(class_name="SquadF1", module="models.question_answering.metrics")
@@ -62,8 +64,9 @@ def exact_match_score(prediction: str, gold: str) -> bool:
 
 def question_scores(prediction: str, golds: Sequence[str]):
     """(exact match 0/1, F1) of one prediction: the best over the gold answers; no gold
-    answers: the empty answer is right."""
-    golds = [g for g in golds] or [""]
+    answers (or only ones that normalise to nothing): the empty answer is right (v2.0's
+    `get_raw_scores`)."""
+    golds = [g for g in golds if normalize_answer(g)] or [""]
     return (float(max(exact_match_score(prediction, g) for g in golds)),
             max(f1_score(prediction, g) for g in golds))
 
