@@ -90,7 +90,7 @@ def test_misaligned_answers_dropped_and_counted(tmp_path):
 
 
 def test_other_problems_all_at_once(tmp_path):
-    path = squad(tmp_path / "bad.json", [
+    squad(tmp_path / "bad.json", [
         qa("a", "", [("Ada", 0)]),
         qa("a", "Who?", [("Ada", 0)]),
         qa("b", "Who?", [("Ada", "zero")]),
