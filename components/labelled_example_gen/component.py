@@ -89,11 +89,12 @@ def file_based_example_gen(data_path: str, split_buckets: Sequence[int], data_re
             pattern = os.path.basename(data_path)
         input_config = example_gen_pb2.Input(splits=[
             example_gen_pb2.Input.Split(name="single_split", pattern=pattern)])
-        output_config = example_gen_pb2.Output(
-            split_config=example_gen_pb2.SplitConfig(splits=[
-                example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=n)
-                for name, n in zip(SPLITS, buckets) if n > 0],
-                partition_feature_name=partition_feature_name or ""))
+        split_config = example_gen_pb2.SplitConfig(splits=[
+            example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=n)
+            for name, n in zip(SPLITS, buckets) if n > 0])
+        if partition_feature_name:  # TFX reads the field as set even when empty
+            split_config.partition_feature_name = partition_feature_name
+        output_config = example_gen_pb2.Output(split_config=split_config)
     return FileBasedExampleGen(
         input_base=input_base,
         input_config=input_config,

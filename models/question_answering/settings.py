@@ -12,7 +12,7 @@ question cut to 64 pieces (`max_question_len`, as Google's `run_squad.py` and Mo
 >>> QuestionAnsweringSettings(seq_length=128, doc_stride=64)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-models.core.settings.ConfigError: doc_stride=64: ... --doc-stride below 61 ...
+models.core.settings.ConfigError: doc_stride=64: ... --doc-stride below 61
 """
 
 import dataclasses

@@ -119,3 +119,41 @@ def test_not_squad_and_missing_files(tmp_path):
     with pytest.raises(reader.QADataError, match="not a question-answering file"):
         (tmp_path / "x.csv").write_text("a,b\n")
         reader.check_qa_data(str(tmp_path / "x.csv"))
+
+
+def test_one_file_is_hash_split_by_context(tmp_path):
+    """A single file: the questions about one context land in one split (eval never scores a
+    paragraph trained on), every question once."""
+    import glob
+
+    import tensorflow as tf
+    from tfx.proto import example_gen_pb2
+    from tfx.types import artifact_utils, standard_artifacts
+
+    from components.question_answer_example_gen import QuestionAnswerExampleGen
+    from components.question_answer_example_gen.executor import Executor
+
+    path = tmp_path / "all.jsonl"
+    rows = [{"id": f"{c}-{q}", "question": f"Question {q} about {c}?",
+             "context": f"Context number {c} says something.",
+             "answers": {"text": ["Context"], "answer_start": [0]}}
+            for c in range(40) for q in range(3)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    gen = QuestionAnswerExampleGen(str(path))
+    examples = standard_artifacts.Examples()
+    examples.uri = str(tmp_path / "out")
+    exec_properties = {key: gen.exec_properties[key] for key in (
+        "input_base", "input_config", "output_config", "custom_config")}
+    exec_properties["output_data_format"] = example_gen_pb2.FORMAT_TF_EXAMPLE
+    Executor().Do({}, {"examples": [examples]}, exec_properties)
+    split_of = {}
+    for split in artifact_utils.decode_split_names(examples.split_names):
+        files = glob.glob(os.path.join(examples.uri, f"Split-{split}", "*.gz"))
+        for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+            feature = tf.train.Example.FromString(record.numpy()).features.feature
+            qid = feature["id"].bytes_list.value[0].decode()
+            assert qid not in split_of
+            split_of[qid] = split
+    assert len(split_of) == 120 and set(split_of.values()) == {"train", "eval", "test"}
+    for c in range(40):
+        assert len({split_of[f"{c}-{q}"] for q in range(3)}) == 1
