@@ -29,6 +29,9 @@ HELP = {  # flags whose default alone does not say what they do
     "misaligned_answers": "--task question-answering: a gold answer whose answer_start does "
                           "not point at its text: error (list them all, run nothing) or drop "
                           "(leave them out, counted); ",
+    "null_score_threshold": "--task question-answering with unanswerable questions: answer \"\" "
+                            "when the no-answer score beats the best answer's by more than "
+                            "this (default: the best on the eval split); ",
     "with_no_answer": "--task question-answering: the data has unanswerable questions (SQuAD "
                       "v2.0); the served model may answer \"\"; ",
     "long_text": "a text longer than one window: first (its first window), head-tail (its "

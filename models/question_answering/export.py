@@ -7,8 +7,9 @@
   of the same text), `has_answer` bool; and the `top_k` best, best first, `answers`,
   `starts`, `ends`, `scores` `[batch, top_k]` (padding "", -1, -1, 0). A context longer than
   one window is read whole, every window in the graph. A model trained with unanswerable
-  questions (`with_no_answer`) answers "" (start = end = 0, `has_answer` false) when the
-  no-answer score beats the best answer's by more than `null_score_threshold`; otherwise
+  questions (`with_no_answer`) answers "" (start = end = 0, `has_answer` false, `score` the
+  no-answer score) when the no-answer score beats the best answer's by more than
+  `null_score_threshold` (learned on the eval split unless given); otherwise
   `has_answer` is false only when no span was found (an empty context).
 - `qa_eval(examples: string[None])`: serialized raw examples (`question`, `context`,
   `answer_text`) → `prediction` `[batch]` (the best answer's text, "" for no answer),
@@ -54,7 +55,7 @@ def best_answer(answers: qa.Answers, settings: QuestionAnsweringSettings) -> dic
     best_score = answers.score[:, 0]
     found = answers.count > 0
     if settings.with_no_answer:
-        found &= ~(answers.null_score - best_score > settings.null_score_threshold)
+        found &= ~(answers.null_score - best_score > settings.threshold)
     return {"answer": tf.where(found, answers.text[:, 0], ""),
             "start": tf.where(found, answers.start[:, 0], 0),
             "end": tf.where(found, answers.end[:, 0], 0),

@@ -251,6 +251,26 @@ def window_logits(model, windows: Windows, seq_length: int) -> tf.Tensor:
     return tf.cast(logits, tf.float32)
 
 
+def span_scores(logits: tf.Tensor, in_context: tf.Tensor, max_answer_length: int):
+    """Per window (logits `[windows, L, 2]`, `in_context` `[windows, L]` bool: the context's
+    positions) its no-answer score p([CLS]) x p([CLS]) `[windows]` and every span's score
+    p(start) x p(end) `[windows, L * max_answer_length]` (span `i`: start `i // m`, end
+    start + `i % m`; 0 outside the context), the probabilities softmaxes over the context and
+    `[CLS]` (Hugging Face's pipeline: `select_starts_ends`, `decode_spans`)."""
+    length = tf.shape(logits)[1]
+    allowed = in_context | tf.equal(tf.range(length), 0)[None, :]
+    masked = tf.where(allowed[:, :, None], logits, MASKED_LOGIT)
+    probabilities = tf.nn.softmax(masked, axis=1)
+    p_start, p_end = probabilities[..., 0], probabilities[..., 1]
+    null = p_start[:, 0] * p_end[:, 0]
+    keep = tf.cast(in_context, tf.float32)  # no span starts or ends at [CLS]
+    p_start, p_end = p_start * keep, p_end * keep
+    # Spans by start and length: [windows, L, max_answer_length].
+    padded_end = tf.pad(p_end, [[0, 0], [0, max_answer_length]])
+    band = tf.stack([padded_end[:, d:d + length] for d in range(max_answer_length)], axis=2)
+    return null, tf.reshape(p_start[:, :, None] * band, [tf.shape(logits)[0], -1])
+
+
 @dataclasses.dataclass
 class Answers:
     """The answer search's result, `[batch, top_k]` each, best first (padding: "", -1, 0):
@@ -274,17 +294,7 @@ def answer_spans(logits: tf.Tensor, windows: Windows, context: Context, top_k: i
     position = tf.range(length, dtype=tf.int64)[None, :]
     in_context = ((position >= windows.offset[:, None])
                   & (position < (windows.offset + windows.length)[:, None]))
-    allowed = in_context | tf.equal(position, 0)
-    masked = tf.where(allowed[:, :, None], logits, MASKED_LOGIT)
-    probabilities = tf.nn.softmax(masked, axis=1)
-    p_start, p_end = probabilities[..., 0], probabilities[..., 1]
-    null = p_start[:, 0] * p_end[:, 0]
-    keep = tf.cast(in_context, tf.float32)  # no span starts or ends at [CLS]
-    p_start, p_end = p_start * keep, p_end * keep
-    # Spans by start and length: [windows, L, max_answer_length].
-    padded_end = tf.pad(p_end, [[0, 0], [0, max_answer_length]])
-    band = tf.stack([padded_end[:, d:d + length] for d in range(max_answer_length)], axis=2)
-    scores = tf.reshape(p_start[:, :, None] * band, [tf.shape(logits)[0], -1])
+    null, scores = span_scores(logits, in_context, max_answer_length)
     k = tf.minimum(2 * top_k + 10, tf.shape(scores)[1])
     best, index = tf.math.top_k(scores, k=k)
     index = tf.cast(index, tf.int64)

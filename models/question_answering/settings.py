@@ -16,6 +16,7 @@ models.core.settings.ConfigError: doc_stride=64: ... --doc-stride below 61
 """
 
 import dataclasses
+from typing import Optional
 
 from models.core.settings import ConfigError, FineTuningSettings, check_positive
 
@@ -31,13 +32,14 @@ class QuestionAnsweringSettings(FineTuningSettings):
     max_query_length: int = 64  # a question's pieces beyond this are cut
     max_answer_length: int = 15  # pieces of the longest answer the answer search returns
     top_k: int = 3  # answers returned per question, best first
-    # v2.0 data (questions without an answer): the served model answers "" (has_answer false)
-    # when the no-answer score ([CLS] as start and end) beats the best span's by more than
-    # this (run_qa.py's `null_score_diff_threshold`, default 0.0), on the probability scale
-    # the answers' scores are on.
-    null_score_threshold: float = 0.0
-    # Trained on data with unanswerable questions (v2.0): the served model may answer "".
+    # Trained on data with unanswerable questions (SQuAD v2.0): the served model answers ""
+    # (has_answer false) when the no-answer score (p([CLS]) x p([CLS])) beats the best
+    # answer's by more than `null_score_threshold` (run_qa.py's `null_score_diff_threshold`,
+    # on the scale of the answers' scores); None: the threshold with the best exact match on
+    # the eval split, as the official v2.0 script's `best_exact_thresh` (training.py:
+    # `best_null_threshold`).
     with_no_answer: bool = False
+    null_score_threshold: Optional[float] = None
 
     def validate(self):
         super().validate()
@@ -58,6 +60,11 @@ class QuestionAnsweringSettings(FineTuningSettings):
                 f"least {body} context pieces (after a question of up to {self.max_query_length}"
                 f" pieces and [CLS] [SEP] [SEP]), and two windows must share fewer: use "
                 f"--doc-stride below {body}")
+
+    @property
+    def threshold(self) -> float:
+        """The no-answer threshold the served model applies (0.0 until one is learned)."""
+        return 0.0 if self.null_score_threshold is None else self.null_score_threshold
 
     @property
     def min_context_pieces(self) -> int:

@@ -8,7 +8,10 @@ Model artifact (its `encoder/`), `custom_config={"settings":
 QuestionAnsweringSettings(...).to_dict(), "backup_dir": ...}`.
 """
 
-from typing import Callable, List, Optional
+import dataclasses
+import json
+import os
+from typing import Callable, List, Optional, Sequence
 
 import keras
 import tensorflow as tf
@@ -94,8 +97,96 @@ def train_and_export(job: training.TrainerJob) -> None:
     model = train_span_model(settings, backbone, job.train_files, job.eval_files, job.log_dir,
                              job.backup_dir, job.chief, head_weights=head)
     from models.tokenizers.wordpiece import load_tokenizer
-    export_question_answering(model, load_tokenizer(job.vocab_file), job.serving_dir, settings,
-                              job.vocab_file)
+    tokenizer = load_tokenizer(job.vocab_file)
+    if settings.with_no_answer and settings.null_score_threshold is None:
+        threshold, report = best_null_threshold(model, job.eval_files, settings,
+                                                tokenizer.special.sep)
+        logging.info("No-answer threshold learned on the eval split: %s", report)
+        with tf.io.gfile.GFile(os.path.join(job.log_dir, "null_score_threshold.json"), "w") as f:
+            json.dump(report, f, indent=2)
+        settings = dataclasses.replace(settings, null_score_threshold=threshold)
+    export_question_answering(model, tokenizer, job.serving_dir, settings, job.vocab_file)
+
+
+def question_windows(file_patterns: List[str], seq_length: int) -> tf.data.Dataset:
+    """Transform's examples one question at a time: its windows' token ids and segment ids
+    `[windows, seq_length]` and labels `[windows, 2]`."""
+    spec = {name: tf.io.VarLenFeature(tf.int64) for name in (
+        features.TOKEN_IDS, features.SEGMENT_IDS, features.START_POSITIONS,
+        features.END_POSITIONS)}
+
+    def parse(serialized):
+        parsed = {k: tf.sparse.to_dense(v) for k, v in
+                  tf.io.parse_single_example(serialized, spec).items()}
+        return (tf.reshape(parsed[features.TOKEN_IDS], [-1, seq_length]),
+                tf.reshape(parsed[features.SEGMENT_IDS], [-1, seq_length]),
+                tf.stack([parsed[features.START_POSITIONS], parsed[features.END_POSITIONS]], 1))
+
+    files = tf.io.gfile.glob(file_patterns) if isinstance(file_patterns, str) else [
+        f for pattern in file_patterns for f in tf.io.gfile.glob(pattern)]
+    return tf.data.TFRecordDataset(files, compression_type="GZIP").map(parse)
+
+
+def best_threshold(null_minus_best: Sequence[float], has_answer: Sequence[bool],
+                   correct: Sequence[bool]):
+    """The official SQuAD v2.0 script's `find_best_thresh` on exact match: questions answered
+    in order of `null_minus_best` (the no-answer score less the best answer's), starting from
+    "no answer" for all; returns (the threshold with the best exact match, that exact match in
+    [0, 1]). A question is then answered "" when its value is above the threshold.
+
+    >>> best_threshold([-0.5, 0.1, 0.3, 0.9], [True, True, False, False], [True, False, False, False])
+    (-0.5, 0.75)
+    """
+    order = sorted(range(len(null_minus_best)), key=lambda i: null_minus_best[i])
+    score = best = sum(not h for h in has_answer)
+    threshold = min(null_minus_best, default=0.0) - 1.0  # below every question: none answered
+    for i in order:
+        score += (1 if correct[i] else 0) if has_answer[i] else -1
+        if score > best:
+            best, threshold = score, null_minus_best[i]
+    return threshold, best / len(has_answer) if has_answer else 0.0
+
+
+def best_null_threshold(model, eval_files: List[str], settings: QuestionAnsweringSettings,
+                        sep_id: int):
+    """The no-answer threshold with the best exact match on the eval split (`best_threshold`),
+    from its Transform examples: per question the no-answer score (the least over its windows),
+    the best span's score (over every window), whether it has an answer (a window labelled
+    off [CLS]) and whether the best span is a labelled one (exact match, on word pieces).
+    Returns (threshold, a report of the counts and exact match)."""
+    @tf.function(reduce_retracing=True)
+    def scores(token_ids, segment_ids):
+        from models.core.inputs import bert_inputs
+        logits = tf.cast(model(bert_inputs(token_ids, segment_ids=segment_ids),
+                               training=False), tf.float32)
+        in_context = tf.equal(segment_ids, 1) & tf.not_equal(token_ids, sep_id)
+        null, spans = qa.span_scores(logits, in_context, settings.max_answer_length)
+        flat = tf.reshape(spans, [-1])
+        best = tf.argmax(flat)
+        per_window = tf.shape(spans, out_type=tf.int64)[1]
+        window, span = best // per_window, best % per_window
+        start = span // settings.max_answer_length
+        return (tf.reduce_min(null), flat[best], window, start,
+                start + span % settings.max_answer_length)
+
+    diffs, has_answer, correct = [], [], []
+    for token_ids, segment_ids, labels in question_windows(eval_files, settings.seq_length):
+        null, best, window, start, end = (x.numpy() for x in scores(token_ids, segment_ids))
+        labels = labels.numpy()
+        diffs.append(float(null - best))
+        has_answer.append(bool(labels.any()))
+        correct.append(bool(has_answer[-1] and labels[window].tolist() == [start, end]))
+    threshold, exact = best_threshold(diffs, has_answer, correct)
+    return threshold, {"null_score_threshold": threshold, "best_exact_match": exact,
+                       "questions": len(diffs), "unanswerable": has_answer.count(False),
+                       "exact_match_at_0": best_threshold_at(0.0, diffs, has_answer, correct)}
+
+
+def best_threshold_at(threshold: float, null_minus_best, has_answer, correct) -> float:
+    """Exact match in [0, 1] when questions above `threshold` are answered ""."""
+    right = sum((not h) if d > threshold else (h and c)
+                for d, h, c in zip(null_minus_best, has_answer, correct))
+    return right / len(has_answer) if has_answer else 0.0
 
 
 def kept_span_head(encoder_dir: str, settings: QuestionAnsweringSettings):

@@ -17,6 +17,7 @@ SQuAD JSON / JSONL → QuestionAnswerExampleGen → StatisticsGen → ExampleVal
 
 import dataclasses
 import glob
+import json
 import os
 from typing import Sequence
 
@@ -125,6 +126,12 @@ def preflight(cfg: QuestionAnsweringConfig, given=frozenset()) -> Plan:
                if cfg.misaligned_answers == "drop" else "")
     print(f"lmpipe: {data['questions']:,} questions ({data['unanswerable']:,} unanswerable) in "
           f"{jobs.count(data['files'], 'file')}{dropped}")
+    if data["unanswerable"] and not cfg.with_no_answer:
+        cfg = dataclasses.replace(cfg, with_no_answer=True)
+        print("lmpipe: the data has unanswerable questions (SQuAD v2.0): the model learns to "
+              "answer \"\" (--with-no-answer), with the no-answer threshold "
+              + ("learned on the eval split" if cfg.null_score_threshold is None else
+                 f"{cfg.null_score_threshold} (--null-score-threshold)"))
     return Plan(cfg, data, pretrained, head)
 
 
@@ -152,6 +159,15 @@ def summarize(plan: Plan) -> dict:
                    input=plan.data)
     examples = run_summary.latest_output(store, "FileBasedExampleGen", "Examples")
     test_files = glob.glob(os.path.join(examples.uri, "Split-test", "*")) if examples else []
+    if summary["pushed"]:
+        from models.core.export import MODEL_INFO_DIR, MODEL_INFO_FILE
+        with open(os.path.join(summary["pushed_model"], "assets.extra", MODEL_INFO_DIR,
+                               MODEL_INFO_FILE)) as f:
+            served = json.load(f)
+        summary["served_settings"] = served
+        eval_files = glob.glob(os.path.join(examples.uri, "Split-eval", "*"))
+        if cfg.with_no_answer and eval_files:  # v2.0's HasAns / NoAns figures on eval
+            summary["eval_squad"] = test_metrics(summary["pushed_model"], eval_files)["squad"]
     if summary["pushed"] and test_files:
         summary["test_metrics"] = test_metrics(summary["pushed_model"], test_files)
     return summary
@@ -198,6 +214,11 @@ def print_summary(plan: Plan, summary: dict, path: str) -> None:
         f"{cfg.max_answer_length} pieces",
         f"eval F1 / EM      {pct(metrics.get('f1'))} / {pct(metrics.get('exact_match'))} "
         "(SQuAD's, %)",
+        *([f"no answer         answered \"\" when the no-answer score beats the best answer's by "
+           f"more than {summary['served_settings']['null_score_threshold']:.4g}; eval HasAns F1 "
+           f"{summary['eval_squad'].get('HasAns_f1', 0):.1f}, NoAns F1 "
+           f"{summary['eval_squad'].get('NoAns_f1', 0):.1f}"]
+          if cfg.with_no_answer and "eval_squad" in summary else []),
         *([f"test F1 / EM      {pct(test['f1'])} / {pct(test['exact_match'])} ({test['questions']}"
            " questions; reported, never used for blessing)"] if test else []),
         f"blessed           {summary['blessed']}  (F1 at least {number(cfg.min_f1)})",

@@ -1,6 +1,7 @@
 """Question answering end to end (issue 35): `lmpipe finetune --task question-answering` from the
-committed small checkpoint on the bundled SQuAD sample (train and eval SQuAD JSON, test JSON
-Lines), pushed, answering raw questions about raw contexts in a TF1 session as TF Serving loads
+committed small checkpoint on the bundled SQuAD sample made SQuAD v2.0 (train and eval SQuAD
+JSON with unanswerable questions added: questions paired with another article's paragraph; test
+JSON Lines), pushed with a no-answer threshold learned on eval, answering raw questions about raw contexts in a TF1 session as TF Serving loads
 it (`context[start:end] == answer`, contexts of many windows included), the Evaluator's F1 equal
 to lmpipe's SQuAD metric on the served answers, `lmpipe predict`, the blessing gate, bad input
 refused with nothing pushed, and a Hugging Face BertForQuestionAnswering imported as the same
@@ -32,21 +33,57 @@ def _versions(model_dir):
     return sorted(os.listdir(model_dir)) if os.path.isdir(model_dir) else []
 
 
+def with_unanswerable(source, target, asked_from, count):
+    """`source` (SQuAD JSON) as v2.0 with `count` more questions: the questions of another
+    article (`asked_from`, SQuAD JSON: its last article's) asked about `source`'s paragraphs,
+    with no answers (is_impossible)."""
+    data = json.loads(open(source, encoding="utf-8").read())
+    other = json.loads(open(asked_from, encoding="utf-8").read())["data"][-1]
+    asked = [qa for p in other["paragraphs"] for qa in p["qas"]][:count]
+    paragraphs = [p for article in data["data"] if article["title"] != other["title"]
+                  for p in article["paragraphs"]]
+    for i, qa in enumerate(asked):
+        paragraphs[i % len(paragraphs)]["qas"].append({
+            "id": f"impossible-{i}", "question": qa["question"], "answers": [],
+            "is_impossible": True})
+    data["version"] = "v2.0"
+    target.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+
 @pytest.fixture(scope="module")
-def qa_run(tmp_path_factory):
+def qa_data(tmp_path_factory):
+    data = tmp_path_factory.mktemp("qa-data")
+    train, evaluation = os.path.join(SAMPLE, "train.json"), os.path.join(SAMPLE, "eval.json")
+    # Montana's questions (train's last article) asked of Beyoncé's paragraphs (train) and of
+    # Genocide's (eval): no eval question is trained on.
+    with_unanswerable(train, data / "train.json", train, 30)
+    with_unanswerable(evaluation, data / "eval.json", train, 3)
+    shutil.copy(os.path.join(SAMPLE, "test.jsonl"), data / "test.jsonl")
+    return str(data)
+
+
+@pytest.fixture(scope="module")
+def qa_run(tmp_path_factory, qa_data):
     root = tmp_path_factory.mktemp("qa")
     run_dir = str(root / "run")
-    result = run_lmpipe("finetune", "--data", SAMPLE, "--run-dir", run_dir, *FLAGS)
+    result = run_lmpipe("finetune", "--data", qa_data, "--run-dir", run_dir, *FLAGS)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     with open(os.path.join(run_dir, "summary.json")) as f:
         summary = json.load(f)["question_answering"]
-    return {"root": root, "run_dir": run_dir, "summary": summary, "stdout": result.stdout}
+    return {"root": root, "run_dir": run_dir, "summary": summary, "stdout": result.stdout,
+            "data": qa_data}
 
 
 def test_the_run_is_summarized_blessed_and_pushed(qa_run):
     summary, stdout = qa_run["summary"], qa_run["stdout"]
     assert summary["task"] == "question_answering" and summary["pushed"] and summary["blessed"]
-    assert summary["input"]["questions"] == 190 + 50 + 32
+    assert summary["input"]["questions"] == 190 + 30 + 50 + 3 + 32
+    assert summary["input"]["unanswerable"] == 33
+    assert summary["config"]["with_no_answer"] and "--with-no-answer" in stdout
+    served = summary["served_settings"]
+    assert served["with_no_answer"] and isinstance(served["null_score_threshold"], float)
+    assert summary["eval_squad"]["NoAns_total"] == 3 and summary["eval_squad"]["HasAns_total"] == 50
+    assert "no answer         answered" in stdout
     for key in ("f1", "exact_match"):
         assert 0.0 <= summary["eval_metrics"][key] <= 1.0, key
     test = summary["test_metrics"]
@@ -64,7 +101,7 @@ def test_the_evaluators_f1_is_the_squad_metric_of_the_served_answers(qa_run):
     from components.question_answer_example_gen.reader import read_questions
     from models.question_answering.metrics import squad_scores
 
-    questions = read_questions(os.path.join(SAMPLE, "eval.json"))
+    questions = read_questions(os.path.join(qa_run["data"], "eval.json"))
     answer = tf.saved_model.load(qa_run["summary"]["pushed_model"]).signatures["serving_default"]
     out = answer(question=tf.constant([q.question for q in questions]),
                  context=tf.constant([q.context for q in questions]))
@@ -88,14 +125,14 @@ def test_answers_raw_questions_in_a_tf1_session(qa_run):
                           {signature.inputs["question"].name: QUESTIONS,
                            signature.inputs["context"].name: CONTEXTS})
     for i, context in enumerate(CONTEXTS[:2]):
-        assert out["has_answer"][i]
         start, end = out["start"][i], out["end"][i]
-        assert out["answer"][i].decode() == context[start:end] != ""
+        assert out["answer"][i].decode() == context[start:end]
+        assert out["has_answer"][i] == (out["answer"][i] != b"")
         for j in range(out["answers"].shape[1]):
             s, e = out["starts"][i, j], out["ends"][i, j]
             assert out["answers"][i, j].decode() == context[s:e]
         assert list(out["scores"][i]) == sorted(out["scores"][i], reverse=True)
-    assert out["answer"][2] == b"" and not out["has_answer"][2]
+    assert out["answer"][2] == b"" and not out["has_answer"][2] and out["starts"][2, 0] == -1
     info = json.load(open(os.path.join(version_dir, "assets.extra", "lmpipe", "model.json")))
     assert info["task"] == "question-answering"
     assert (info["seq_length"], info["doc_stride"], info["max_query_length"]) == (64, 16, 24)
@@ -110,7 +147,8 @@ def test_predict_answers_a_question_and_a_jsonl_file(qa_run, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     row = json.loads(result.stdout)
     assert row["context"][row["start"]:row["end"]] == row["answer"]
-    assert [a["answer"] for a in row["alternatives"]][0] == row["answer"]
+    assert row["alternatives"][0]["answer"] == row["answer"] if row["has_answer"] else \
+        row["answer"] == "" and row["alternatives"]  # no answer; the spans it weighed
     path = tmp_path / "questions.jsonl"
     path.write_text("".join(json.dumps({"question": q, "context": c}, ensure_ascii=False) + "\n"
                             for q, c in zip(QUESTIONS, CONTEXTS)), encoding="utf-8")
@@ -127,7 +165,8 @@ def test_not_blessed_below_min_f1_and_nothing_pushed(qa_run):
     model_dir = os.path.dirname(qa_run["summary"]["pushed_model"])
     before = _versions(model_dir)
     flags = [f if f != "0" or FLAGS[i - 1] != "--min-f1" else "1.0" for i, f in enumerate(FLAGS)]
-    result = run_lmpipe("finetune", "--data", SAMPLE, "--run-dir", qa_run["run_dir"], *flags)
+    result = run_lmpipe("finetune", "--data", qa_run["data"], "--run-dir", qa_run["run_dir"],
+                        *flags)
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
     assert "not blessed" in result.stderr
     assert _versions(model_dir) == before
