@@ -1,11 +1,11 @@
 """Question answering end to end (issue 35): `lmpipe finetune --task question-answering` from the
-committed small checkpoint on the bundled SQuAD sample made SQuAD v2.0 (train and eval SQuAD
-JSON with unanswerable questions added: questions paired with another article's paragraph; test
-JSON Lines), pushed with a no-answer threshold learned on eval, answering raw questions about raw contexts in a TF1 session as TF Serving loads
-it (`context[start:end] == answer`, contexts of many windows included), the Evaluator's F1 equal
-to lmpipe's SQuAD metric on the served answers, `lmpipe predict`, the blessing gate, bad input
-refused with nothing pushed, and a Hugging Face BertForQuestionAnswering imported as the same
-servable. One shared pipeline run."""
+committed small checkpoint on the bundled SQuAD sample made SQuAD v2.0 (train and eval JSON with
+unanswerable questions added: questions of one article asked of another's paragraphs; test JSON
+Lines), pushed with a no-answer threshold learned on eval, answering raw questions about raw
+contexts in a TF1 session as TF Serving loads it (`context[start:end] == answer`, contexts of
+many windows included), the Evaluator's F1 equal to lmpipe's SQuAD metric on the served
+answers, `lmpipe predict`, the blessing gate, bad input refused with nothing pushed, and a
+Hugging Face BertForQuestionAnswering imported as the same servable. One shared pipeline run."""
 
 import json
 import os
