@@ -112,12 +112,17 @@ def preflight(cfg: QuestionAnsweringConfig, given=frozenset()) -> Plan:
 
     pretrained = pretrained_lib.resolve(cfg.pretrained)
     pretrained_lib.check_vocabulary_matches(pretrained)
-    head = "new"
+    head, kept = "new", False
     if pretrained.needs_import:
         start = jobs.check_checkpoint(pretrained.model_uri, "--pretrained", cfg.seq_length)
-        if start.task == "question-answering":
-            head = ("new (--from-scratch)" if cfg.from_scratch else
-                    "the checkpoint's span head (qa_outputs)")
+        kept = start.task == "question-answering"
+    else:  # an lmpipe model: a QA checkpoint imported earlier keeps its head beside its encoder
+        from models import checkpoints
+        kept = bool(checkpoints.classifier_head(pretrained.encoder_dir,
+                                                checkpoints.QUESTION_ANSWERING))
+    if kept:
+        head = ("new (--from-scratch)" if cfg.from_scratch else
+                "the checkpoint's span head (qa_outputs)")
     report = qa_reader.check_qa_data(cfg.data, cfg.misaligned_answers)
     jobs.check_distribution(cfg)
     data = report.to_json()
