@@ -53,10 +53,11 @@ class Executor(base_executor.BaseExecutor):
         ckpt = checkpoints.inspect(source.uri)
         seq_length = int(exec_properties[SEQ_LENGTH_KEY])
         if ckpt.task == checkpoints.QUESTION_ANSWERING:  # a span model: served as one
+            # The fine-tuning job's (or lmpipe import's) settings, else defaults that fit.
             settings = json.loads(exec_properties.get(QA_SETTINGS_KEY) or "{}")
-            settings.setdefault("seq_length", seq_length)
-            save_span_model(load_span_model(ckpt, dropout=0.0), ckpt, model.uri,
-                            QuestionAnsweringSettings(**settings))
+            settings = QuestionAnsweringSettings.for_window(
+                settings.pop("seq_length", seq_length), **settings)
+            save_span_model(load_span_model(ckpt, dropout=0.0), ckpt, model.uri, settings)
             model.set_string_custom_property("checkpoint_task", "question_answering")
             pretrained_head = False
         elif ckpt.task == checkpoints.TOKEN_CLASSIFICATION:  # a tagger: served as one

@@ -61,6 +61,20 @@ class QuestionAnsweringSettings(FineTuningSettings):
                 f" pieces and [CLS] [SEP] [SEP]), and two windows must share fewer: use "
                 f"--doc-stride below {body}")
 
+    @classmethod
+    def for_window(cls, seq_length: int, **given) -> "QuestionAnsweringSettings":
+        """Settings for windows of `seq_length` with the defaults cut to fit where they do not
+        (a question of at most half the window, an overlap of at most half the context's
+        room), and `given` as given. Raises ConfigError if `given` does not fit.
+
+        >>> s = QuestionAnsweringSettings.for_window(128)
+        >>> s.max_query_length, s.doc_stride
+        (62, 31)
+        """
+        query = given.pop("max_query_length", min(64, (seq_length - 3) // 2))
+        stride = given.pop("doc_stride", min(128, (seq_length - 3 - query) // 2))
+        return cls(seq_length=seq_length, max_query_length=query, doc_stride=stride, **given)
+
     @property
     def threshold(self) -> float:
         """The no-answer threshold the served model applies (0.0 until one is learned)."""

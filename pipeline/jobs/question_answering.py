@@ -67,8 +67,11 @@ def create_pipeline(cfg: QuestionAnsweringConfig, pretrained: Pretrained,
     statistics_gen, schema_gen, example_validator = validation_steps(
         example_gen, pipeline_schema_file(cfg, repo_file(*SCHEMA, image=not local), "qa"))
     if pretrained.needs_import:
-        start = starting_point(pretrained.model_uri, min(cfg.seq_length, 512),
-                               min(20, cfg.seq_length - 2), 5, "mlm")
+        start = starting_point(pretrained.model_uri, cfg.seq_length,
+                               min(20, cfg.seq_length - 2), 5, "mlm", json.dumps({
+                                   name: getattr(cfg, name) for name in (
+                                       "seq_length", "doc_stride", "max_query_length",
+                                       "max_answer_length", "top_k")}, sort_keys=True))
         vocabulary, base_model = start[-1].outputs["vocabulary"], start[-1].outputs["model"]
     else:
         start = [tfx.dsl.Importer(source_uri=pretrained.encoder_dir,

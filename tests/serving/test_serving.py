@@ -177,6 +177,14 @@ class RecordingHandler(http.server.BaseHTTPRequestHandler):
                  "entity_count": 2},
                 {"entity_type": ["LOC", ""], "start": [3, -1], "end": [9, -1],
                  "entity_text": ["Zürich", ""], "score": [0.7, 0.0], "entity_count": 1}]})
+        elif self.mode == "answers":  # question answering: the best answer and the top-k
+            self._send(200, {"predictions": [
+                {"answer": "London", "start": 27, "end": 33, "score": 0.8, "has_answer": True,
+                 "answers": ["London", "in London"], "starts": [27, 24], "ends": [33, 33],
+                 "scores": [0.8, 0.1]},
+                {"answer": "", "start": 0, "end": 0, "score": 0.0, "has_answer": False,
+                 "answers": ["", ""], "starts": [-1, -1], "ends": [-1, -1],
+                 "scores": [0.0, 0.0]}]})
         else:
             self._send(200, {"predictions": [
                 {"label": "positive", "score": 0.9, "probabilities": [0.1, 0.9]}
@@ -229,6 +237,19 @@ def test_rest_client_unpads_entities(rest_server):
                        "score": 0.91}], "entity_count": 2},
         {"entities": [{"entity_type": "LOC", "start": 3, "end": 9, "entity_text": "Zürich",
                        "score": 0.7}], "entity_count": 1}]
+
+
+def test_rest_client_asks_questions_and_lists_the_alternatives(rest_server):
+    """A question-answering model: instances of {question, context}; the top-k padding goes."""
+    RecordingHandler.mode = "answers"
+    items = [{"question": "Where?", "context": "Ada Lovelace was born in London."},
+             {"question": "Why?", "context": ""}]
+    results = predict.RestPredictor(rest_server, "question_answering").predict(items)
+    assert RecordingHandler.requests[-1][1]["instances"] == items
+    assert results[0]["answer"] == "London" and results[0]["alternatives"] == [
+        {"answer": "London", "start": 27, "end": 33, "score": 0.8},
+        {"answer": "in London", "start": 24, "end": 33, "score": 0.1}]
+    assert results[1]["has_answer"] is False and results[1]["alternatives"] == []
 
 
 def test_rest_client_errors(rest_server):
