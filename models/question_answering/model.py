@@ -2,8 +2,9 @@
 the span head and its loss, and the answer search from the model's start and end logits back to
 text and character offsets in the raw context.
 
-Windows (Hugging Face's `run_qa.py` and question-answering pipeline, Model Garden's
-`squad_lib`): each is `[CLS] question [SEP] context pieces [SEP] [PAD]...` of `seq_length`, the
+Windows (Hugging Face's `run_qa.py` and question-answering pipeline; Model Garden's
+`squad_lib` has the same windows, its `doc_stride` being the step between windows, where
+Hugging Face's and lmpipe's is the overlap): each is `[CLS] question [SEP] context pieces [SEP] [PAD]...` of `seq_length`, the
 question cut to `max_query_length` pieces, segment ids 0 up to the first `[SEP]` and 1 after. A
 context longer than one window is cut into windows that overlap by `doc_stride` pieces (as
 Hugging Face's tokenizers cut overflowing tokens with `stride`); nothing of it is dropped.
@@ -16,12 +17,17 @@ them. Words and their raw-text offsets are token classification's (models/tokeni
 `split_words`): the answer's first piece is the first piece of the word its first character is
 in, its last piece the last piece of the word its last character is in.
 
-Answer search (`answer_spans`): Hugging Face's question-answering pipeline, in TF ops. Per
-window, start and end probabilities are softmaxes over the context pieces and `[CLS]`; a span's
-score is p(start) x p(end), its end at most `max_answer_length - 1` pieces after its start;
-the window's 2k + 10 best spans (k = top_k) are kept, widened to whole words and read off the
-raw context; spans of the same text (case aside) across windows add their scores; the k best
-are returned. The no-answer score is the least over windows of p([CLS]) x p([CLS]).
+Answer search (`answer_spans`): Hugging Face's question-answering pipeline (transformers 4.57,
+`pipelines/question_answering.py`: `select_starts_ends`, `decode_spans`, `postprocess` with
+`align_to_words`), in TF ops. Per window, start and end probabilities are softmaxes over the
+context pieces and `[CLS]`; a span's score is p(start) x p(end), its end at most
+`max_answer_length - 1` pieces after its start; the window's 2k + 10 best spans (k = top_k)
+are kept, widened to whole words (a word cut by the window's edge only as far as the window
+reaches, as `word_to_chars` on the window's encoding gives it) and read off the raw context;
+spans of the same text (case aside) across windows add their scores; the k best are returned.
+The no-answer score is the least over windows of p([CLS]) x p([CLS]). Every span is scored in
+every window that holds it, as the pipeline does (not only in the window where it has the most
+context, as Google's `run_squad.py` does), so that the answers are the pipeline's.
 """
 
 import dataclasses
