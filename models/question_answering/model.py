@@ -4,8 +4,9 @@ text and character offsets in the raw context.
 
 Windows (Hugging Face's `run_qa.py` and question-answering pipeline; Model Garden's
 `squad_lib` has the same windows, its `doc_stride` being the step between windows, where
-Hugging Face's and lmpipe's is the overlap): each is `[CLS] question [SEP] context pieces [SEP] [PAD]...` of `seq_length`, the
-question cut to `max_query_length` pieces, segment ids 0 up to the first `[SEP]` and 1 after. A
+Hugging Face's and lmpipe's is the overlap): each is
+`[CLS] question [SEP] context pieces [SEP] [PAD]...` of `seq_length`, the question cut to
+`max_query_length` pieces, segment ids 0 up to the first `[SEP]` and 1 after. A
 context longer than one window is cut into windows that overlap by `doc_stride` pieces (as
 Hugging Face's tokenizers cut overflowing tokens with `stride`); nothing of it is dropped.
 The window plan is token classification's (models/tokenizers/wordpiece.py: `window_plan`),
