@@ -213,7 +213,8 @@ def compile_pipeline(args) -> int:
             compiler.train_on_vertex(pipeline, args.vertex_region, compiler.read_vertex_training(
                 args.vertex_training, args.vertex_region, args.image, plan.cfg.strategy))
         path = compiler.compile_pipeline(pipeline, args.target, args.output, args.image)
-    except (ConfigError, PretrainedError, compiler.CompileError) as e:
+    except (ConfigError, PretrainedError, compiler.CompileError,
+            *getattr(module, "INPUT_ERRORS", ())) as e:  # the job's data errors too
         return _fail(EXIT_BAD_INPUT, str(e))
     except tf.errors.OpError as e:  # a bucket this machine cannot read or write
         return _fail(EXIT_BAD_INPUT, f"{type(e).__name__}: {e.message[:300]}. `lmpipe compile` "

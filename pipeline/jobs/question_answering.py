@@ -65,7 +65,7 @@ def create_pipeline(cfg: QuestionAnsweringConfig, pretrained: Pretrained,
     example_gen = QuestionAnswerExampleGen(absolute(cfg.data), cfg.split_buckets,
                                            cfg.misaligned_answers)
     statistics_gen, schema_gen, example_validator = validation_steps(
-        example_gen, pipeline_schema_file(cfg, repo_file(*SCHEMA, image=not local), "qa"))
+        example_gen, pipeline_schema_file(cfg, repo_file(*SCHEMA), "qa"))  # copied to the run
     if pretrained.needs_import:
         start = starting_point(pretrained.model_uri, cfg.seq_length,
                                min(20, cfg.seq_length - 2), 5, "mlm", json.dumps({

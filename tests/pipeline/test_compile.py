@@ -105,6 +105,9 @@ def bucket():
     ner = os.path.join(REPO, "data", "ner", "uner_en_ewt_sample")
     for name in os.listdir(ner):
         put(os.path.join(ner, name), f"ner/{name}")
+    qa = os.path.join(REPO, "data", "qa", "squad_sample")
+    for name in ("train.json", "eval.json"):
+        put(os.path.join(qa, name), f"qa/{name}")
     put(os.path.join(REPO, "tests", "data", "bert_parity", "checkpoint", "config.json"),
         "bert/config.json")
     put(os.path.join(REPO, "tests", "data", "gpt2_parity", "checkpoint", "config.json"),
@@ -176,6 +179,20 @@ def test_finetune_from_a_checkpoint_and_token_classification_compile(tmp_path, c
     assert {"FileBasedExampleGen", "Tokenize", "Trainer", "Evaluator", "Pusher"} <= set(
         spec.root.dag.tasks)
     assert "B-LOC" in text and "models.token_classification.trainer.run_fn" in text
+    (spec, _), text, _ = _compile(
+        tmp_path, capsys, "finetune", "--task", "question-answering",
+        "--data", f"{bucket}/qa", "--pretrained", f"{bucket}/bert",
+        "--run-dir", f"{bucket}/runs/qa", "--doc-stride", "64")
+    assert {"FileBasedExampleGen", "CheckpointImport", "Tokenize", "Trainer", "Evaluator",
+            "Pusher"} <= set(spec.root.dag.tasks)
+    assert "models.question_answering.trainer.run_fn" in text and "qa_eval" in text
+    assert f"{bucket}/runs/qa/pipeline/schemas/qa-" in text  # the curated schema, copied
+    code = cli.main(["compile", "--job", "finetune", "--task", "question-answering",
+                     "--target", "vertex", "--output", str(tmp_path / "bad.json"),
+                     "--data", f"{bucket}/ner", "--pretrained", f"{bucket}/bert",
+                     "--run-dir", f"{bucket}/runs/qa-bad"])
+    assert code == cli.EXIT_BAD_INPUT
+    assert "holds no question-answering files" in capsys.readouterr().err
 
 
 def test_import_compiles_for_bert_and_gpt2(tmp_path, capsys, bucket):
