@@ -173,7 +173,7 @@ def summarize(plan: Plan) -> dict:
                                MODEL_INFO_FILE)) as f:
             served = json.load(f)
         summary["served_settings"] = served
-        eval_files = glob.glob(os.path.join(examples.uri, "Split-eval", "*"))
+        eval_files = glob.glob(os.path.join(examples.uri, "Split-eval", "*")) if examples else []
         if cfg.with_no_answer and eval_files:  # v2.0's HasAns / NoAns figures on eval
             summary["eval_squad"] = test_metrics(summary["pushed_model"], eval_files)["squad"]
     if summary["pushed"] and test_files:
