@@ -15,7 +15,7 @@ from tfx import v1 as tfx
 
 from components.atomic_pusher import AtomicPusher
 from components.checkpoint_import.component import CheckpointImport
-from components.types import BertCheckpoint
+from components.types import BertCheckpoint, WordPieceVocab
 from pipeline import jobs
 from pipeline.config import ConfigError, ImportConfig
 from pipeline.tfx_pipeline import absolute, make_pipeline
@@ -32,6 +32,23 @@ def starting_point(path: str, seq_length: int, max_predictions: int, top_k: int,
                                 max_predictions=max_predictions, top_k=top_k,
                                 model_name=model_name, qa_settings=qa_settings)
     return importer, imported
+
+
+def fine_tuning_start(pretrained, seq_length: int, qa_settings: str = ""):
+    """Where a fine-tuning job starts: a checkpoint from elsewhere imported first
+    (`starting_point`: lmpipe's model of it), or an lmpipe model's vocabulary and model by
+    Importers. Returns (the steps, in pipeline order; the vocabulary channel; the base model
+    channel)."""
+    if pretrained.needs_import:
+        start = list(starting_point(pretrained.model_uri, seq_length, min(20, seq_length - 2), 5,
+                                    "mlm", qa_settings))
+        return start, start[-1].outputs["vocabulary"], start[-1].outputs["model"]
+    start = [tfx.dsl.Importer(source_uri=pretrained.encoder_dir, artifact_type=WordPieceVocab,
+                              ).with_id("pretrained_vocabulary"),
+             tfx.dsl.Importer(source_uri=pretrained.model_uri,
+                              artifact_type=tfx.types.standard_artifacts.Model,
+                              ).with_id("pretrained_model")]
+    return start, start[0].outputs["result"], start[1].outputs["result"]
 
 
 def create_pipeline(cfg: ImportConfig, gpt2: bool = False, local: bool = True) -> tfx.dsl.Pipeline:

@@ -27,14 +27,13 @@ from tfx import v1 as tfx
 from components.question_answer_example_gen import QuestionAnswerExampleGen
 from components.question_answer_example_gen import reader as qa_reader
 from components.tokenize import Tokenize
-from components.types import WordPieceVocab
 from models.core.settings import ConfigError
 from models.question_answering import metrics as squad
 from models.question_answering.export import QA_EVAL_SIGNATURE
 from pipeline import jobs
 from pipeline.blessing import evaluate_and_push, overall_threshold
 from pipeline.config import QuestionAnsweringConfig
-from pipeline.jobs.import_checkpoint import starting_point
+from pipeline.jobs.import_checkpoint import fine_tuning_start
 from pipeline.resolve_pretrained import Pretrained, PretrainedError
 from pipeline.tfx_pipeline import (absolute, make_pipeline, pipeline_schema_file, repo_file,
                                    validation_steps)
@@ -66,20 +65,10 @@ def create_pipeline(cfg: QuestionAnsweringConfig, pretrained: Pretrained,
                                            cfg.misaligned_answers)
     statistics_gen, schema_gen, example_validator = validation_steps(
         example_gen, pipeline_schema_file(cfg, repo_file(*SCHEMA), "qa"))  # copied to the run
-    if pretrained.needs_import:
-        start = starting_point(pretrained.model_uri, cfg.seq_length,
-                               min(20, cfg.seq_length - 2), 5, "mlm", json.dumps({
-                                   name: getattr(cfg, name) for name in (
-                                       "seq_length", "doc_stride", "max_query_length",
-                                       "max_answer_length", "top_k")}, sort_keys=True))
-        vocabulary, base_model = start[-1].outputs["vocabulary"], start[-1].outputs["model"]
-    else:
-        start = [tfx.dsl.Importer(source_uri=pretrained.encoder_dir,
-                                  artifact_type=WordPieceVocab).with_id("pretrained_vocabulary"),
-                 tfx.dsl.Importer(source_uri=pretrained.model_uri,
-                                  artifact_type=tfx.types.standard_artifacts.Model,
-                                  ).with_id("pretrained_model")]
-        vocabulary, base_model = start[0].outputs["result"], start[1].outputs["result"]
+    # A QA checkpoint is imported with this run's answer search (its servable and head).
+    start, vocabulary, base_model = fine_tuning_start(pretrained, cfg.seq_length, json.dumps({
+        name: getattr(cfg, name) for name in ("seq_length", "doc_stride", "max_query_length",
+                                              "max_answer_length", "top_k")}, sort_keys=True))
     tokenize = Tokenize(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
         vocabulary=vocabulary, anomalies=example_validator.outputs["anomalies"],

@@ -28,13 +28,12 @@ from tfx import v1 as tfx
 from components.labelled_example_gen import LabelledDataError, LabelledExampleGen
 from components.teacher_scores import TeacherScores
 from components.tokenize import Tokenize
-from components.types import WordPieceVocab
 from models.core import features
 from models.text_classification.settings import head_length
 from pipeline import jobs
 from pipeline.blessing import evaluate_and_push, overall_threshold
 from pipeline.config import ConfigError, FinetuneConfig
-from pipeline.jobs.import_checkpoint import starting_point
+from pipeline.jobs.import_checkpoint import fine_tuning_start
 from pipeline.resolve_pretrained import Pretrained, PretrainedError
 from pipeline.tfx_pipeline import (absolute, make_pipeline, pipeline_schema_file, repo_file,
                                    validation_steps, write_text)
@@ -185,17 +184,7 @@ def create_pipeline(cfg: FinetuneConfig, labels: Sequence[str], pretrained: Pret
                                      cfg.split_buckets, cfg.text_pair_column, cfg.tsv_quoting)
     statistics_gen, schema_gen, example_validator = validation_steps(
         example_gen, pipeline_schema_file(cfg, schema_file))
-    if pretrained.needs_import:  # a checkpoint from elsewhere: lmpipe's model of it first
-        start = starting_point(pretrained.model_uri, cfg.seq_length,
-                               min(20, cfg.seq_length - 2), 5, "mlm")
-        vocabulary, base_model = start[-1].outputs["vocabulary"], start[-1].outputs["model"]
-    else:
-        start = [tfx.dsl.Importer(
-            source_uri=pretrained.encoder_dir, artifact_type=WordPieceVocab,
-        ).with_id("pretrained_vocabulary"), tfx.dsl.Importer(
-            source_uri=pretrained.model_uri, artifact_type=tfx.types.standard_artifacts.Model,
-        ).with_id("pretrained_model")]
-        vocabulary, base_model = start[0].outputs["result"], start[1].outputs["result"]
+    start, vocabulary, base_model = fine_tuning_start(pretrained, cfg.seq_length)
     adapt = []
     if cfg.adapt_steps:  # task-adaptive pretraining: MLM on the train split's texts first
         adapt_tokenize = Tokenize(

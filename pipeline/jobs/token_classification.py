@@ -26,7 +26,6 @@ from tfx import v1 as tfx
 from components.tagged_example_gen import TaggedExampleGen
 from components.tagged_example_gen import reader as tagged
 from components.tokenize import Tokenize
-from components.types import WordPieceVocab
 from models.core import features
 from models.core.settings import ConfigError
 from models.token_classification import metrics as entity_metrics
@@ -35,7 +34,7 @@ from models.token_classification.model import entity_type_names
 from pipeline import jobs
 from pipeline.blessing import evaluate_and_push, overall_threshold
 from pipeline.config import TokenClassificationConfig
-from pipeline.jobs.import_checkpoint import starting_point
+from pipeline.jobs.import_checkpoint import fine_tuning_start
 from pipeline.resolve_pretrained import Pretrained, PretrainedError
 from pipeline.tfx_pipeline import absolute, make_pipeline, pipeline_schema_file, validation_steps, write_text
 from pipeline.tfx_pipeline import trainer as build_trainer
@@ -119,17 +118,7 @@ def create_pipeline(cfg: TokenClassificationConfig, classes: Sequence[str],
                                    cfg.tag_column, cfg.split_buckets)
     statistics_gen, schema_gen, example_validator = validation_steps(
         example_gen, pipeline_schema_file(cfg, schema_file, "tagged"))
-    if pretrained.needs_import:
-        start = starting_point(pretrained.model_uri, cfg.seq_length,
-                               min(20, cfg.seq_length - 2), 5, "mlm")
-        vocabulary, base_model = start[-1].outputs["vocabulary"], start[-1].outputs["model"]
-    else:
-        start = [tfx.dsl.Importer(source_uri=pretrained.encoder_dir,
-                                  artifact_type=WordPieceVocab).with_id("pretrained_vocabulary"),
-                 tfx.dsl.Importer(source_uri=pretrained.model_uri,
-                                  artifact_type=tfx.types.standard_artifacts.Model,
-                                  ).with_id("pretrained_model")]
-        vocabulary, base_model = start[0].outputs["result"], start[1].outputs["result"]
+    start, vocabulary, base_model = fine_tuning_start(pretrained, cfg.seq_length)
     tokenize = Tokenize(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
         vocabulary=vocabulary, anomalies=example_validator.outputs["anomalies"],
