@@ -137,6 +137,30 @@ def uniform_shuffle(ds: tf.data.Dataset, seed: int,
     return ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
 
 
+def windows_dataset(file_patterns: List[str], windows: Callable, batch_size: int,
+                    bucket_multiple: int = 0, shuffle: bool = True, repeat: bool = True,
+                    seed: int = 42, per_position_labels: bool = False) -> tf.data.Dataset:
+    """GZIP TFRecords of examples that each hold several windows (a sentence to tag, a
+    question's context) → batches of single windows: `windows(serialized)` gives one example's
+    `(inputs, labels)` windows as a Dataset; they are shuffled over the whole split (when it
+    fits: `uniform_shuffle`), repeated, and batched by length (`length_bucketed`, with
+    `bucket_multiple` > 0) or at `seq_length`. A repeated stream drops its last short batch."""
+    files = tf.data.Dataset.list_files(file_patterns, shuffle=shuffle, seed=seed)
+    ds = tf.data.TFRecordDataset(files, compression_type="GZIP").flat_map(windows)
+    if shuffle:
+        ds = uniform_shuffle(ds, seed)
+    if repeat:
+        ds = ds.repeat()
+    if bucket_multiple:
+        ds = length_bucketed(ds, batch_size, bucket_multiple, drop_remainder=repeat,
+                             per_position_labels=per_position_labels)
+    else:
+        ds = ds.batch(batch_size, drop_remainder=repeat)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
+
+
 def tfrecord_dataset(file_patterns: List[str], batch_size: int, parse: Callable,
                      shuffle: bool = True, repeat: bool = True, seed: int = 42,
                      bucket_multiple: int = 0, single_examples: bool = False) -> tf.data.Dataset:

@@ -46,19 +46,8 @@ def span_dataset(file_patterns: List[str], seq_length: int, batch_size: int,
         return tf.data.Dataset.from_tensor_slices(
             (inputs.bert_inputs(ids, segment_ids=segments), labels))
 
-    files = tf.data.Dataset.list_files(file_patterns, shuffle=shuffle, seed=seed)
-    ds = tf.data.TFRecordDataset(files, compression_type="GZIP").flat_map(windows)
-    if shuffle:
-        ds = inputs.uniform_shuffle(ds, seed)  # the whole split, when it fits
-    if repeat:
-        ds = ds.repeat()
-    if bucket_multiple:
-        ds = inputs.length_bucketed(ds, batch_size, bucket_multiple, drop_remainder=repeat)
-    else:
-        ds = ds.batch(batch_size, drop_remainder=repeat)
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
+    return inputs.windows_dataset(file_patterns, windows, batch_size, bucket_multiple, shuffle,
+                                  repeat, seed)
 
 
 def train_span_model(settings: QuestionAnsweringSettings, backbone: Callable,

@@ -36,20 +36,8 @@ def tagging_dataset(file_patterns: List[str], seq_length: int, batch_size: int,
                        for k in (features.TOKEN_IDS, tc.LABEL_IDS))
         return tf.data.Dataset.from_tensor_slices((inputs.bert_inputs(ids), labels))
 
-    files = tf.data.Dataset.list_files(file_patterns, shuffle=shuffle, seed=seed)
-    ds = tf.data.TFRecordDataset(files, compression_type="GZIP").flat_map(windows)
-    if shuffle:
-        ds = inputs.uniform_shuffle(ds, seed)  # the whole split, when it fits
-    if repeat:
-        ds = ds.repeat()
-    if bucket_multiple:
-        ds = inputs.length_bucketed(ds, batch_size, bucket_multiple, drop_remainder=repeat,
-                                    per_position_labels=True)
-    else:
-        ds = ds.batch(batch_size, drop_remainder=repeat)
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
+    return inputs.windows_dataset(file_patterns, windows, batch_size, bucket_multiple, shuffle,
+                                  repeat, seed, per_position_labels=True)
 
 
 def train_token_classifier(settings: TokenClassifierSettings, backbone: Callable,
