@@ -24,6 +24,11 @@ REQUIRES = [
     "sentencepiece==0.2.3",
     # WordPieceVocabGen learns its vocabulary with Hugging Face's Rust WordPiece trainer.
     "tokenizers==0.23.3",
+    # Hyper-parameter search (`--tune`): KerasTuner's oracles (TFX's Tuner wraps it), the space
+    # file in YAML, and the trials' plot.
+    "keras-tuner==1.4.8",
+    "PyYAML==6.0.3",
+    "matplotlib==3.10.9",
 ]
 
 setup(

@@ -122,6 +122,42 @@ class RunSettings:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TuningSettings:
+    """Hyper-parameter search (models/core/tuning.py), mixed into the configs of jobs that
+    train: `tune` a search space file (YAML/JSON) whose best settings the final Trainer uses;
+    `hyperparameters_from` an earlier search's best settings (a run directory, its
+    best_hyperparameters.txt or a {setting: value} file) used without searching;
+    `tuner_workers` trial processes sharing one oracle (1: trials one after another here)."""
+
+    tune: Optional[str] = None
+    hyperparameters_from: Optional[str] = None
+    tuner_workers: int = 1
+
+    def validate(self):
+        super().validate()
+        check_positive(self, "tuner_workers")
+        if self.tune and self.hyperparameters_from:
+            raise ConfigError("--tune searches, --hyperparameters-from reuses an earlier "
+                              "search's best settings without searching: give one of them")
+        if self.tuner_workers > 1 and not self.tune:
+            raise ConfigError(f"--tuner-workers {self.tuner_workers} runs a search's trials in "
+                              "parallel: it needs --tune SPACE")
+        self.search_space()
+
+    def search_space(self):
+        """The `tune` file checked against this job's training settings and its task's
+        objectives (None without `tune`). Raises ConfigError naming every problem."""
+        from models.core import tuning
+
+        if not self.tune:
+            return None
+        settings = self.train_settings()
+        return tuning.parse_space(tuning.read_space(self.tune), settings,
+                                  type(settings).TUNING_OBJECTIVES,
+                                  type(settings).DEFAULT_OBJECTIVE, self.tune)
+
+
 DEFAULT_VOCAB_SIZE = 8000
 # Continued pretraining is blessed only if masked accuracy beats the starting checkpoint's.
 MIN_GAIN_OVER_START = 1e-9
@@ -247,7 +283,7 @@ class ImportConfig(RunSettings, _ImportSettings):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class FinetuneConfig(RunSettings, ClassifierSettings):
+class FinetuneConfig(RunSettings, TuningSettings, ClassifierSettings):
     """Everything the fine-tuning (text classification) pipeline needs to know."""
 
     data: str  # a CSV/TSV/JSONL file, or a directory of them (train.*/eval.*/test.* = given splits)
@@ -357,7 +393,7 @@ class FinetuneConfig(RunSettings, ClassifierSettings):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class TokenClassificationConfig(RunSettings, TokenClassifierSettings):
+class TokenClassificationConfig(RunSettings, TuningSettings, TokenClassifierSettings):
     """Everything the token-classification pipeline needs to know."""
 
     data: str  # a tagged file (CoNLL, CoNLL-U-like, JSONL) or a directory of them
@@ -401,7 +437,7 @@ class TokenClassificationConfig(RunSettings, TokenClassifierSettings):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class QuestionAnsweringConfig(RunSettings, QuestionAnsweringSettings):
+class QuestionAnsweringConfig(RunSettings, TuningSettings, QuestionAnsweringSettings):
     """Everything the question-answering pipeline needs to know."""
 
     data: str  # SQuAD JSON / JSONL, or a directory of them (train.*/eval.*/test.* = the splits)

@@ -172,7 +172,40 @@ def _common_summary(store, cfg, labels=None) -> dict:
     training = _train_summary(store)
     if training:
         summary["training"] = training
+    tuning = tuning_summary(store, cfg)
+    if tuning:
+        summary["tuning"] = tuning
     return summary
+
+
+def tuning_summary(store, cfg) -> Optional[dict]:
+    """`--tune`: the Tuner's search (search.json), every trial (tuner_results.json), the plot
+    and TensorBoard directory, and whether the search was cached (the same data and space
+    searched before, so not run again); `--hyperparameters-from`: where the settings came
+    from. None for a run with neither."""
+    from components.tuner import results
+
+    if getattr(cfg, "hyperparameters_from", None):
+        train = _train_summary(store) or {}
+        return {"hyperparameters_from": cfg.hyperparameters_from,
+                "hyperparameters": train.get("hyperparameters", {})}
+    if not getattr(cfg, "tune", None):
+        return None
+    artifact = latest_output(store, "Tuner", "TunerResults")
+    if artifact is None:
+        return None
+    with open(os.path.join(artifact.uri, results.SEARCH_FILE)) as f:
+        search = json.load(f)
+    with open(os.path.join(artifact.uri, results.RESULTS_FILE)) as f:
+        trials = json.load(f)
+    executions = [e for e in store.get_executions()
+                  if store.get_execution_types_by_id([e.type_id])[0].name.endswith("Tuner")]
+    latest = max(executions, key=lambda e: e.id) if executions else None
+    return {"search": search, "trials": trials,
+            "cached": bool(latest and latest.last_known_state == mlmd.proto.Execution.CACHED),
+            "plot": os.path.join(artifact.uri, results.PLOT_FILE),
+            "tensorboard": os.path.join(artifact.uri, "tensorboard"),
+            "tuner_results": artifact.uri}
 
 
 def finetune_summary(cfg, labels, pretrained) -> dict:

@@ -106,7 +106,7 @@ def pipeline_schema_file(cfg, path: str, prefix: str = "labelled") -> str:
 
 
 def trainer(cfg, run_fn: str, tokenize, base_model=None, examples=None, settings=None,
-            train_steps: Optional[int] = None, **extras):
+            train_steps: Optional[int] = None, hyperparameters=None, **extras):
     """The TFX Trainer of every job; a task family supplies its `run_fn` (the dotted name of
     `models/<family>/trainer.py:run_fn`) and its settings.
 
@@ -114,13 +114,104 @@ def trainer(cfg, run_fn: str, tokenize, base_model=None, examples=None, settings
     step's transform graph, from `base_model` (a Model channel: the encoder or checkpoint to
     start from, or None), for `train_steps` (default `cfg.train_steps`) and `cfg.eval_steps`
     eval steps; its `custom_config` is `trainer_config(cfg, settings, **extras)` (the training
-    settings only: TFX's cache key includes it)."""
+    settings only: TFX's cache key includes it). `hyperparameters` (a HyperParameters channel:
+    a Tuner's best_hyperparameters or an imported file; tuning_steps) replaces the settings it
+    names (models/core/training.py: trainer_job)."""
     return tfx.components.Trainer(
         run_fn=run_fn,
         examples=examples if examples is not None else tokenize.outputs["transformed_examples"],
         transform_graph=tokenize.outputs["transform_graph"],
         base_model=base_model,
+        hyperparameters=hyperparameters,
         train_args=tfx.proto.TrainArgs(
             num_steps=cfg.train_steps if train_steps is None else train_steps),
         eval_args=tfx.proto.EvalArgs(num_steps=cfg.eval_steps),
         custom_config=trainer_config(cfg, settings, **extras))
+
+
+def tuning_steps(cfg, tuner_fn: str, tokenize, base_model=None, examples=None, **extras):
+    """The steps that give the final Trainer its hyper-parameters, and their channel:
+    `--tune SPACE`: lmpipe's Tuner (components/tuner) running `tuner_fn` (a family's
+    `models/<family>/trainer.py:tuner_fn`) on the Tokenize step's examples (or `examples`) from
+    `base_model`, `--tuner-workers` trial processes; `--hyperparameters-from`: an Importer of
+    the earlier search's best settings (hyperparameters_source). Returns ([], None) without
+    either. The Tuner's custom_config holds the job's settings with the search's own steps
+    and evaluations in place of the final training's, the space and `extras` (`labels`...):
+    its cache key (a rerun with the same data and space does not search again) ignores the
+    final training's budget."""
+    if cfg.hyperparameters_from:
+        importer = tfx.dsl.Importer(
+            source_uri=hyperparameters_source(cfg),
+            artifact_type=tfx.types.standard_artifacts.HyperParameters).with_id("hyperparameters")
+        return [importer], importer.outputs["result"]
+    space = cfg.search_space() if cfg.tune else None
+    if space is None:
+        return [], None
+    from components.tuner import Tuner
+
+    settings = space.trial_settings(cfg.train_settings(), {})
+    search = {k: v for k, v in space.to_dict().items() if k != "source"}
+    tuner = Tuner(
+        examples=examples if examples is not None else tokenize.outputs["transformed_examples"],
+        transform_graph=tokenize.outputs["transform_graph"],
+        base_model=base_model,
+        tuner_fn=tuner_fn,
+        train_args=tfx.proto.TrainArgs(num_steps=space.trial_steps),
+        eval_args=tfx.proto.EvalArgs(num_steps=cfg.eval_steps),
+        tune_args=tfx.proto.TuneArgs(num_parallel_trials=cfg.tuner_workers),
+        custom_config={"settings": settings.to_dict(), "space": search, **extras})
+    return [tuner], tuner.outputs["best_hyperparameters"]
+
+
+BEST_HYPERPARAMETERS_FILE = "best_hyperparameters.txt"
+
+
+def resolve_hyperparameters(cfg):
+    """(the file, its checked values) that `--hyperparameters-from` names: an lmpipe run
+    directory's latest search result (from its ML Metadata), a directory holding
+    best_hyperparameters.txt, or a file (TFX's best_hyperparameters.txt, a KerasTuner
+    HyperParameters config, or a YAML/JSON {setting: value} mapping). Raises ConfigError
+    (models/core/tuning.py: load_values checks the settings)."""
+    from models.core import tuning
+    from models.core.settings import ConfigError
+
+    path = cfg.hyperparameters_from
+    if os.path.isdir(path) and os.path.isfile(os.path.join(path, "metadata.sqlite")):
+        found = latest_hyperparameters(os.path.join(path, "metadata.sqlite"))
+        if not found:
+            raise ConfigError(f"--hyperparameters-from {path}: that run has no search result "
+                              "(run it with --tune SPACE first)")
+        path = found
+    if os.path.isdir(path):
+        path = os.path.join(path, BEST_HYPERPARAMETERS_FILE)
+    if not os.path.isfile(path):
+        raise ConfigError(f"--hyperparameters-from {cfg.hyperparameters_from}: not a run "
+                          f"directory, a directory with {BEST_HYPERPARAMETERS_FILE} or a file")
+    return path, tuning.load_values(path, cfg.train_settings())
+
+
+def hyperparameters_source(cfg) -> str:
+    """The directory the `--hyperparameters-from` Importer imports: the checked values as
+    best_hyperparameters.txt (the one file TFX's Trainer reads), under the pipeline root named
+    by their content."""
+    import json
+
+    _, values = resolve_hyperparameters(cfg)
+    content = json.dumps({"values": values}, sort_keys=True)
+    target = os.path.join(absolute(cfg.pipeline_root), "hyperparameters",
+                          hashlib.sha256(content.encode()).hexdigest()[:12])
+    write_text(os.path.join(target, BEST_HYPERPARAMETERS_FILE), content)
+    return target
+
+
+def latest_hyperparameters(metadata_path: str) -> Optional[str]:
+    """The newest HyperParameters artifact's file in an lmpipe run's ML Metadata (None: none)."""
+    import ml_metadata as mlmd
+
+    store = mlmd.MetadataStore(tfx.orchestration.metadata.sqlite_metadata_connection_config(
+        metadata_path))
+    artifacts = store.get_artifacts_by_type("HyperParameters")
+    if not artifacts:
+        return None
+    latest = max(artifacts, key=lambda a: a.id)
+    return os.path.join(latest.uri, BEST_HYPERPARAMETERS_FILE)

@@ -15,6 +15,7 @@ compile its model and read its data; everything else is here, in the order it ha
 """
 
 import dataclasses
+import hashlib
 import json
 import os
 import time
@@ -45,6 +46,7 @@ class TrainerJob:
     serving_dir: str  # where the SavedModel goes
     backup_dir: Optional[str]  # where a killed run's last checkpoint waits (None: no resume)
     chief: bool  # only the chief writes the real model; other workers export to scratch
+    hyperparameters: dict = dataclasses.field(default_factory=dict)  # searched values applied
 
     def encoder_to_fine_tune(self) -> Tuple[str, Callable[[], keras.Model]]:
         """For a fine-tuning task: the encoder directory of `base_model` (its vocabulary checked
@@ -61,39 +63,96 @@ class TrainerJob:
         return pretrained, backbone
 
 
-def run_trainer(fn_args, settings_class, train_and_export: Callable[[TrainerJob], None]) -> None:
-    """The body of every `run_fn`. `fn_args.custom_config`: `settings` (a `settings_class`
-    dict), `backup_dir`, and whatever the task reads itself."""
+def trainer_job(fn_args, settings_class, log_dir: Optional[str] = None) -> TrainerJob:
+    """The TrainerJob of a TFX Trainer's (or Tuner's) `fn_args`: tensorflow-text's ops
+    registered, the settings of `custom_config["settings"]` with the values of the Trainer's
+    `hyperparameters` input (a Tuner's best_hyperparameters, or imported) put in, the
+    Transform output and its vocabulary, the chief/worker directories (`log_dir`: the Tuner's,
+    which has no model_run_dir). A killed run resumes only into a rerun with the same
+    hyper-parameters: they are part of its backup directory's name."""
     import tensorflow_text  # noqa: F401  (registers the ops the transform graph uses)
     import tensorflow_transform as tft
 
+    from models.core.tuning import searched_values
     from models.tokenizers import bpe
     from models.tokenizers.wordpiece import read_vocab
 
     config = fn_args.custom_config
     settings = settings_class.from_dict(config["settings"])
-    if bpe.has_bpe_vocabulary(fn_args.transform_output):  # byte-level BPE (causal LM)
-        vocab_file = os.path.join(fn_args.transform_output, bpe.VOCAB_JSON)
-        vocab = bpe.tokens_by_id(bpe.read_bpe(fn_args.transform_output)[0])
+    tuned = searched_values(getattr(fn_args, "hyperparameters", None))
+    backup_dir = config.get("backup_dir") if settings.resume else None
+    if tuned:
+        logging.info("Training with the hyper-parameters given to the Trainer: %s", tuned)
+        settings = dataclasses.replace(settings, **tuned)
+        if backup_dir:
+            digest = hashlib.sha256(json.dumps(tuned, sort_keys=True).encode()).hexdigest()[:8]
+            backup_dir = f"{backup_dir}-hp{digest}"
+    # The Trainer's fn_args name the transform graph `transform_output`, the Tuner's only
+    # `transform_graph_path`.
+    transform = getattr(fn_args, "transform_output", None) or fn_args.transform_graph_path
+    if bpe.has_bpe_vocabulary(transform):  # byte-level BPE (causal LM)
+        vocab_file = os.path.join(transform, bpe.VOCAB_JSON)
+        vocab = bpe.tokens_by_id(bpe.read_bpe(transform)[0])
     else:
-        vocab_file = os.path.join(fn_args.transform_output, features.VOCAB_FILE)
+        vocab_file = os.path.join(transform, features.VOCAB_FILE)
         vocab = read_vocab(vocab_file)
-    log_dir, serving_dir, chief = worker_dirs(settings, fn_args.model_run_dir,
-                                              fn_args.serving_model_dir)
-    job = TrainerJob(
+    if log_dir is None:
+        log_dir, serving_dir, chief = worker_dirs(settings, fn_args.model_run_dir,
+                                                  fn_args.serving_model_dir)
+    else:
+        serving_dir, chief = None, True
+    return TrainerJob(
         settings=settings, custom_config=config,
-        transform_output=tft.TFTransformOutput(fn_args.transform_output),
+        transform_output=tft.TFTransformOutput(transform),
         vocab_file=vocab_file, vocab=vocab,
         train_files=fn_args.train_files, eval_files=fn_args.eval_files,
         base_model=getattr(fn_args, "base_model", None), log_dir=log_dir,
-        serving_dir=serving_dir, backup_dir=config.get("backup_dir") if settings.resume else None,
-        chief=chief)
+        serving_dir=serving_dir, backup_dir=backup_dir, chief=chief, hyperparameters=tuned)
+
+
+def run_trainer(fn_args, settings_class, train_and_export: Callable[[TrainerJob], None]) -> None:
+    """The body of every `run_fn`. `fn_args.custom_config`: `settings` (a `settings_class`
+    dict), `backup_dir`, and whatever the task reads itself; `fn_args.hyperparameters`:
+    searched settings that replace those (trainer_job)."""
+    job = trainer_job(fn_args, settings_class)
     try:
         train_and_export(job)
     finally:
         keras.mixed_precision.set_dtype_policy("float32")  # the rest of the process: float32
-    if not chief:
-        tf.io.gfile.rmtree(os.path.dirname(serving_dir))
+    summary_path = os.path.join(job.log_dir, "train_summary.json")
+    if job.hyperparameters and tf.io.gfile.exists(summary_path):  # what it was trained with
+        with tf.io.gfile.GFile(summary_path) as f:
+            summary = json.load(f)
+        summary["hyperparameters"] = job.hyperparameters
+        with tf.io.gfile.GFile(summary_path, "w") as f:
+            json.dump(summary, f, indent=2)
+    if not job.chief:
+        tf.io.gfile.rmtree(os.path.dirname(job.serving_dir))
+
+
+def tuner_fn(fn_args, settings_class, train: Callable):
+    """The body of every family's `tuner_fn` (TFX Tuner; components/tuner runs it):
+    `fn_args.custom_config` holds the job's `settings` and the search `space`
+    (models/core/tuning.py: SearchSpace); `train(job, **fit_options)` is the family's training
+    without its export. Each trial trains `train` on a TrainerJob whose settings are the
+    trial's, its TensorBoard logs under `custom_config["trials_log_dir"]/<trial id>`."""
+    from tfx import v1 as tfx
+
+    from models.core import tuning
+
+    space = tuning.SearchSpace.from_dict(fn_args.custom_config["space"])
+    base = trainer_job(fn_args, settings_class, log_dir=fn_args.working_dir)
+
+    def train_trial(settings, log_dir, callbacks):
+        job = dataclasses.replace(base, settings=settings, log_dir=log_dir, backup_dir=None)
+        try:
+            return train(job, extra_callbacks=callbacks, checkpoints=False)
+        finally:
+            keras.mixed_precision.set_dtype_policy("float32")
+
+    tuner = tuning.make_tuner(space, base.settings, train_trial, fn_args.working_dir,
+                              fn_args.custom_config["trials_log_dir"], base.settings.seed)
+    return tfx.components.TunerFnResult(tuner=tuner, fit_kwargs={})
 
 
 def worker_dirs(settings: TrainSettings, model_run_dir: str, serving_model_dir: str):
@@ -218,10 +277,12 @@ class RestoreOnlyBackup(keras.callbacks.BackupAndRestore):
 
 def fit_and_log(model, settings: TrainSettings, plan, train_ds, eval_ds, log_dir: str,
                 extra_callbacks=(), class_weight=None, best_metric=None,
-                backup_dir: Optional[str] = None, chief: bool = True) -> dict:
-    """Fits with TensorBoard (hparams, optional profile), per-epoch checkpoints, throughput
-    logging and, given a `backup_dir`, a backup to resume from after a crash; writes and returns
-    `<log_dir>/train_summary.json` (last metrics, optimizer steps, tokens/s, best `best_metric`)."""
+                backup_dir: Optional[str] = None, chief: bool = True,
+                checkpoints: bool = True) -> dict:
+    """Fits with TensorBoard (hparams, optional profile), per-epoch checkpoints (unless
+    `checkpoints` is False: a search's trial), throughput logging and, given a `backup_dir`, a
+    backup to resume from after a crash; writes and returns `<log_dir>/train_summary.json`
+    (last metrics, optimizer steps, tokens/s, best `best_metric`)."""
     updates_per_epoch, epochs, total_updates = epoch_plan(settings)
     micro_steps = updates_per_epoch * plan.grad_accum_steps  # Keras steps per epoch
     resumed_epochs = resume_point(backup_dir)
@@ -234,12 +295,13 @@ def fit_and_log(model, settings: TrainSettings, plan, train_ds, eval_ds, log_dir
     callbacks = [
         keras.callbacks.TensorBoard(log_dir=log_dir, update_freq=50,
                                     profile_batch=settings.profile_range or 0),
-        keras.callbacks.ModelCheckpoint(
-            os.path.join(log_dir, "checkpoints", "epoch-{epoch:03d}.weights.h5"),
-            save_weights_only=True),
         speed,
         *extra_callbacks,
     ]
+    if checkpoints:
+        callbacks.insert(1, keras.callbacks.ModelCheckpoint(
+            os.path.join(log_dir, "checkpoints", "epoch-{epoch:03d}.weights.h5"),
+            save_weights_only=True))
     if backup_dir:
         backup = keras.callbacks.BackupAndRestore if chief else RestoreOnlyBackup
         # Before EarlyStopping & co., so a restored run starts from the restored epoch.
@@ -285,11 +347,13 @@ def weights_checksum(model) -> float:
 
 
 def write_hparams(settings: TrainSettings, plan, log_dir: str) -> None:
-    """The run's training settings on TensorBoard's HParams tab."""
+    """The run's training settings on TensorBoard's HParams tab: a session at `log_dir`, so
+    that its metrics (`validation/epoch_*`, `train/epoch_*`) sit beneath it, as the HParams
+    dashboard looks for them (a search's trials are sessions under one directory)."""
     from tensorboard.plugins.hparams import api as hp
 
     values = {k: (v if isinstance(v, (int, float, str, bool)) else str(v))
               for k, v in settings.to_dict().items() if v is not None}
     values.update(effective_batch=plan.effective_batch, peak_learning_rate=plan.learning_rate)
-    with tf.summary.create_file_writer(os.path.join(log_dir, "train")).as_default():
+    with tf.summary.create_file_writer(log_dir).as_default():
         hp.hparams(values, trial_id=os.path.basename(log_dir.rstrip("/")))

@@ -16,7 +16,7 @@ models.core.settings.ConfigError: doc_stride=64: ... --doc-stride below 61
 """
 
 import dataclasses
-from typing import Optional
+from typing import ClassVar, Optional
 
 from models.core.settings import ConfigError, FineTuningSettings, check_positive
 
@@ -24,6 +24,12 @@ from models.core.settings import ConfigError, FineTuningSettings, check_positive
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class QuestionAnsweringSettings(FineTuningSettings):
     """`seq_length` is a window: `[CLS] question [SEP] context piece... [SEP]`."""
+
+    # A search's objectives (`--tune`: the eval split's Keras metrics, their direction) and the
+    # default; settings the Tokenize step reads (not searchable).
+    TUNING_OBJECTIVES: ClassVar[dict] = {"span_accuracy": "max", "loss": "min"}
+    DEFAULT_OBJECTIVE: ClassVar[str] = "span_accuracy"
+    TOKENIZE_SETTINGS: ClassVar[tuple] = ("doc_stride", "max_query_length", "window_stride")
 
     model_name: str = "question_answering"
     seq_length: int = 384

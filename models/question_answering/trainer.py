@@ -53,10 +53,12 @@ def span_dataset(file_patterns: List[str], seq_length: int, batch_size: int,
 def train_span_model(settings: QuestionAnsweringSettings, backbone: Callable,
                      train_files: List[str], eval_files: List[str], log_dir: str,
                      backup_dir: Optional[str] = None, chief: bool = True,
-                     head_weights=None) -> keras.Model:
+                     head_weights=None, **fit_options) -> keras.Model:
     """`backbone()` gives the encoder to start from (called under the strategy's scope);
     `head_weights` (the span head's kernel `[hidden, 2]` and bias): an imported
-    question-answering model's head to start from, else a new random head."""
+    question-answering model's head to start from, else a new random head. `fit_options`
+    (extra_callbacks, checkpoints): a search's trial's, for models/core/training.py:
+    fit_and_log."""
     multiple = settings.bucket_multiple
 
     def datasets(batch_size):
@@ -75,16 +77,23 @@ def train_span_model(settings: QuestionAnsweringSettings, backbone: Callable,
         return dict(loss=qa.span_loss, metrics=[qa.SpanAccuracy()])
 
     return training.train(settings, build, compile_args, datasets, log_dir,
-                          best_metric="val_span_accuracy", backup_dir=backup_dir, chief=chief)
+                          best_metric="val_span_accuracy", backup_dir=backup_dir, chief=chief,
+                          **fit_options)
+
+
+def train(job: training.TrainerJob, **fit_options) -> keras.Model:
+    """The span model of `job` trained (no export): the Trainer's or a search's trial's."""
+    pretrained, backbone = job.encoder_to_fine_tune()
+    head = kept_span_head(pretrained, job.settings)
+    logging.info("Span head: %s", "the imported checkpoint's" if head else "new")
+    return train_span_model(job.settings, backbone, job.train_files, job.eval_files,
+                            job.log_dir, job.backup_dir, job.chief, head_weights=head,
+                            **fit_options)
 
 
 def train_and_export(job: training.TrainerJob) -> None:
     settings = job.settings
-    pretrained, backbone = job.encoder_to_fine_tune()
-    head = kept_span_head(pretrained, settings)
-    logging.info("Span head: %s", "the imported checkpoint's" if head else "new")
-    model = train_span_model(settings, backbone, job.train_files, job.eval_files, job.log_dir,
-                             job.backup_dir, job.chief, head_weights=head)
+    model = train(job)
     from models.tokenizers.wordpiece import load_tokenizer
     tokenizer = load_tokenizer(job.vocab_file)
     if settings.with_no_answer and settings.null_score_threshold is None:
@@ -191,3 +200,8 @@ def kept_span_head(encoder_dir: str, settings: QuestionAnsweringSettings):
 def run_fn(fn_args):
     """TFX Trainer entry point; the pretrained encoder comes in as the Trainer's `base_model`."""
     training.run_trainer(fn_args, QuestionAnsweringSettings, train_and_export)
+
+
+def tuner_fn(fn_args):
+    """TFX Tuner entry point (`--tune`): trials of `train` (models/core/training.py: tuner_fn)."""
+    return training.tuner_fn(fn_args, QuestionAnsweringSettings, train)

@@ -2,6 +2,7 @@
 weights, how a long text is read)."""
 
 import dataclasses
+from typing import ClassVar
 
 from models.core.settings import ConfigError, FineTuningSettings, check_choice, check_positive
 
@@ -25,6 +26,12 @@ def head_length(body: int) -> int:
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ClassifierSettings(FineTuningSettings):
     """Training settings of fine-tuning a text classifier."""
+
+    # A search's objectives (`--tune`: the eval split's Keras metrics, their direction) and the
+    # default, the Evaluator's gate metric; settings the Tokenize step reads (not searchable).
+    TUNING_OBJECTIVES: ClassVar[dict] = {"accuracy": "max", "loss": "min"}
+    DEFAULT_OBJECTIVE: ClassVar[str] = "accuracy"
+    TOKENIZE_SETTINGS: ClassVar[tuple] = ("long_text", "window_stride", "max_windows")
 
     model_name: str = "classifier"
     learning_rate: float = 1e-4

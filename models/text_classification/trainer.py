@@ -25,14 +25,16 @@ from models.text_classification.model import (WindowedClassifier, balanced_class
 def train_classifier(settings: ClassifierSettings, backbone: Callable, labels: Sequence[str],
                      train_files: List[str], eval_files: List[str], log_dir: str,
                      backup_dir: Optional[str] = None, chief: bool = True,
-                     distill: Optional[dict] = None, head_weights=None) -> keras.Model:
+                     distill: Optional[dict] = None, head_weights=None,
+                     extra_callbacks=(), **fit_options) -> keras.Model:
     """`backbone()` gives the encoder to start from (called under the strategy's scope).
     `head_weights` (the weights of models/text_classification/model.py: head_layers, in order): the head
     to start from (an imported classifier's, `--pooling cls`), else a new random head.
 
     `distill` ({"temperature", "alpha"}): the examples carry a teacher's probabilities and the
     classifier learns from them too (models/text_classification/distillation.py); the trained
-    classifier itself is returned either way."""
+    classifier itself is returned either way. `extra_callbacks` and `fit_options` (e.g.
+    `checkpoints=False`) go to models/core/training.py: fit_and_log (a search's trial)."""
     teacher_classes = len(labels) if distill else 0
     class_weight = None
     if settings.class_weights == "balanced":
@@ -70,25 +72,34 @@ def train_classifier(settings: ClassifierSettings, backbone: Callable, labels: S
         return dict(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                     metrics=accuracy)
 
-    early_stopping = []
+    early_stopping = list(extra_callbacks)
     if settings.early_stopping_patience:
         early_stopping.append(keras.callbacks.EarlyStopping(
             monitor="val_accuracy", mode="max", patience=settings.early_stopping_patience,
             restore_best_weights=True))
     model = training.train(
         settings, build, compile_args, datasets, log_dir, extra_callbacks=early_stopping,
-        class_weight=class_weight, best_metric="val_accuracy", backup_dir=backup_dir, chief=chief)
+        class_weight=class_weight, best_metric="val_accuracy", backup_dir=backup_dir, chief=chief,
+        **fit_options)
     return model.student if distill else model
 
 
-def train_and_export(job: training.TrainerJob) -> None:
+def train(job: training.TrainerJob, **fit_options) -> keras.Model:
+    """The classifier of `job` trained (no export): the Trainer's, or a search's trial
+    (`fit_options`: train_classifier's)."""
     settings, labels = job.settings, list(job.custom_config["labels"])
     pretrained, backbone = job.encoder_to_fine_tune()
     head = keeps_classifier_head(pretrained, labels, settings)
     logging.info("Classifier head: %s", "the imported checkpoint's" if head else "new")
-    model = train_classifier(settings, backbone, labels, job.train_files, job.eval_files,
-                             job.log_dir, job.backup_dir, job.chief,
-                             distill=job.custom_config.get("distill"), head_weights=head)
+    return train_classifier(settings, backbone, labels, job.train_files, job.eval_files,
+                            job.log_dir, job.backup_dir, job.chief,
+                            distill=job.custom_config.get("distill"), head_weights=head,
+                            **fit_options)
+
+
+def train_and_export(job: training.TrainerJob) -> None:
+    settings, labels = job.settings, list(job.custom_config["labels"])
+    model = train(job)
     export_classifier(model, job.transform_output, job.serving_dir, labels,
                       settings.seq_length, settings.model_name, job.vocab_file,
                       long_text=long_text_info(settings))
@@ -118,3 +129,8 @@ def keeps_classifier_head(encoder_dir: str, labels: Sequence[str], settings: Cla
 def run_fn(fn_args):
     """TFX Trainer entry point; the pretrained encoder comes in as the Trainer's `base_model`."""
     training.run_trainer(fn_args, ClassifierSettings, train_and_export)
+
+
+def tuner_fn(fn_args):
+    """TFX Tuner entry point (`--tune`): trials of `train` (models/core/training.py: tuner_fn)."""
+    return training.tuner_fn(fn_args, ClassifierSettings, train)

@@ -43,7 +43,7 @@ def tagging_dataset(file_patterns: List[str], seq_length: int, batch_size: int,
 def train_token_classifier(settings: TokenClassifierSettings, backbone: Callable,
                            labels: Sequence[str], train_files: List[str], eval_files: List[str],
                            log_dir: str, backup_dir: Optional[str] = None, chief: bool = True,
-                           head_weights=None) -> keras.Model:
+                           head_weights=None, **fit_options) -> keras.Model:
     """`backbone()` gives the encoder to start from (called under the strategy's scope);
     `head_weights` (the output dense's kernel and bias): an imported tagger's head to start
     from, else a new random head."""
@@ -65,16 +65,24 @@ def train_token_classifier(settings: TokenClassifierSettings, backbone: Callable
         return dict(loss=tc.token_loss(), metrics=[tc.TokenAccuracy()])
 
     return training.train(settings, build, compile_args, datasets, log_dir,
-                          best_metric="val_token_accuracy", backup_dir=backup_dir, chief=chief)
+                          best_metric="val_token_accuracy", backup_dir=backup_dir, chief=chief,
+                          **fit_options)
 
 
-def train_and_export(job: training.TrainerJob) -> None:
+def train(job: training.TrainerJob, **fit_options) -> keras.Model:
+    """The token classifier of `job` trained (no export): the Trainer's or a search's trial's."""
     settings, labels = job.settings, list(job.custom_config["labels"])
     pretrained, backbone = job.encoder_to_fine_tune()
     head = keeps_tagger_head(pretrained, labels, settings)
     logging.info("Token classifier head: %s", "the imported checkpoint's" if head else "new")
-    model = train_token_classifier(settings, backbone, labels, job.train_files, job.eval_files,
-                                   job.log_dir, job.backup_dir, job.chief, head_weights=head)
+    return train_token_classifier(settings, backbone, labels, job.train_files, job.eval_files,
+                                  job.log_dir, job.backup_dir, job.chief, head_weights=head,
+                                  **fit_options)
+
+
+def train_and_export(job: training.TrainerJob) -> None:
+    settings, labels = job.settings, list(job.custom_config["labels"])
+    model = train(job)
     from models.tokenizers.wordpiece import load_tokenizer
     export_token_classifier(model, load_tokenizer(job.vocab_file), job.serving_dir, labels,
                             settings.seq_length, settings.stride, settings.model_name,
@@ -99,3 +107,8 @@ def keeps_tagger_head(encoder_dir: str, labels: Sequence[str],
 def run_fn(fn_args):
     """TFX Trainer entry point; the pretrained encoder comes in as the Trainer's `base_model`."""
     training.run_trainer(fn_args, TokenClassifierSettings, train_and_export)
+
+
+def tuner_fn(fn_args):
+    """TFX Tuner entry point (`--tune`): trials of `train` (models/core/training.py: tuner_fn)."""
+    return training.tuner_fn(fn_args, TokenClassifierSettings, train)

@@ -169,6 +169,71 @@ def check_distribution(cfg) -> None:
         raise ConfigError(str(e)) from None
 
 
+def check_tuning(cfg, given=frozenset()) -> dict:
+    """`--tune SPACE` / `--hyperparameters-from`: the space (read and checked with the config)
+    or the earlier search's settings, and no flag given both on the command line and by them
+    (a flag given outside the space stays fixed for every trial). Prints what will be searched
+    or reused; returns it for the summary ({} without either). Raises ConfigError."""
+    from pipeline import tfx_pipeline
+
+    flags = lambda names: ", ".join("--" + n.replace("_", "-") for n in names)  # noqa: E731
+    if cfg.tune:
+        space = cfg.search_space()
+        clash = sorted(set(space.names) & set(given))
+        if clash:
+            raise ConfigError(f"{flags(clash)}: given on the command line and searched by "
+                              f"--tune {cfg.tune}; drop the flag (it would be overridden) or "
+                              "take the setting out of the space (it then stays fixed)")
+        rounds = ("hyperband: 1, 3 or 9 rounds of " if space.algorithm == "hyperband"
+                  else f"{space.rounds()} evaluations, each after ")
+        print(f"lmpipe: search: {space.algorithm}, up to {space.max_trials} trials of up to "
+              f"{space.trial_steps} steps ({rounds}{space.steps_per_round()} steps), "
+              f"{cfg.tuner_workers} at a time; objective: eval {space.objective} "
+              f"({'higher' if space.direction == 'max' else 'lower'} is better)")
+        for param in space.hyperparameters:
+            print(f"lmpipe: search: {param.name}: {param.describe()}")
+        print(f"lmpipe: search: then the final model trains with the best settings for "
+              f"{cfg.train_steps} steps (--train-steps), gated and pushed as any run.")
+        return {"tune": cfg.tune, "searched": space.names, "algorithm": space.algorithm}
+    if cfg.hyperparameters_from:
+        path, values = tfx_pipeline.resolve_hyperparameters(cfg)
+        clash = sorted(set(values) & set(given))
+        if clash:
+            raise ConfigError(f"{flags(clash)}: given on the command line and by "
+                              f"--hyperparameters-from {path}; drop one")
+        print(f"lmpipe: hyper-parameters from {path} (no search): "
+              + ", ".join(f"{k} {v}" for k, v in values.items()))
+        return {"hyperparameters_from": path, "hyperparameters": values}
+    return {}
+
+
+def tuning_lines(summary: dict) -> list:
+    """The printed summary's lines on a search: every trial (its settings, objective, steps run
+    of its budget, seconds, how it ended; the best marked *), where the plot and the
+    TensorBoard logs are; or where reused settings came from."""
+    from components.tuner.results import table_lines
+
+    tuning = summary.get("tuning")
+    if not tuning:
+        return []
+    if "hyperparameters_from" in tuning:
+        return [f"hyper-parameters  {', '.join(f'{k} {v}' for k, v in tuning['hyperparameters'].items())}"
+                f" (from {tuning['hyperparameters_from']}; no search)"]
+    search = tuning["search"]
+    lines = [f"search            {search['algorithm']}, {search['trials']} trials "
+             f"({search['stopped_early']} stopped early), {search['workers']} at a time, "
+             f"{search['search_seconds']:.0f} s"
+             + (" (cached: the same data and space were searched before)"
+                if tuning.get("cached") else ""),
+             *table_lines(tuning["trials"], search),
+             f"best settings     {', '.join(f'{k} {v}' for k, v in search['best_hyperparameters'].items())}"
+             f" (eval {search['objective']} {number(search['best_objective'])}); the final "
+             "model trained with them",
+             f"trials plot       {tuning['plot']}",
+             f"trials logs       tensorboard --logdir {tuning['tensorboard']} (HPARAMS tab)"]
+    return lines
+
+
 # -- printed lines ------------------------------------------------------------------------------
 
 def count(n: int, noun: str) -> str:

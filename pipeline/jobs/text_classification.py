@@ -36,7 +36,7 @@ from pipeline.config import ConfigError, FinetuneConfig
 from pipeline.jobs.import_checkpoint import fine_tuning_start
 from pipeline.resolve_pretrained import Pretrained, PretrainedError
 from pipeline.tfx_pipeline import (absolute, make_pipeline, pipeline_schema_file, repo_file,
-                                   validation_steps, write_text)
+                                   tuning_steps, validation_steps, write_text)
 from pipeline.tfx_pipeline import trainer as build_trainer
 
 LABELLED_SCHEMA = repo_file("schemas", "labelled.pbtxt")
@@ -215,15 +215,20 @@ def create_pipeline(cfg: FinetuneConfig, labels: Sequence[str], pretrained: Pret
         preprocessing_fn="models.text_classification.preprocessing.classifier_preprocessing_fn",
         custom_config={"seq_length": cfg.seq_length, "labels": list(labels),
                        **long_text_config(cfg)})
-    trainer = build_trainer(
-        cfg, "models.text_classification.trainer.run_fn", tokenize, base_model=base_model,
-        labels=list(labels), **({"distill": {"temperature": cfg.distill_temperature,
-                                             "alpha": cfg.distill_alpha}} if teacher else {}))
+    extras = {"labels": list(labels),
+              **({"distill": {"temperature": cfg.distill_temperature,
+                              "alpha": cfg.distill_alpha}} if teacher else {})}
+    tuning, hyperparameters = tuning_steps(
+        cfg, "models.text_classification.trainer.tuner_fn", tokenize, base_model=base_model,
+        **extras)
+    trainer = build_trainer(cfg, "models.text_classification.trainer.run_fn", tokenize,
+                            base_model=base_model, hyperparameters=hyperparameters, **extras)
     gate_and_push = evaluate_and_push(example_gen.outputs["examples"], trainer.outputs["model"],
                                       eval_config(cfg, labels), cfg.serving_model_dir,
                                       cfg.max_versions, baseline_model=baseline)
     return make_pipeline(cfg, [example_gen, statistics_gen, schema_gen, example_validator,
-                                *start, *adapt, *distill, tokenize, trainer, *gate_and_push],
+                                *start, *adapt, *distill, tokenize, *tuning, trainer,
+                                *gate_and_push],
                          local=local)
 
 
@@ -246,6 +251,7 @@ class Plan:
     head: str  # the classifier head: new, or the checkpoint's (and why)
     data: dict  # what the data check read: the summary's `input`
     teacher: Optional[str]
+    tuning: dict = dataclasses.field(default_factory=dict)  # jobs.check_tuning's
 
 
 def preflight(cfg: FinetuneConfig, given=frozenset()) -> Plan:
@@ -275,6 +281,7 @@ def preflight(cfg: FinetuneConfig, given=frozenset()) -> Plan:
                                    labels_from=labels_from, pair_column=cfg.text_pair_column,
                                    tsv_quoting=cfg.tsv_quoting)
     jobs.check_distribution(cfg)
+    tuning = jobs.check_tuning(cfg, given)
     teacher = check_teacher(cfg, labels, pretrained) if cfg.distill_from else None
 
     info = report.to_json()
@@ -304,7 +311,7 @@ def preflight(cfg: FinetuneConfig, given=frozenset()) -> Plan:
         print(f"lmpipe: classes {', '.join(labels)} (from {labels_from}); the schema is "
               f"{schema_file}: later runs in {cfg.run_dir} validate against it.")
     return Plan(cfg, labels, labels_from, schema_file, pretrained, pooling_from, head, info,
-                teacher)
+                teacher, tuning)
 
 
 def cluster_plan(cfg: FinetuneConfig, given=frozenset()) -> Plan:
@@ -462,6 +469,7 @@ def print_summary(plan: Plan, summary: dict, path: str) -> None:
               if test.get("absent_classes") else "")] if test else []),
         *long_text_lines(summary, cfg),
         *_teacher_lines(summary, cfg),
+        *jobs.tuning_lines(summary),
         f"blessed           {summary['blessed']}",
         f"pushed model      {summary['pushed_model']}",
         f"wall time         {summary['wall_seconds']} s",

@@ -1,0 +1,1 @@
+from components.tuner.component import Tuner  # noqa: F401
