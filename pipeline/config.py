@@ -176,7 +176,7 @@ def default_vocab_size(cfg) -> None:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class PretrainConfig(RunSettings, MaskedLMSettings):
+class PretrainConfig(RunSettings, TuningSettings, MaskedLMSettings):
     """Everything the MLM pretraining pipeline needs to know."""
 
     corpus_dir: str
@@ -218,7 +218,7 @@ BPE_MIN_VOCAB = 258  # 256 byte symbols, <|endoftext|> and one merge
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class CausalPretrainConfig(RunSettings, CausalLMSettings):
+class CausalPretrainConfig(RunSettings, TuningSettings, CausalLMSettings):
     """`lmpipe pretrain --objective causal`: GPT-2 pretraining on a corpus (from random weights
     and a byte-level BPE learned from it, or from a GPT-2 checkpoint: `init_from`)."""
 

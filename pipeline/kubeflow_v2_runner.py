@@ -98,19 +98,32 @@ def read_vertex_training(path: str, region: str, image: str, strategy: str) -> d
 def train_on_vertex(pipeline, region: str, training_args: dict) -> None:
     """Every Trainer of `pipeline` runs as a Vertex AI CustomJob (TFX's Vertex Trainer
     extension, tfx/extensions/google_cloud_ai_platform/trainer/executor.py): Vertex starts the
-    job's replicas and sets TF_CONFIG on each; the run_fn and its settings are unchanged."""
+    job's replicas and sets TF_CONFIG on each; the run_fn and its settings are unchanged. A
+    Tuner (`--tune`) runs as TFX's Vertex Tuner extension (components/tuner/vertex.py) on the
+    same CustomJob spec: its primary replica serves the oracle, `--tuner-workers` replicas run
+    trials."""
     import json
 
     from tfx.dsl.components.base import executor_spec
     from tfx.extensions.google_cloud_ai_platform import constants
     from tfx.extensions.google_cloud_ai_platform.trainer import executor as vertex
+    from tfx.extensions.google_cloud_ai_platform.tuner import executor as vertex_tuner
     from tfx.components import Trainer
+
+    from components.tuner import Tuner
+    from components.tuner.vertex import VertexExecutor
 
     for component in pipeline.components:
         if isinstance(component, Trainer):
-            component.executor_spec = executor_spec.ExecutorClassSpec(vertex.GenericExecutor)
-            config = json.loads(component.exec_properties.get("custom_config") or "{}")
-            config.update({constants.ENABLE_VERTEX_KEY: True,
-                           constants.VERTEX_REGION_KEY: region,
-                           vertex.TRAINING_ARGS_KEY: training_args})
-            component.exec_properties["custom_config"] = json.dumps(config, sort_keys=True)
+            executor, key, args = vertex.GenericExecutor, vertex.TRAINING_ARGS_KEY, training_args
+        elif isinstance(component, Tuner):
+            executor, key = VertexExecutor, vertex_tuner.TUNING_ARGS_KEY
+            args = {"project": training_args["project"],
+                    "job_spec": {"worker_pool_specs": training_args["worker_pool_specs"]}}
+        else:
+            continue
+        component.executor_spec = executor_spec.ExecutorClassSpec(executor)
+        config = json.loads(component.exec_properties.get("custom_config") or "{}")
+        config.update({constants.ENABLE_VERTEX_KEY: True, constants.VERTEX_REGION_KEY: region,
+                       key: args})
+        component.exec_properties["custom_config"] = json.dumps(config, sort_keys=True)

@@ -28,7 +28,8 @@ PAGES = ["README.md"] + sorted(os.path.relpath(p, REPO)
                                for p in glob.glob(os.path.join(REPO, "docs", "*.md")))
 MINILM = "runs/checkpoints/all-MiniLM-L6-v2"  # what `make demo` extracts
 INPUTS = ("corpus_dir", "data", "checkpoint", "pretrained", "init_from", "distill_from",
-          "unlabelled_text", "schema_file", "model_dir", "input", "calibration_data")
+          "unlabelled_text", "schema_file", "model_dir", "input", "calibration_data", "tune",
+          "hyperparameters_from")
 OUTPUTS = ("run_dir", "serving_dir", "out", "output")
 JOBS = ("pretrain", "import", "finetune")
 

@@ -64,32 +64,43 @@ class Executor(base_executor.BaseExecutor):
             tuner = tfx_tuner.search(input_dict, properties, working_dir)
         else:
             tuner = parallel_search(input_dict, properties, working_dir, workers)
-        seconds = round(time.time() - started, 1)
-        rows = tuning.trials_table(tuner.oracle, working_dir, space.direction)
-        best = [t for t in tuner.oracle.get_best_trials(1)]
-        if not best:
-            raise SearchError(
-                f"no trial of the search finished ({len(rows)} started): "
-                + "; ".join(f"trial {r['trial_id']}: {r['ended']}" for r in rows[:5]))
-        for row in rows:
-            row["best"] = row["trial_id"] == best[0].trial_id
-        best_config = tuner.get_best_hyperparameters()[0].get_config()
-        best_path = os.path.join(artifact_utils.get_single_uri(
-            output_dict[standard_component_specs.BEST_HYPERPARAMETERS_KEY]),
-            tfx_tuner._DEFAULT_BEST_HP_FILE_NAME)
-        io_utils.write_string_file(best_path, json.dumps(best_config))
-        search = {"algorithm": space.algorithm, "objective": space.objective,
-                  "direction": space.direction, "max_trials": space.max_trials,
-                  "trial_steps": space.trial_steps, "evaluations": space.rounds(),
-                  "workers": workers, "trials": len(rows), "search_seconds": seconds,
-                  "stopped_early": sum(r["stopped_early"] for r in rows),
-                  "best_trial": best[0].trial_id,
-                  "best_objective": next(r["objective"] for r in rows if r["best"]),
-                  "best_hyperparameters": tuning.searched_values(best_config),
-                  "space": space.to_dict()}
-        results.write_results(results_dir, rows, search, space)
-        logging.info("Search done in %.0f s: best trial %s, %s", seconds, best[0].trial_id,
-                     search["best_hyperparameters"])
+        write_search_outputs(tuner, output_dict, space, config["trials_log_dir"],
+                             round(time.time() - started, 1), workers)
+
+
+def write_search_outputs(tuner, output_dict, space, log_root: str, seconds: float,
+                         workers: int) -> None:
+    """After a search (here, or on Vertex AI's chief: components/tuner/vertex.py): the best
+    trial's settings as best_hyperparameters.txt, the trials table, search.json, the plot and
+    the HParams config. Raises SearchError when no trial finished."""
+    from models.core import tuning
+
+    rows = tuning.trials_table(tuner.oracle, log_root, space.direction)
+    best = list(tuner.oracle.get_best_trials(1))
+    if not best:
+        raise SearchError(
+            f"no trial of the search finished ({len(rows)} started): "
+            + "; ".join(f"trial {r['trial_id']}: {r['ended']}" for r in rows[:5]))
+    for row in rows:
+        row["best"] = row["trial_id"] == best[0].trial_id
+    best_config = tuner.get_best_hyperparameters()[0].get_config()
+    best_path = os.path.join(artifact_utils.get_single_uri(
+        output_dict[standard_component_specs.BEST_HYPERPARAMETERS_KEY]),
+        tfx_tuner._DEFAULT_BEST_HP_FILE_NAME)
+    io_utils.write_string_file(best_path, json.dumps(best_config))
+    search = {"algorithm": space.algorithm, "objective": space.objective,
+              "direction": space.direction, "max_trials": space.max_trials,
+              "trial_steps": space.trial_steps, "evaluations": space.rounds(),
+              "workers": workers, "trials": len(rows), "search_seconds": seconds,
+              "stopped_early": sum(r["stopped_early"] for r in rows),
+              "best_trial": best[0].trial_id,
+              "best_objective": next(r["objective"] for r in rows if r["best"]),
+              "best_hyperparameters": tuning.searched_values(best_config),
+              "space": space.to_dict()}
+    results.write_results(artifact_utils.get_single_uri(
+        output_dict[standard_component_specs.TUNER_RESULTS_KEY]), rows, search, space)
+    logging.info("Search done in %.0f s: best trial %s, %s", seconds, best[0].trial_id,
+                 search["best_hyperparameters"])
 
 
 def parallel_search(input_dict, exec_properties, working_dir: str, workers: int):

@@ -20,7 +20,8 @@ def write_results(results_dir: str, rows: List[dict], search: dict, space) -> No
 
     records = [{"trial_id": r["trial_id"], "score": r["objective"], **r["hyperparameters"],
                 **{k: r[k] for k in ("steps", "budget_steps", "seconds", "ended",
-                                     "stopped_early", "best", "history", "status")}}
+                                     "stopped_early", "best", "history", "status",
+                                     "tuner_id", "pid")}}
                for r in rows]
     tf.io.gfile.makedirs(results_dir)
     with tf.io.gfile.GFile(os.path.join(results_dir, RESULTS_FILE), "w") as f:

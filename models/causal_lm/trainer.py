@@ -31,9 +31,11 @@ def _start_from(base_model: str) -> str:
     return base_model
 
 
-def train_and_export(job: training.TrainerJob) -> None:
+def train(job: training.TrainerJob, **fit_options) -> keras.Model:
+    """The causal LM of `job` trained (no export): the Trainer's, or a search's trial
+    (`fit_options`: extra_callbacks, checkpoints, for models/core/training.py: fit_and_log)."""
     settings: CausalLMSettings = job.settings
-    vocab, merges = bpe.read_bpe(os.path.dirname(job.vocab_file))
+    vocab, _ = bpe.read_bpe(os.path.dirname(job.vocab_file))
 
     def build():
         if not job.base_model:
@@ -54,11 +56,17 @@ def train_and_export(job: training.TrainerJob) -> None:
         return (causal_lm.causal_lm_dataset(job.train_files, **data),
                 causal_lm.causal_lm_dataset(job.eval_files, shuffle=False, **data))
 
-    model = training.train(
+    return training.train(
         settings, build,
         lambda: dict(loss=causal_lm.causal_lm_loss(), weighted_metrics=[
             keras.metrics.SparseCategoricalAccuracy(name="next_token_accuracy")]),
-        datasets, job.log_dir, backup_dir=job.backup_dir, chief=job.chief)
+        datasets, job.log_dir, backup_dir=job.backup_dir, chief=job.chief, **fit_options)
+
+
+def train_and_export(job: training.TrainerJob) -> None:
+    settings: CausalLMSettings = job.settings
+    vocab, merges = bpe.read_bpe(os.path.dirname(job.vocab_file))
+    model = train(job)
     keras.mixed_precision.set_dtype_policy("float32")
     causal_lm_export.export_causal_lm(
         model, vocab, merges, job.serving_dir, settings.seq_length, settings.model_name,
@@ -70,3 +78,8 @@ def train_and_export(job: training.TrainerJob) -> None:
 def run_fn(fn_args):
     """TFX Trainer entry point."""
     training.run_trainer(fn_args, CausalLMSettings, train_and_export)
+
+
+def tuner_fn(fn_args):
+    """TFX Tuner entry point (`--tune`): trials of `train` (models/core/training.py: tuner_fn)."""
+    return training.tuner_fn(fn_args, CausalLMSettings, train)

@@ -150,8 +150,10 @@ def tuner_fn(fn_args, settings_class, train: Callable):
         finally:
             keras.mixed_precision.set_dtype_policy("float32")
 
-    tuner = tuning.make_tuner(space, base.settings, train_trial, fn_args.working_dir,
-                              fn_args.custom_config["trials_log_dir"], base.settings.seed)
+    log_root = (fn_args.custom_config.get("trials_log_dir")
+                or os.path.join(fn_args.working_dir, "tensorboard"))
+    tuner = tuning.make_tuner(space, base.settings, train_trial, fn_args.working_dir, log_root,
+                              base.settings.seed)
     return tfx.components.TunerFnResult(tuner=tuner, fit_kwargs={})
 
 

@@ -40,15 +40,14 @@ import math
 import os
 import statistics
 import time
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from models.core.settings import ConfigError
 
 ALGORITHMS = ("grid", "random", "bayesian", "hyperband")
 SAMPLINGS = ("linear", "log")
 DEFAULT_EVALUATIONS = 4
-HYPERBAND_ROUNDS = 9  # hyperband: a trial's budget is 1, 3 or 9 ninths of trial_steps (factor 3)
-HYPERBAND_FACTOR = 3
+HYPERBAND_FACTOR = 3  # hyperband: each round keeps the best third of a bracket's trials
 MIN_TRIALS_TO_STOP = 2  # median stopping: earlier trials that must have reached the step
 
 # Training settings a trial may not change: how the run is laid out and executed, what the
@@ -114,7 +113,7 @@ class HyperParameter:
             return "one of " + ", ".join(str(v) for v in self.values)
         kind = "int" if self.integer else "float"
         return (f"{kind} {self.min:g} to {self.max:g}"
-                + (f" (log)" if self.sampling == "log" else "")
+                + (" (log)" if self.sampling == "log" else "")
                 + (f" step {self.step:g}" if self.step else ""))
 
 
@@ -164,7 +163,8 @@ class SearchSpace:
 
     def rounds(self) -> int:
         """Evaluations of a trial given the whole budget (hyperband: its most rounds)."""
-        return HYPERBAND_ROUNDS if self.algorithm == "hyperband" else self.evaluations
+        return hyperband_rounds(self.max_trials) if self.algorithm == "hyperband" \
+            else self.evaluations
 
     def steps_per_round(self) -> int:
         return max(1, self.trial_steps // self.rounds())
@@ -191,7 +191,7 @@ class SearchSpace:
         common = dict(objective=objective, hyperparameters=self.keras_tuner_hyperparameters(),
                       seed=seed, tune_new_entries=False, allow_new_entries=False)
         if self.algorithm == "hyperband":
-            oracle = oracles.HyperbandOracle(max_epochs=HYPERBAND_ROUNDS,
+            oracle = oracles.HyperbandOracle(max_epochs=self.rounds(),
                                              factor=HYPERBAND_FACTOR, **common)
             # KerasTuner's Hyperband has no max_trials (tfx#7778 breaks on it): cap it here.
             oracle.max_trials = self.max_trials
@@ -202,15 +202,60 @@ class SearchSpace:
                     (MedianStopping, base), {})(max_trials=self.max_trials, **common)
 
 
+def hyperband_bracket_trials(max_rounds: int, factor: int = HYPERBAND_FACTOR) -> int:
+    """Trials in KerasTuner's first (most aggressive) Hyperband bracket for `max_rounds`
+    (keras_tuner/src/tuners/hyperband.py: _get_size): e.g. 4 for 3 rounds (3 trials of 1
+    round, the best of 3 rounds), 13 for 9 (9 of 1, 3 of 3, 1 of 9)."""
+    brackets = 0
+    epochs = max_rounds
+    while epochs >= 1:
+        epochs, brackets = epochs / factor, brackets + 1
+    top = brackets - 1
+    end_size = math.ceil(1 + math.log(max_rounds, factor)) / (top + 1)
+    return sum(math.ceil(end_size * factor ** (top - r)) for r in range(top + 1))
+
+
+def hyperband_rounds(max_trials: int) -> int:
+    """The most rounds a Hyperband trial gets (a power of 3, at least 3): the largest whose
+    first bracket fits in `max_trials`, so that successive halving happens before max_trials
+    stops the search (with 9 rounds, 6 trials would all be 1-round trials of the first
+    bracket, never promoted)."""
+    rounds = HYPERBAND_FACTOR
+    while hyperband_bracket_trials(rounds * HYPERBAND_FACTOR) <= max_trials:
+        rounds *= HYPERBAND_FACTOR
+    return rounds
+
+
 # -- reading and checking the space file ----------------------------------------------------------
 
+def _yaml_loader():
+    """PyYAML's safe loader, reading `1e-5` as a number as YAML 1.2 and JSON do (PyYAML
+    follows YAML 1.1, where a float needs a dot and a signed exponent: `1e-5` would be the
+    string "1e-5")."""
+    import re
+
+    import yaml
+
+    loader = type("SpaceLoader", (yaml.SafeLoader,), {})
+    loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                       |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                       |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                       |[-+]?\.(?:inf|Inf|INF)
+                       |\.(?:nan|NaN|NAN))$""", re.X),
+        list("-+0123456789."))
+    return loader
+
+
 def read_space(path: str) -> dict:
-    """The file's mapping (YAML, of which JSON is a subset). Raises ConfigError."""
+    """The file's mapping (YAML, of which JSON is a subset; `1e-5` is a number). Raises
+    ConfigError."""
     import yaml
 
     try:
         with open(path, encoding="utf-8") as f:
-            raw = yaml.safe_load(f)
+            raw = yaml.load(f, Loader=_yaml_loader())  # noqa: S506  (a safe loader)
     except OSError as e:
         raise ConfigError(f"--tune {path}: cannot be read ({e.strerror})") from None
     except yaml.YAMLError as e:
@@ -308,8 +353,13 @@ def _budget_problems(space: SearchSpace) -> List[str]:
                             f"{space.max_trials}: raise max_trials to {size} or shrink the grid")
     if space.trial_steps < space.rounds():
         problems.append(f"trial_steps: {space.trial_steps} is fewer than the {space.rounds()} "
-                        f"evaluations a trial makes{' (hyperband: 9 rounds)' if space.algorithm == 'hyperband' else ''}; "
-                        f"give at least {space.rounds()}")
+                        "evaluations a trial makes"
+                        + (f" (hyperband with max_trials {space.max_trials}: {space.rounds()} "
+                           "rounds)" if space.algorithm == "hyperband" else "")
+                        + f"; give at least {space.rounds()}")
+    if space.algorithm == "hyperband" and space.max_trials < hyperband_bracket_trials(3):
+        problems.append(f"max_trials: hyperband needs at least {hyperband_bracket_trials(3)} "
+                        f"trials to halve anything (3 of 1 round, the best of them for 3)")
     return problems
 
 
@@ -377,7 +427,8 @@ def _value_problems(key, name, value, settings, default) -> List[str]:
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-        return [f"{key}: {value!r} is not a valid {name} (a {expected.__name__})"]
+        kind = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+        return [f"{key}: {value!r} is not a valid {name} ({kind.get(expected, expected.__name__)})"]
     try:
         dataclasses.replace(settings, **{name: value})
     except (ConfigError, ValueError) as e:
@@ -467,8 +518,13 @@ class MedianStopping:
 
 # -- the tuner ----------------------------------------------------------------------------------
 
-def trial_record_path(directory: str, trial_id: str) -> str:
-    return os.path.join(directory, "lmpipe_trials", f"{trial_id}.json")
+TRIAL_RECORD = "lmpipe_trial.json"
+
+
+def trial_record_path(log_root: str, trial_id: str) -> str:
+    """Where a trial's record is written: beside its TensorBoard logs, in the Tuner's output
+    (a cluster path on Vertex AI, where trials run on other machines than the chief's)."""
+    return os.path.join(log_root, trial_id, TRIAL_RECORD)
 
 
 def make_tuner(space: SearchSpace, settings, train_trial: Callable, directory: str,
@@ -476,14 +532,13 @@ def make_tuner(space: SearchSpace, settings, train_trial: Callable, directory: s
     """A keras_tuner.Tuner whose trials call `train_trial(settings, log_dir, callbacks)` (a
     family's training, no export; returns the trained model) with the trial's settings.
     KerasTuner's state is under `directory`; each trial's TensorBoard logs under
-    `log_root/<trial id>`; each trial's record (settings, objective by step, steps, seconds,
-    how it ended) in `directory/lmpipe_trials/<trial id>.json`."""
+    `log_root/<trial id>`, and its record (settings, objective by step, steps, seconds, how it
+    ended) there too (trial_record_path)."""
     import keras_tuner
 
     class TrialTuner(keras_tuner.Tuner):
         def run_trial(self, trial, *args, **kwargs):
-            return run_one_trial(self.oracle, trial, space, settings, train_trial, directory,
-                                 log_root)
+            return run_one_trial(self.oracle, trial, space, settings, train_trial, log_root)
 
         def save_model(self, trial_id, model, step=0):  # the final Trainer trains the model
             pass
@@ -496,7 +551,7 @@ def make_tuner(space: SearchSpace, settings, train_trial: Callable, directory: s
 
 
 def run_one_trial(oracle, trial, space: SearchSpace, settings, train_trial: Callable,
-                  directory: str, log_root: str) -> dict:
+                  log_root: str) -> dict:
     """Trains one trial, reporting the objective to `oracle` at each evaluation (it may stop
     the trial), and writes its record. Returns {objective key: its best value}."""
     import keras
@@ -505,10 +560,11 @@ def run_one_trial(oracle, trial, space: SearchSpace, settings, train_trial: Call
     values = {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
     rounds = trial.hyperparameters.values.get("tuner/epochs")
     trial_settings = space.trial_settings(settings, values, rounds)
-    per_round = space.steps_per_round()
     key, direction = space.keras_objective, space.direction
     record = {"trial_id": trial.trial_id, "hyperparameters": values,
-              "budget_steps": trial_settings.train_steps, "history": [], "ended": "completed"}
+              "budget_steps": trial_settings.train_steps, "history": [], "ended": "completed",
+              # which process ran it (KerasTuner's id of a parallel search's worker)
+              "tuner_id": os.environ.get("KERASTUNER_TUNER_ID", "tuner0"), "pid": os.getpid()}
 
     class Report(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
@@ -556,9 +612,10 @@ def run_one_trial(oracle, trial, space: SearchSpace, settings, train_trial: Call
     diverged = record["ended"].startswith("diverged")
     if record["ended"] == "completed" and record["steps"] < trial_settings.train_steps:
         record["ended"] = f"stopped early at step {record['steps']}"
-    path = trial_record_path(directory, trial.trial_id)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
+    import tensorflow as tf
+
+    tf.io.gfile.makedirs(os.path.join(log_root, trial.trial_id))
+    with tf.io.gfile.GFile(trial_record_path(log_root, trial.trial_id), "w") as f:
         json.dump(record, f, indent=2)
     print(f"lmpipe: trial {trial.trial_id}: {space.objective} {best:.4f} after "
           f"{record['steps']} steps, {record['seconds']:.0f} s ({record['ended']})", flush=True)
@@ -567,16 +624,18 @@ def run_one_trial(oracle, trial, space: SearchSpace, settings, train_trial: Call
     return {key: float("nan") if diverged else best}
 
 
-def trials_table(oracle, directory: str, direction: str) -> List[dict]:
+def trials_table(oracle, log_root: str, direction: str) -> List[dict]:
     """Every trial of a finished search, in the order they started: its settings, objective,
     steps run of its budget, seconds, how it ended, and `best` on the best one."""
+    import tensorflow as tf
+
     rows = []
     for trial_id in oracle.start_order:
         trial = oracle.trials[trial_id]
-        path = trial_record_path(directory, trial_id)
+        path = trial_record_path(log_root, trial_id)
         record = {}
-        if os.path.isfile(path):
-            with open(path) as f:
+        if tf.io.gfile.exists(path):
+            with tf.io.gfile.GFile(path) as f:
                 record = json.load(f)
         values = {k: v for k, v in trial.hyperparameters.values.items()
                   if not k.startswith("tuner/")}
@@ -589,16 +648,9 @@ def trials_table(oracle, directory: str, direction: str) -> List[dict]:
             "ended": record.get("ended", f"failed: {(trial.message or '').strip()[-300:]}"),
             "stopped_early": record.get("ended", "").startswith(("stopped", "diverged")),
             "history": record.get("history", []), "log_dir": record.get("log_dir"),
-            "best": False})
+            "tuner_id": record.get("tuner_id"), "pid": record.get("pid"), "best": False})
     scored = [r for r in rows if r["objective"] is not None]
     if scored:
         pick = max if direction == "max" else min
         pick(scored, key=lambda r: r["objective"])["best"] = True
     return rows
-
-
-def best_values(rows: Sequence[dict]) -> Optional[dict]:
-    for row in rows:
-        if row["best"]:
-            return row["hyperparameters"]
-    return None

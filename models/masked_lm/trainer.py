@@ -26,11 +26,12 @@ from models.tokenizers.wordpiece import SpecialIds
 def train_masked_lm(settings: MaskedLMSettings, train_files: List[str], eval_files: List[str],
                     vocab_size: int, log_dir: str, backup_dir: Optional[str] = None,
                     chief: bool = True, start_from: Optional[str] = None,
-                    special: Optional[SpecialIds] = None) -> keras.Model:
+                    special: Optional[SpecialIds] = None, **fit_options) -> keras.Model:
     """Builds, compiles and fits the model; returns it trained. `start_from`: an lmpipe model
     directory whose weights training continues from (else random weights). The files are
     MlmMasker's examples, or with dynamic masking Transform's windows (`special`: where the
-    vocabulary puts [MASK] and the other special tokens)."""
+    vocabulary puts [MASK] and the other special tokens). `fit_options` (extra_callbacks,
+    checkpoints): a search's trial's, for models/core/training.py: fit_and_log."""
 
     def build():
         if start_from is None:
@@ -57,18 +58,23 @@ def train_masked_lm(settings: MaskedLMSettings, train_files: List[str], eval_fil
         settings, build,
         lambda: dict(loss=masked_lm_loss(), weighted_metrics=[
             keras.metrics.SparseCategoricalAccuracy(name="masked_accuracy")]),
-        datasets, log_dir, backup_dir=backup_dir, chief=chief)
+        datasets, log_dir, backup_dir=backup_dir, chief=chief, **fit_options)
 
 
-def train_and_export(job: training.TrainerJob) -> None:
-    settings = job.settings
+def train(job: training.TrainerJob, **fit_options) -> keras.Model:
+    """The masked LM of `job` trained (no export): the Trainer's or a search's trial's."""
     start_from = None
     if job.base_model:
         start_from = os.path.dirname(encoder.encoder_dir(job.base_model))
         encoder.check_vocabulary(encoder.encoder_dir(start_from), len(job.vocab), job.vocab_file)
-    model = train_masked_lm(settings, job.train_files, job.eval_files, len(job.vocab),
-                            job.log_dir, job.backup_dir, job.chief, start_from,
-                            SpecialIds.of(job.vocab, job.vocab_file))
+    return train_masked_lm(job.settings, job.train_files, job.eval_files, len(job.vocab),
+                           job.log_dir, job.backup_dir, job.chief, start_from,
+                           SpecialIds.of(job.vocab, job.vocab_file), **fit_options)
+
+
+def train_and_export(job: training.TrainerJob) -> None:
+    settings = job.settings
+    model = train(job)
     export_masked_lm(model, job.transform_output, job.serving_dir, job.vocab,
                      settings.seq_length, settings.max_predictions, settings.top_k,
                      settings.model_name)
@@ -81,3 +87,8 @@ def train_and_export(job: training.TrainerJob) -> None:
 def run_fn(fn_args):
     """TFX Trainer entry point."""
     training.run_trainer(fn_args, MaskedLMSettings, train_and_export)
+
+
+def tuner_fn(fn_args):
+    """TFX Tuner entry point (`--tune`): trials of `train` (models/core/training.py: tuner_fn)."""
+    return training.tuner_fn(fn_args, MaskedLMSettings, train)

@@ -134,6 +134,40 @@ class TokenAccuracy(keras.metrics.Mean):
         return super().update_state(tf.cast(tf.boolean_mask(correct, labelled), tf.float32))
 
 
+@keras.saving.register_keras_serializable(package="lmpipe")
+class EntityF1(keras.metrics.Metric):
+    """Micro entity F1 over the labelled positions of each window (each word's first piece),
+    the entities chunked from the IOB2 classes as seqeval and conlleval chunk them
+    (`entity_counts`): the Evaluator's entity F1, on windows rather than sentences, so a
+    sentence longer than one window counts the entities of its overlap twice. The eval split's
+    value is a search's default objective for named entities (models/core/tuning.py)."""
+
+    def __init__(self, labels: Sequence[str] = (), name="entity_f1", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.labels = list(labels)
+        self.counts = self.add_variable(shape=(3,), initializer="zeros", name="counts")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = tf.cast(y_true, tf.int64)
+        labelled = tf.not_equal(y_true, IGNORE)
+        rows = tf.broadcast_to(tf.range(tf.shape(y_true, out_type=tf.int64)[0])[:, None],
+                               tf.shape(y_true, out_type=tf.int64))
+        counts = entity_counts(tf.boolean_mask(y_true, labelled),
+                               tf.boolean_mask(tf.argmax(y_pred, axis=-1), labelled),
+                               tf.boolean_mask(rows, labelled), tf.shape(y_true)[0], self.labels)
+        self.counts.assign_add(tf.stack([tf.reduce_sum(c) for c in counts]))
+
+    def result(self):
+        matched, predicted, gold = tf.unstack(self.counts)
+        return tf.math.divide_no_nan(2.0 * matched, predicted + gold)
+
+    def reset_state(self):
+        self.counts.assign(tf.zeros_like(self.counts))
+
+    def get_config(self):
+        return {**super().get_config(), "labels": self.labels}
+
+
 # -- from piece predictions back to words and entities --------------------------------------------
 
 def piece_windows(lengths: tf.Tensor, starts: tf.RaggedTensor, owners: tf.RaggedTensor):

@@ -62,7 +62,7 @@ def train_token_classifier(settings: TokenClassifierSettings, backbone: Callable
         return model
 
     def compile_args():
-        return dict(loss=tc.token_loss(), metrics=[tc.TokenAccuracy()])
+        return dict(loss=tc.token_loss(), metrics=[tc.TokenAccuracy(), tc.EntityF1(labels)])
 
     return training.train(settings, build, compile_args, datasets, log_dir,
                           best_metric="val_token_accuracy", backup_dir=backup_dir, chief=chief,

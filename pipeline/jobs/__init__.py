@@ -184,7 +184,7 @@ def check_tuning(cfg, given=frozenset()) -> dict:
             raise ConfigError(f"{flags(clash)}: given on the command line and searched by "
                               f"--tune {cfg.tune}; drop the flag (it would be overridden) or "
                               "take the setting out of the space (it then stays fixed)")
-        rounds = ("hyperband: 1, 3 or 9 rounds of " if space.algorithm == "hyperband"
+        rounds = (f"hyperband: 1 to {space.rounds()} rounds of " if space.algorithm == "hyperband"
                   else f"{space.rounds()} evaluations, each after ")
         print(f"lmpipe: search: {space.algorithm}, up to {space.max_trials} trials of up to "
               f"{space.trial_steps} steps ({rounds}{space.steps_per_round()} steps), "

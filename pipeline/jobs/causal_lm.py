@@ -29,7 +29,8 @@ from models.core import lm_metrics
 from pipeline import jobs
 from pipeline.blessing import evaluate_and_push, overall_threshold
 from pipeline.config import MIN_GAIN_OVER_START, CausalPretrainConfig, ConfigError
-from pipeline.tfx_pipeline import absolute, make_pipeline, repo_file, validation_steps
+from pipeline.tfx_pipeline import (absolute, make_pipeline, repo_file, tuning_steps,
+                                   validation_steps)
 from pipeline.tfx_pipeline import pretraining_vocabulary
 from pipeline.tfx_pipeline import trainer as build_trainer
 
@@ -83,14 +84,17 @@ def create_pipeline(cfg: CausalPretrainConfig, vocab_size: int,
         preprocessing_fn="models.causal_lm.model.causal_lm_preprocessing_fn",
         custom_config={"seq_length": cfg.seq_length,
                        "documents_per_batch": cfg.documents_per_batch})
+    tuning, hyperparameters = tuning_steps(cfg, "models.causal_lm.trainer.tuner_fn", tokenize,
+                                           base_model=start_model)
     trainer = build_trainer(cfg, "models.causal_lm.trainer.run_fn", tokenize,
-                            base_model=start_model)
+                            base_model=start_model, hyperparameters=hyperparameters)
     gate_and_push = evaluate_and_push(tokenize.outputs["transformed_examples"],
                                       trainer.outputs["model"], eval_config(cfg, vocab_size),
                                       cfg.serving_model_dir, cfg.max_versions,
                                       baseline_model=start_model)
     return make_pipeline(cfg, [example_gen, statistics_gen, schema_gen, example_validator,
-                                *vocabulary_steps, tokenize, trainer, *gate_and_push], local)
+                                *vocabulary_steps, tokenize, *tuning, trainer, *gate_and_push],
+                         local)
 
 
 # -- the job: pre-flight, summary ---------------------------------------------------------------
@@ -139,6 +143,7 @@ def preflight(cfg: CausalPretrainConfig, given=frozenset()) -> Plan:
               f"{start.path} ({start.num_layers} layers, hidden {start.hidden_dim}, "
               f"{start.positions} positions, vocabulary of {start.vocab_size}).")
     jobs.check_distribution(cfg)
+    jobs.check_tuning(cfg, given)
     info = report.to_json()
     print(f"lmpipe: corpus {cfg.corpus_dir}: {jobs.count(info['files'], 'file')}, "
           f"{jobs.count(info['documents'], 'document')}, {jobs.count(info['bytes'], 'byte')}")
@@ -174,6 +179,7 @@ def print_summary(plan: Plan, summary: dict, path: str) -> None:
         lines.append(f"starting point    {summary['init_from']}: perplexity "
                      f"{number(start.get('perplexity'), 2)} (blessed only if lower)")
     lines += [
+        *jobs.tuning_lines(summary),
         f"blessed           {summary['blessed']}",
         f"pushed model      {summary['pushed_model']}",
         f"wall time         {summary['wall_seconds']} s",

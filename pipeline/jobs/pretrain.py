@@ -28,7 +28,8 @@ from pipeline import jobs
 from pipeline.blessing import evaluate_and_push, overall_threshold
 from pipeline.config import MIN_GAIN_OVER_START, ConfigError, PretrainConfig
 from pipeline.jobs.import_checkpoint import starting_point
-from pipeline.tfx_pipeline import absolute, make_pipeline, repo_file, validation_steps
+from pipeline.tfx_pipeline import (absolute, make_pipeline, repo_file, tuning_steps,
+                                   validation_steps)
 from pipeline.tfx_pipeline import pretraining_vocabulary
 from pipeline.tfx_pipeline import trainer as build_trainer
 
@@ -81,17 +82,21 @@ def create_pipeline(cfg: PretrainConfig, local: bool = True) -> tfx.dsl.Pipeline
         # With dynamic masking the train split's maskings go unused: one is enough.
         dupe_factor=1 if cfg.masking == "dynamic" else cfg.dupe_factor, seed=cfg.seed,
         whole_word_masking=cfg.whole_word_masking)
-    trainer = build_trainer(
-        cfg, "models.masked_lm.trainer.run_fn", tokenize, base_model=start_model,
-        # Dynamic masking masks Transform's windows as it reads them; the masker's eval split
-        # stays the one fixed masked eval set the Evaluator scores.
-        examples=(tokenize.outputs["transformed_examples"] if cfg.masking == "dynamic"
-                  else masker.outputs["masked_examples"]))
+    # Dynamic masking masks Transform's windows as it reads them; the masker's eval split
+    # stays the one fixed masked eval set the Evaluator scores.
+    examples = (tokenize.outputs["transformed_examples"] if cfg.masking == "dynamic"
+                else masker.outputs["masked_examples"])
+    tuning, hyperparameters = tuning_steps(cfg, "models.masked_lm.trainer.tuner_fn", tokenize,
+                                           base_model=start_model, examples=examples)
+    trainer = build_trainer(cfg, "models.masked_lm.trainer.run_fn", tokenize,
+                            base_model=start_model, examples=examples,
+                            hyperparameters=hyperparameters)
     gate_and_push = evaluate_and_push(masker.outputs["masked_examples"], trainer.outputs["model"],
                                       eval_config(cfg), cfg.serving_model_dir, cfg.max_versions,
                                       baseline_model=start_model)
     return make_pipeline(cfg, [example_gen, statistics_gen, schema_gen, example_validator,
-                                *vocabulary_steps, tokenize, masker, trainer, *gate_and_push],
+                                *vocabulary_steps, tokenize, masker, *tuning, trainer,
+                                *gate_and_push],
                          local)
 
 
@@ -118,6 +123,7 @@ def preflight(cfg: PretrainConfig, given=frozenset()) -> Plan:
         start = jobs.check_checkpoint(cfg.init_from, "--init-from", cfg.seq_length)
         cfg = dataclasses.replace(cfg, init_from=start.path)
     jobs.check_distribution(cfg)
+    jobs.check_tuning(cfg, given)
     if start:
         print(f"lmpipe: continuing pretraining from the {start.format} checkpoint "
               f"{start.path} (vocabulary of {start.vocab_size}, "
@@ -170,6 +176,7 @@ def print_summary(plan: Plan, summary: dict, path: str) -> None:
                      f"{number(start.get('masked_accuracy'))}, perplexity "
                      f"{number(start.get('perplexity'), 1)} (blessed only if better)")
     lines += [
+        *jobs.tuning_lines(summary),
         f"blessed           {summary['blessed']}",
         f"pushed model      {summary['pushed_model']}",
         f"wall time         {summary['wall_seconds']} s",

@@ -36,7 +36,7 @@ from pipeline.config import QuestionAnsweringConfig
 from pipeline.jobs.import_checkpoint import fine_tuning_start
 from pipeline.resolve_pretrained import Pretrained, PretrainedError
 from pipeline.tfx_pipeline import (absolute, make_pipeline, pipeline_schema_file, repo_file,
-                                   validation_steps)
+                                   tuning_steps, validation_steps)
 from pipeline.tfx_pipeline import trainer as build_trainer
 
 TASK = JOB = "question_answering"  # the summary's `task` and the summary file's key
@@ -75,12 +75,15 @@ def create_pipeline(cfg: QuestionAnsweringConfig, pretrained: Pretrained,
         preprocessing_fn="models.question_answering.model.preprocessing_fn",
         custom_config={"seq_length": cfg.seq_length, "doc_stride": cfg.doc_stride,
                        "max_query_length": cfg.max_query_length})
+    tuning, hyperparameters = tuning_steps(cfg, "models.question_answering.trainer.tuner_fn",
+                                           tokenize, base_model=base_model)
     trainer = build_trainer(cfg, "models.question_answering.trainer.run_fn", tokenize,
-                            base_model=base_model)
+                            base_model=base_model, hyperparameters=hyperparameters)
     gate_and_push = evaluate_and_push(example_gen.outputs["examples"], trainer.outputs["model"],
                                       eval_config(cfg), cfg.serving_model_dir, cfg.max_versions)
     return make_pipeline(cfg, [example_gen, statistics_gen, schema_gen, example_validator,
-                               *start, tokenize, trainer, *gate_and_push], local=local)
+                               *start, tokenize, *tuning, trainer, *gate_and_push],
+                         local=local)
 
 
 # -- the job: pre-flight, summary ---------------------------------------------------------------
@@ -93,6 +96,7 @@ class Plan:
     data: dict
     pretrained: Pretrained
     head: str
+    tuning: dict = dataclasses.field(default_factory=dict)  # jobs.check_tuning's
 
 
 def preflight(cfg: QuestionAnsweringConfig, given=frozenset()) -> Plan:
@@ -129,7 +133,8 @@ def preflight(cfg: QuestionAnsweringConfig, given=frozenset()) -> Plan:
               "answer \"\" (--with-no-answer), with the no-answer threshold "
               + ("learned on the eval split" if cfg.null_score_threshold is None else
                  f"{cfg.null_score_threshold} (--null-score-threshold)"))
-    return Plan(cfg, data, pretrained, head)
+    tuning = jobs.check_tuning(cfg, given)
+    return Plan(cfg, data, pretrained, head, tuning)
 
 
 def cluster_plan(cfg: QuestionAnsweringConfig, given=frozenset()) -> Plan:
@@ -218,6 +223,7 @@ def print_summary(plan: Plan, summary: dict, path: str) -> None:
           if cfg.with_no_answer and "eval_squad" in summary else []),
         *([f"test F1 / EM      {pct(test['f1'])} / {pct(test['exact_match'])} ({test['questions']}"
            " questions; reported, never used for blessing)"] if test else []),
+        *jobs.tuning_lines(summary),
         f"blessed           {summary['blessed']}  (F1 at least {number(cfg.min_f1)})",
         f"pushed model      {summary['pushed_model']}",
         f"wall time         {summary['wall_seconds']} s",

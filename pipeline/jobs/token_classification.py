@@ -36,7 +36,8 @@ from pipeline.blessing import evaluate_and_push, overall_threshold
 from pipeline.config import TokenClassificationConfig
 from pipeline.jobs.import_checkpoint import fine_tuning_start
 from pipeline.resolve_pretrained import Pretrained, PretrainedError
-from pipeline.tfx_pipeline import absolute, make_pipeline, pipeline_schema_file, validation_steps, write_text
+from pipeline.tfx_pipeline import (absolute, make_pipeline, pipeline_schema_file, tuning_steps,
+                                   validation_steps, write_text)
 from pipeline.tfx_pipeline import trainer as build_trainer
 
 TASK = "token_classification"  # the summary's `task`
@@ -125,13 +126,17 @@ def create_pipeline(cfg: TokenClassificationConfig, classes: Sequence[str],
         preprocessing_fn="models.token_classification.model.preprocessing_fn",
         custom_config={"seq_length": cfg.seq_length, "stride": cfg.stride,
                        "labels": list(classes)})
+    tuning, hyperparameters = tuning_steps(cfg, "models.token_classification.trainer.tuner_fn",
+                                           tokenize, base_model=base_model, labels=list(classes))
     trainer = build_trainer(cfg, "models.token_classification.trainer.run_fn", tokenize,
-                            base_model=base_model, labels=list(classes))
+                            base_model=base_model, hyperparameters=hyperparameters,
+                            labels=list(classes))
     gate_and_push = evaluate_and_push(example_gen.outputs["examples"], trainer.outputs["model"],
                                       eval_config(cfg, classes), cfg.serving_model_dir,
                                       cfg.max_versions)
     return make_pipeline(cfg, [example_gen, statistics_gen, schema_gen, example_validator,
-                                *start, tokenize, trainer, *gate_and_push], local=local)
+                                *start, tokenize, *tuning, trainer, *gate_and_push],
+                         local=local)
 
 
 # -- the job: pre-flight, summary ---------------------------------------------------------------
@@ -147,6 +152,7 @@ class Plan:
     schema_file: str
     pretrained: Pretrained
     head: str
+    tuning: dict = dataclasses.field(default_factory=dict)  # jobs.check_tuning's
 
 
 JOB = "token_classification"  # the summary file's key
@@ -180,6 +186,7 @@ def preflight(cfg: TokenClassificationConfig, given=frozenset()) -> Plan:
                           f"{', '.join(schema_classes(schema_file))}, this run "
                           f"{', '.join(classes)}: use another --run-dir")
     jobs.check_distribution(cfg)
+    tuning = jobs.check_tuning(cfg, given)
     data = report.to_json()
     print(f"lmpipe: {data['sentences']:,} tagged sentences ({data['tokens']:,} tokens) in "
           f"{jobs.count(data['files'], 'file')}; entities: "
@@ -187,7 +194,7 @@ def preflight(cfg: TokenClassificationConfig, given=frozenset()) -> Plan:
                       for split, counts in data["entities"].items()))
     print(f"lmpipe: entity types {', '.join(entity_type_names(classes))} (from {types_from}); "
           f"the schema is {schema_file}: later runs in {cfg.run_dir} validate against it.")
-    return Plan(cfg, classes, types_from, data, schema_file, pretrained, head)
+    return Plan(cfg, classes, types_from, data, schema_file, pretrained, head, tuning)
 
 
 def cluster_plan(cfg: TokenClassificationConfig, given=frozenset()) -> Plan:
@@ -292,6 +299,7 @@ def print_summary(plan: Plan, summary: dict, path: str) -> None:
         *([f"test entity F1    {number(test['entity_f1'])} (P {number(test['entity_precision'])}, "
            f"R {number(test['entity_recall'])}; {test['sentences']} sentences; reported, never "
            f"used for blessing); by type: {per_type(test, 'entity_f1')}"] if test else []),
+        *jobs.tuning_lines(summary),
         f"blessed           {summary['blessed']}",
         f"pushed model      {summary['pushed_model']}",
         f"wall time         {summary['wall_seconds']} s",

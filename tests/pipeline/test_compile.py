@@ -256,3 +256,41 @@ def test_the_trainer_runs_as_a_vertex_custom_job_of_several_workers(tmp_path, ca
     assert [p["replica_count"] for p in pools] == [1, 3]
     assert {p["container_spec"]["image_uri"] for p in pools} == {"europe-docker.pkg.dev/p/r/lmpipe:1"}
     assert config["settings"]["strategy"] == "multi_worker"
+
+
+def test_a_search_compiles_as_the_tuner_and_on_vertex_as_its_tuner_extension(
+        tmp_path, capsys, bucket):
+    import json
+
+    space = tmp_path / "space.yaml"
+    space.write_text("algorithm: bayesian\nmax_trials: 12\ntrial_steps: 200\nhyperparameters:\n"
+                     "  learning_rate: {min: 1.0e-5, max: 1.0e-4, sampling: log}\n")
+    argv = ["--data", f"{bucket}/reviews", "--labels", "negative,positive",
+            "--pretrained", f"{bucket}/pretrain/mlm", "--run-dir", f"{bucket}/runs/tuned",
+            "--tune", str(space), "--tuner-workers", "4"]
+    (spec, _), _, _ = _compile(tmp_path, capsys, "finetune", *argv)
+    assert {"Tokenize", "Tuner", "Trainer", "Evaluator", "Pusher"} <= set(spec.root.dag.tasks)
+    tuner = spec.deployment_spec["executors"]["Tuner_executor"]["container"]["args"]
+    assert any("components.tuner.executor.Executor" in a for a in tuner)
+    trainer_inputs = spec.root.dag.tasks["Trainer"].inputs.artifacts
+    assert trainer_inputs["hyperparameters"].task_output_artifact.producer_task == "Tuner"
+    parameters = spec.root.dag.tasks["Tuner"].inputs.parameters
+    config = json.loads(parameters["custom_config"].runtime_value.constant_value.string_value)
+    assert config["space"]["algorithm"] == "bayesian" and config["space"]["max_trials"] == 12
+    assert config["settings"]["train_steps"] == 200  # a trial's budget, not the final one's
+    assert '"num_parallel_trials": 4' in parameters["tune_args"].runtime_value.constant_value \
+        .string_value.replace("numParallelTrials", "num_parallel_trials")
+
+    spec_file = tmp_path / "training.json"
+    spec_file.write_text(json.dumps({"project": "p", "worker_pool_specs": [
+        {"machine_spec": {"machine_type": "n1-standard-16"}, "replica_count": 1}]}))
+    (spec, _), _, _ = _compile(tmp_path, capsys, "finetune", *argv, "--vertex-training",
+                               str(spec_file), "--vertex-region", "europe-west4")
+    tuner = spec.deployment_spec["executors"]["Tuner_executor"]["container"]["args"]
+    assert any("components.tuner.vertex.VertexExecutor" in a for a in tuner)
+    config = json.loads(spec.root.dag.tasks["Tuner"].inputs.parameters[
+        "custom_config"].runtime_value.constant_value.string_value)
+    assert config["ai_platform_enable_vertex"] is True
+    assert config["ai_platform_tuning_args"]["project"] == "p"
+    pools = config["ai_platform_tuning_args"]["job_spec"]["worker_pool_specs"]
+    assert pools[0]["container_spec"]["image_uri"] == "europe-docker.pkg.dev/p/r/lmpipe:1"

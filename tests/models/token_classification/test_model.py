@@ -257,3 +257,27 @@ def test_the_training_reader_gives_every_window_once_per_pass(tmp_path):
             seen.append(int(ids[0]))
     assert sorted(seen) == sorted(rows) and len(rows) == 14 * 1 + 13 * 2 + 13 * 3
     assert seen != sorted(seen)  # shuffled
+
+
+def test_the_entity_f1_training_metric_equals_seqeval_over_windows():
+    """EntityF1 (the search's objective for named entities) against seqeval's f1_score on the
+    same tags: random IOB2 windows, labels on some positions only (IGNORE elsewhere)."""
+    import numpy as np
+    from seqeval.metrics import f1_score
+
+    from models.token_classification.model import IGNORE, EntityF1
+
+    labels = ["B-LOC", "B-PER", "I-LOC", "I-PER", "O"]
+    rng = np.random.default_rng(3)
+    gold = rng.integers(0, len(labels), size=(6, 20))
+    predicted = np.where(rng.random((6, 20)) < 0.7, gold, rng.integers(0, 5, size=(6, 20)))
+    labelled = rng.random((6, 20)) < 0.8
+    y_true = np.where(labelled, gold, IGNORE)
+    logits = np.eye(len(labels), dtype="float32")[predicted]
+    metric = EntityF1(labels)
+    metric.update_state(y_true[:3], logits[:3])
+    metric.update_state(y_true[3:], logits[3:])  # accumulated over batches
+    expected = f1_score([[labels[t] for t in row[mask]] for row, mask in zip(gold, labelled)],
+                        [[labels[t] for t in row[mask]] for row, mask in zip(predicted, labelled)])
+    assert abs(float(metric.result()) - expected) < 1e-6
+    assert 0.2 < expected < 0.95
