@@ -51,10 +51,11 @@ def train(job: training.TrainerJob, **fit_options) -> keras.Model:
                      ckpt.path, ckpt.num_layers, ckpt.hidden_dim, ckpt.positions)
         return load_causal_lm(ckpt, dropout=settings.dropout)
 
-    def datasets(batch_size):
+    def datasets(batch_size, repeat_eval=True):
         data = dict(seq_length=settings.seq_length, batch_size=batch_size, seed=settings.seed)
         return (causal_lm.causal_lm_dataset(job.train_files, **data),
-                causal_lm.causal_lm_dataset(job.eval_files, shuffle=False, **data))
+                causal_lm.causal_lm_dataset(job.eval_files, shuffle=False, repeat=repeat_eval,
+                                            **data))
 
     return training.train(
         settings, build,

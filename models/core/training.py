@@ -146,7 +146,7 @@ def tuner_fn(fn_args, settings_class, train: Callable):
     def train_trial(settings, log_dir, callbacks):
         job = dataclasses.replace(base, settings=settings, log_dir=log_dir, backup_dir=None)
         try:
-            return train(job, extra_callbacks=callbacks, checkpoints=False)
+            return train(job, extra_callbacks=callbacks, checkpoints=False, eval_once=True)
         finally:
             keras.mixed_precision.set_dtype_policy("float32")
 
@@ -203,15 +203,19 @@ def make_optimizer(settings: TrainSettings, plan: distribute.BatchPlan) -> keras
 
 
 def train(settings: TrainSettings, build_model: Callable[[], keras.Model],
-          compile_args: Callable[[], dict], datasets: Callable[[int], tuple], log_dir: str,
-          **fit_args) -> keras.Model:
+          compile_args: Callable[[], dict], datasets: Callable[..., tuple], log_dir: str,
+          eval_once: bool = False, **fit_args) -> keras.Model:
     """Builds `build_model()` under the strategy, compiles it with lmpipe's optimizer and
     `compile_args()` (loss, metrics), fits it on `datasets(global_batch)` = (train, eval) with
-    `fit_and_log(**fit_args)` and returns it trained. Both builders run under the strategy's
+    `fit_and_log(**fit_args)` and returns it trained. `eval_once` (a search's trial): each
+    evaluation reads the eval split once, each example once (`datasets(global_batch,
+    repeat_eval=False)`; at most `eval_steps` batches), not `eval_steps` batches of a repeated
+    stream. Both builders run under the strategy's
     scope: models and metrics own variables, and nothing may touch TensorFlow's runtime before
     a multi-worker strategy starts."""
     strategy, plan = prepare(settings)
-    train_ds, eval_ds = datasets(plan.global_batch)
+    train_ds, eval_ds = (datasets(plan.global_batch, repeat_eval=False) if eval_once
+                         else datasets(plan.global_batch))
     with strategy.scope():
         model = build_model()
         model.compile(optimizer=make_optimizer(settings, plan),

@@ -44,15 +44,16 @@ def train_masked_lm(settings: MaskedLMSettings, train_files: List[str], eval_fil
                      "pretrained" if model.pretrained_head else "new")
         return model
 
-    def datasets(batch_size):
+    def datasets(batch_size, repeat_eval=True):
         data = dict(seq_length=settings.seq_length, max_predictions=settings.max_predictions,
                     batch_size=batch_size, seed=settings.seed)
         if settings.masking == "dynamic":  # Transform's windows, masked as they are read
             data.update(mask_rate=settings.mask_rate, special=special, vocab_size=vocab_size)
             return (dynamic_masked_lm_dataset(train_files, **data),
-                    dynamic_masked_lm_dataset(eval_files, shuffle=False, **data))
+                    dynamic_masked_lm_dataset(eval_files, shuffle=False, repeat=repeat_eval,
+                                              **data))
         return (masked_lm_dataset(train_files, **data),
-                masked_lm_dataset(eval_files, shuffle=False, **data))
+                masked_lm_dataset(eval_files, shuffle=False, repeat=repeat_eval, **data))
 
     return training.train(
         settings, build,

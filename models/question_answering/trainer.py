@@ -61,11 +61,11 @@ def train_span_model(settings: QuestionAnsweringSettings, backbone: Callable,
     fit_and_log."""
     multiple = settings.bucket_multiple
 
-    def datasets(batch_size):
+    def datasets(batch_size, repeat_eval=True):
         return (span_dataset(train_files, settings.seq_length, batch_size, multiple,
                              seed=settings.seed),
                 span_dataset(eval_files, settings.seq_length, batch_size, multiple,
-                             shuffle=False))
+                             shuffle=False, repeat=repeat_eval))
 
     def build():
         model = qa.build_span_model(backbone(), settings.dropout)

@@ -45,11 +45,12 @@ def train_classifier(settings: ClassifierSettings, backbone: Callable, labels: S
     multiple = settings.bucket_multiple
     windows = settings.long_text == "windows"
 
-    def datasets(batch_size):
+    def datasets(batch_size, repeat_eval=True):
         return (classifier_dataset(train_files, settings.seq_length, batch_size,
                                    teacher_classes, multiple, windows, seed=settings.seed),
                 classifier_dataset(eval_files, settings.seq_length, batch_size,
-                                   teacher_classes, multiple, windows, shuffle=False))
+                                   teacher_classes, multiple, windows, shuffle=False,
+                                   repeat=repeat_eval))
 
     def build():
         model = build_classifier(backbone(), len(labels), settings.dropout,

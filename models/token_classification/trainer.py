@@ -49,11 +49,11 @@ def train_token_classifier(settings: TokenClassifierSettings, backbone: Callable
     from, else a new random head."""
     multiple = settings.bucket_multiple
 
-    def datasets(batch_size):
+    def datasets(batch_size, repeat_eval=True):
         return (tagging_dataset(train_files, settings.seq_length, batch_size, multiple,
                                 seed=settings.seed),
                 tagging_dataset(eval_files, settings.seq_length, batch_size, multiple,
-                                shuffle=False))
+                                shuffle=False, repeat=repeat_eval))
 
     def build():
         model = tc.build_token_classifier(backbone(), len(labels), settings.dropout)
