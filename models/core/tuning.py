@@ -620,7 +620,7 @@ def run_one_trial(oracle, trial, space: SearchSpace, settings, train_trial: Call
     print(f"lmpipe: trial {trial.trial_id}: {space.objective} {best:.4f} after "
           f"{record['steps']} steps, {record['seconds']:.0f} s ({record['ended']})", flush=True)
     # A diverged trial's model is useless whatever it scored before: NaN makes KerasTuner
-    # mark it INVALID, never the best.
+    # mark it INVALID, then FAILED (no retries), never the best.
     return {key: float("nan") if diverged else best}
 
 
