@@ -183,7 +183,8 @@ class SearchSpace:
 
     def make_oracle(self, seed: int):
         """The KerasTuner oracle of `algorithm` (grid, random and bayesian with median
-        stopping), ranking trials by the eval split's objective."""
+        stopping; random values drawn with WellSeeded's seeds), ranking trials by the eval
+        split's objective."""
         import keras_tuner
         from keras_tuner import oracles
 
@@ -191,15 +192,16 @@ class SearchSpace:
         common = dict(objective=objective, hyperparameters=self.keras_tuner_hyperparameters(),
                       seed=seed, tune_new_entries=False, allow_new_entries=False)
         if self.algorithm == "hyperband":
-            oracle = oracles.HyperbandOracle(max_epochs=self.rounds(),
-                                             factor=HYPERBAND_FACTOR, **common)
+            oracle = type("WellSeededHyperbandOracle", (WellSeeded, oracles.HyperbandOracle),
+                          {})(max_epochs=self.rounds(), factor=HYPERBAND_FACTOR, **common)
             # KerasTuner's Hyperband has no max_trials (tfx#7778 breaks on it): cap it here.
             oracle.max_trials = self.max_trials
             return oracle
         base = {"grid": oracles.GridSearchOracle, "random": oracles.RandomSearchOracle,
                 "bayesian": oracles.BayesianOptimizationOracle}[self.algorithm]
+        mixins = (MedianStopping, WellSeeded) if self.algorithm != "grid" else (MedianStopping,)
         return type(base.__name__.replace("Oracle", "MedianStoppingOracle"),
-                    (MedianStopping, base), {})(max_trials=self.max_trials, **common)
+                    (*mixins, base), {})(max_trials=self.max_trials, **common)
 
 
 def hyperband_bracket_trials(max_rounds: int, factor: int = HYPERBAND_FACTOR) -> int:
@@ -469,6 +471,39 @@ def searched_values(hyperparameters: Optional[dict]) -> Dict[str, object]:
         return {}
     values = hyperparameters.get("values", hyperparameters)
     return {k: v for k, v in values.items() if not k.startswith("tuner/")}
+
+
+# -- sampling -----------------------------------------------------------------------------------
+
+class WellSeeded:
+    """Mixed into KerasTuner's random, Bayesian and Hyperband oracles: their random values
+    (`Oracle._random_values`, keras_tuner/src/engine/oracle.py) drawn as KerasTuner draws them,
+    one `hp.random_sample(seed)` per setting, but with each seed a hash of (the oracle's seed, a
+    counter) instead of the counter itself. KerasTuner seeds `random.Random(n)` afresh with
+    consecutive integers n, whose first draws are correlated: with seed 42 and four settings,
+    the second setting's draws (seeds 43, 47, 51, ...) are all below 0.5, so a random search
+    over `batch_size: {values: [16, 32]}` tried 16 in every trial."""
+
+    def _random_values(self):
+        import hashlib
+
+        from keras_tuner.src.engine import hyperparameters as hp_module
+
+        collisions = 0
+        while True:
+            hps = hp_module.HyperParameters()
+            for hp in self.hyperparameters.space:
+                hps.merge([hp])
+                if hps.is_active(hp):
+                    digest = hashlib.sha256(f"{self.seed}:{self._seed_state}".encode()).digest()
+                    hps.values[hp.name] = hp.random_sample(int.from_bytes(digest[:8], "big"))
+                    self._seed_state += 1
+            if self._duplicate(hps.values):
+                collisions += 1
+                if collisions > self._max_collisions:
+                    return None
+                continue
+            return hps.values
 
 
 # -- early stopping -----------------------------------------------------------------------------

@@ -139,3 +139,39 @@ def test_two_worker_processes_share_one_oracle_and_no_trial_runs_twice(tuning_ru
     assert {t["tuner_id"] for t in trials} == {"tuner0", "tuner1"}
     assert len({t["pid"] for t in trials}) == 2 and os.getpid() not in {t["pid"] for t in trials}
     assert summary["pushed"]
+
+
+def test_lineage_reaches_from_the_pushed_model_to_the_search(tuning_run):
+    """ML Metadata: the pushed model's Trainer read the Tuner's best_hyperparameters, and the
+    same Tuner execution wrote the trials (tuner_results)."""
+    import ml_metadata as mlmd
+    from tfx import v1 as tfx
+
+    store = mlmd.MetadataStore(tfx.orchestration.metadata.sqlite_metadata_connection_config(
+        os.path.join(tuning_run["run_dir"], "metadata.sqlite")))
+    Event = mlmd.proto.Event
+
+    def producer(artifact_id):
+        event, = [e for e in store.get_events_by_artifact_ids([artifact_id])
+                  if e.type == Event.OUTPUT]
+        return event.execution_id
+
+    def inputs(execution_id, type_name):
+        ids = [e.artifact_id for e in store.get_events_by_execution_ids([execution_id])
+               if e.type == Event.INPUT]
+        return [a for a in store.get_artifacts_by_id(ids)
+                if store.get_artifact_types_by_id([a.type_id])[0].name == type_name]
+
+    pushed, = [a for a in store.get_artifacts_by_type("PushedModel")][:1]
+    pusher = producer(pushed.id)
+    model, = inputs(pusher, "Model")
+    trainer = producer(model.id)
+    best, = inputs(trainer, "HyperParameters")
+    tuner = producer(best.id)
+    outputs = [e.artifact_id for e in store.get_events_by_execution_ids([tuner])
+               if e.type == Event.OUTPUT]
+    results = [a for a in store.get_artifacts_by_id(outputs)
+               if store.get_artifact_types_by_id([a.type_id])[0].name == "TunerResults"]
+    assert [a.uri for a in results] == [tuning_run["summary"]["tuning"]["tuner_results"]]
+    assert store.get_execution_types_by_id(
+        [store.get_executions_by_id([tuner])[0].type_id])[0].name.endswith("Tuner")
