@@ -48,6 +48,14 @@ HELP = {  # flags whose default alone does not say what they do
                            "(each batch drops its last partial block); ",
     "pad_to_multiple_of": "--batching bucketed: each batch is padded to its longest, rounded "
                           "up to a multiple of this; ",
+    "tune": "a search space (YAML or JSON: algorithm, max_trials, trial_steps, objective, "
+            "hyperparameters; docs/tuning.md): search on the eval split, then train the final "
+            "model with the best settings; ",
+    "hyperparameters_from": "train with an earlier search's best settings, no search: a run "
+                            "directory, its best_hyperparameters.txt or a {setting: value} "
+                            "YAML/JSON file; ",
+    "tuner_workers": "--tune: trials in this many processes sharing one oracle (KerasTuner's "
+                     "chief/worker protocol); ",
 }
 
 
