@@ -88,6 +88,7 @@ def run_local(job: str, cfg, summary_path: Optional[str], build_pipeline, summar
     try:
         summary = summarize()
         summary["wall_seconds"] = round(time.time() - started, 1)
+        plot_beside_summary(summary, summary_path)
         run_summary.write_summary(summary_path, job, summary)
         print_summary(summary, summary_path)
         sys.stdout.flush()
@@ -102,6 +103,18 @@ def run_local(job: str, cfg, summary_path: Optional[str], build_pipeline, summar
               f"; the run's artefacts and ML Metadata are in {cfg.run_dir}.", file=sys.stderr)
         return EXIT_PIPELINE_FAILED
     return report_blessing(summary)
+
+
+def plot_beside_summary(summary: dict, summary_path: str) -> None:
+    """A search's plot (the Tuner's `trials.png`) copied beside the summary file, where the
+    summary then points (`tuning.plot`; the Tuner's own copy stays in `tuning.tuner_results`)."""
+    import shutil
+
+    plot = (summary.get("tuning") or {}).get("plot")
+    if plot and os.path.isfile(plot):
+        beside = os.path.join(os.path.dirname(os.path.abspath(summary_path)), "trials.png")
+        shutil.copyfile(plot, beside)
+        summary["tuning"]["plot"] = beside
 
 
 def published_versions(model_dir: str) -> set:

@@ -90,8 +90,10 @@ def test_the_plot_and_the_hparams_dashboard_data(tuning_run):
     import tensorflow as tf
 
     tuning = tuning_run["summary"]["tuning"]
-    with open(tuning["plot"], "rb") as f:
-        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert tuning["plot"] == os.path.join(tuning_run["run_dir"], "trials.png")  # beside summary
+    for plot in (tuning["plot"], os.path.join(tuning["tuner_results"], "trials.png")):
+        with open(plot, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     tags = {}
     for event_file in glob.glob(os.path.join(tuning["tensorboard"], "**", "events.out.*"),
                                 recursive=True):
