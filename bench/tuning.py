@@ -105,7 +105,7 @@ def write_result(args, runs):
         return value if value is None or scale is None else value * scale
 
     result = {
-        "command": "bench/tuning.py " + " ".join(sys.argv[1:]),
+        "command": " ".join([".venv/bin/python bench/tuning.py", *sys.argv[1:]]),
         "checkpoint": os.path.basename(os.path.normpath(args.checkpoint)),
         "space": open(args.space).read(),
         "settings": {"final_steps": args.final_steps, "seq_length": args.seq_length,
@@ -174,10 +174,15 @@ def main():
     parser.add_argument("--final-steps", type=int, default=320)  # the demo's budget
     parser.add_argument("--seq-length", type=int, default=64)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--rewrite", action="store_true",
+                        help="rewrite RESULTS.json and .md from RESULTS_runs.jsonl; run nothing")
     args = parser.parse_args()
     args.checkpoint, args.space = os.path.abspath(args.checkpoint), os.path.abspath(args.space)
     data = curve_data(args.labelled, args.root, 0, 0)  # the fixed 80/10/10 cut
     runs = done_runs(args.results)
+    if args.rewrite:  # the results files again from the runs (nothing is run)
+        write_result(args, runs)
+        return
     run_plan(args.results, runs,
              [("ours", lambda: ours(args, data)), ("hf", lambda: peer(args, data)),
               ("default", lambda: ours(args, data, space=False))],
