@@ -154,9 +154,9 @@ def test_lineage_reaches_from_the_pushed_model_to_the_search(tuning_run):
     Event = mlmd.proto.Event
 
     def producer(artifact_id):
-        event, = [e for e in store.get_events_by_artifact_ids([artifact_id])
-                  if e.type == Event.OUTPUT]
-        return event.execution_id
+        """The execution that wrote it (a cached rerun's execution outputs it too: the first)."""
+        return min(e.execution_id for e in store.get_events_by_artifact_ids([artifact_id])
+                   if e.type == Event.OUTPUT)
 
     def inputs(execution_id, type_name):
         ids = [e.artifact_id for e in store.get_events_by_execution_ids([execution_id])
