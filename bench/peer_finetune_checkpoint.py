@@ -67,6 +67,20 @@ def read_tsv(path):
     return labels, texts
 
 
+def read_splits(args):
+    """({split: (labels, texts)}, the class names, {name: class id}) of --train, --eval and
+    --test; a label of any split that is not a class stops the run."""
+    splits = {name: read_tsv(path) for name, path in
+              (("train", args.train), ("eval", args.eval), ("test", args.test))}
+    names = class_names(splits["train"][0], args.labels)
+    label2id = {n: i for i, n in enumerate(names)}
+    for split, (labels, _) in splits.items():
+        unknown = sorted(set(labels) - set(label2id))
+        if unknown:
+            sys.exit(f"{split}: labels {unknown[:10]} are not classes {names}")
+    return splits, names, label2id
+
+
 def class_names(train_labels, given):
     if given:
         return given.split(",")
@@ -102,14 +116,7 @@ def main():
 
     start_torch(args.threads, args.seed)
 
-    splits = {name: read_tsv(path) for name, path in
-              (("train", args.train), ("eval", args.eval), ("test", args.test))}
-    names = class_names(splits["train"][0], args.labels)
-    label2id = {n: i for i, n in enumerate(names)}
-    for split, (labels, _) in splits.items():
-        unknown = sorted(set(labels) - set(label2id))
-        if unknown:
-            sys.exit(f"{split}: labels {unknown[:10]} are not classes {names}")
+    splits, names, label2id = read_splits(args)
 
     tokenizer = AutoTokenizer.from_pretrained(args.checkpoint)
     model = AutoModelForSequenceClassification.from_pretrained(

@@ -82,7 +82,7 @@ import sys
 import tempfile
 import time
 
-from peer_finetune_checkpoint import class_names, read_tsv
+from peer_finetune_checkpoint import read_splits
 from peer_training import start_torch
 
 START = time.perf_counter()
@@ -298,14 +298,7 @@ def run(args):
 
     start_torch(args.threads, args.seed)
 
-    splits = {name: read_tsv(path) for name, path in
-              (("train", args.train), ("eval", args.eval), ("test", args.test))}
-    names = class_names(splits["train"][0], args.labels)
-    label2id = {n: i for i, n in enumerate(names)}
-    for split, (labels, _) in splits.items():
-        unknown = sorted(set(labels) - set(label2id))
-        if unknown:
-            sys.exit(f"{split}: labels {unknown[:10]} are not classes {names}")
+    splits, names, label2id = read_splits(args)
 
     tokenizer = AutoTokenizer.from_pretrained(args.checkpoint)
 

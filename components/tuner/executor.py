@@ -45,27 +45,40 @@ class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: Dict[str, List[types.Artifact]],
            output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
-        from models.core import tuning
-
-        tune_args = tfx_tuner.get_tune_args(exec_properties)
-        workers = max(1, tune_args.num_parallel_trials) if tune_args else 1
-        results_dir = artifact_utils.get_single_uri(
-            output_dict[standard_component_specs.TUNER_RESULTS_KEY])
-        config = json_utils.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
-                                  or "null") or {}
-        config["trials_log_dir"] = os.path.join(results_dir, TRIALS_LOG_DIR)
-        properties = {**exec_properties,
-                      standard_component_specs.CUSTOM_CONFIG_KEY: json_utils.dumps(config)}
+        properties = with_trials_log_dir(output_dict, exec_properties)
+        space, log_root, workers = search_settings(properties)
         properties.pop(standard_component_specs.TUNE_ARGS_KEY, None)
-        space = tuning.SearchSpace.from_dict(config["space"])
         working_dir = self._get_tmp_dir()
         started = time.time()
         if workers == 1:
             tuner = tfx_tuner.search(input_dict, properties, working_dir)
         else:
             tuner = parallel_search(input_dict, properties, working_dir, workers)
-        write_search_outputs(tuner, output_dict, space, config["trials_log_dir"],
+        write_search_outputs(tuner, output_dict, space, log_root,
                              round(time.time() - started, 1), workers)
+
+
+def with_trials_log_dir(output_dict, exec_properties) -> dict:
+    """The Tuner's execution properties with `trials_log_dir` (TRIALS_LOG_DIR in its
+    `tuner_results` artifact: the trials' TensorBoard logs and records) in its custom_config."""
+    results_dir = artifact_utils.get_single_uri(
+        output_dict[standard_component_specs.TUNER_RESULTS_KEY])
+    config = json_utils.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
+                              or "null") or {}
+    config["trials_log_dir"] = os.path.join(results_dir, TRIALS_LOG_DIR)
+    return {**exec_properties,
+            standard_component_specs.CUSTOM_CONFIG_KEY: json_utils.dumps(config)}
+
+
+def search_settings(exec_properties):
+    """(the SearchSpace, the trials' log directory, the worker processes) of a Tuner's
+    execution properties (after with_trials_log_dir)."""
+    from models.core import tuning
+
+    config = json_utils.loads(exec_properties[standard_component_specs.CUSTOM_CONFIG_KEY])
+    tune_args = tfx_tuner.get_tune_args(exec_properties)
+    return (tuning.SearchSpace.from_dict(config["space"]), config["trials_log_dir"],
+            max(1, tune_args.num_parallel_trials) if tune_args else 1)
 
 
 def write_search_outputs(tuner, output_dict, space, log_root: str, seconds: float,

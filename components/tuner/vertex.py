@@ -13,20 +13,8 @@ from typing import Any, Dict, List
 from tfx import types
 from tfx.components.tuner import executor as tfx_tuner
 from tfx.extensions.google_cloud_ai_platform.tuner import executor as vertex_tuner
-from tfx.types import artifact_utils, standard_component_specs
-from tfx.utils import json_utils
 
-from components.tuner.executor import TRIALS_LOG_DIR, write_search_outputs
-
-
-def _search_settings(output_dict, exec_properties):
-    from models.core import tuning
-
-    config = json_utils.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
-                              or "null") or {}
-    tune_args = tfx_tuner.get_tune_args(exec_properties)
-    return (tuning.SearchSpace.from_dict(config["space"]), config["trials_log_dir"],
-            max(1, tune_args.num_parallel_trials) if tune_args else 1)
+from components.tuner.executor import search_settings, with_trials_log_dir, write_search_outputs
 
 
 class VertexWorkerExecutor(vertex_tuner._WorkerExecutor):
@@ -40,7 +28,7 @@ class VertexWorkerExecutor(vertex_tuner._WorkerExecutor):
         os.environ["KERASTUNER_TUNER_ID"] = "chief"
         started = time.time()
         tuner = tfx_tuner.search(input_dict, exec_properties, vertex_tuner._WORKING_DIRECTORY)
-        space, log_root, workers = _search_settings(output_dict, exec_properties)
+        space, log_root, workers = search_settings(exec_properties)
         write_search_outputs(tuner, output_dict, space, log_root,
                              round(time.time() - started, 1), workers)
 
@@ -51,7 +39,7 @@ class VertexWorkerExecutor(vertex_tuner._WorkerExecutor):
         tuner = self._search(input_dict, output_dict, exec_properties)
         if self._tuner_id is not None:  # distributed: the chief oracle wrote the outputs
             return
-        space, log_root, workers = _search_settings(output_dict, exec_properties)
+        space, log_root, workers = search_settings(exec_properties)
         write_search_outputs(tuner, output_dict, space, log_root,
                              round(time.time() - started, 1), workers)
 
@@ -61,13 +49,7 @@ class VertexExecutor(vertex_tuner.Executor):
     trials' logs and records under the Tuner's `tuner_results` artifact."""
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
-        results_dir = artifact_utils.get_single_uri(
-            output_dict[standard_component_specs.TUNER_RESULTS_KEY])
-        config = json_utils.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
-                                  or "null") or {}
-        config["trials_log_dir"] = os.path.join(results_dir, TRIALS_LOG_DIR)
-        exec_properties = {**exec_properties,
-                           standard_component_specs.CUSTOM_CONFIG_KEY: json_utils.dumps(config)}
+        exec_properties = with_trials_log_dir(output_dict, exec_properties)
         original = vertex_tuner._WorkerExecutor
         vertex_tuner._WorkerExecutor = VertexWorkerExecutor  # the class the job's replicas run
         try:
